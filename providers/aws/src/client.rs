@@ -1,0 +1,132 @@
+//! Building AWS SDK clients for one scan target.
+//!
+//! Why: every client driftd makes must agree on the same things: region,
+//! endpoint override (emulators, VPC endpoints), the credential chain or an
+//! assumed role, adaptive retry for throttling, timeouts, and the call
+//! counter. One constructor keeps them from drifting apart.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_types::sdk_config::SharedCredentialsProvider;
+
+use crate::calls::ApiCalls;
+
+/// Static credentials, for emulators and tests only. Production uses the
+/// standard chain (environment, profile, web identity/IRSA, instance role).
+#[derive(Clone)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for StaticCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret, not even in debug output.
+        f.debug_struct("StaticCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"(redacted)")
+            .finish()
+    }
+}
+
+/// Where and as whom to talk to AWS.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Target {
+    pub region: String,
+    /// Endpoint override for every service (e.g. `http://127.0.0.1:5000`).
+    pub endpoint_url: Option<String>,
+    /// Role to assume on top of the base credentials.
+    pub assume_role_arn: Option<String>,
+}
+
+/// Tuning shared by every client of a scan.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Total attempts per request (first try included), adaptive backoff between.
+    pub max_attempts: u32,
+    /// Per-attempt timeout.
+    pub attempt_timeout: Duration,
+    /// Use these instead of the default chain (emulators only).
+    pub static_credentials: Option<StaticCredentials>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            attempt_timeout: Duration::from_secs(60),
+            static_credentials: None,
+        }
+    }
+}
+
+/// EC2 and S3 clients for one target, sharing one call counter.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+/// The shared SDK configuration for a target.
+pub async fn sdk_config(target: &Target, options: &ClientOptions) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(target.region.clone()))
+        .retry_config(RetryConfig::adaptive().with_max_attempts(options.max_attempts.max(1)))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(options.attempt_timeout)
+                .build(),
+        );
+    if let Some(url) = &target.endpoint_url {
+        loader = loader.endpoint_url(url.clone());
+    }
+    if let Some(creds) = &options.static_credentials {
+        loader = loader.credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            creds.access_key_id.clone(),
+            creds.secret_access_key.clone(),
+            None,
+            None,
+            "driftd-static",
+        ));
+    }
+    let base = loader.load().await;
+    match &target.assume_role_arn {
+        None => base,
+        Some(arn) => {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(arn.clone())
+                .session_name("driftd")
+                .configure(&base)
+                .build()
+                .await;
+            base.into_builder()
+                .credentials_provider(SharedCredentialsProvider::new(provider))
+                .build()
+        }
+    }
+}
+
+impl Clients {
+    pub async fn new(target: &Target, options: &ClientOptions, calls: &ApiCalls) -> Self {
+        let sdk = sdk_config(target, options).await;
+        Self::from_sdk_config(&sdk, target.endpoint_url.is_some(), calls)
+    }
+
+    pub fn from_sdk_config(sdk: &SdkConfig, path_style: bool, calls: &ApiCalls) -> Self {
+        let ec2 = aws_sdk_ec2::config::Builder::from(sdk)
+            .interceptor(calls.clone())
+            .build();
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .interceptor(calls.clone())
+            // Emulators and VPC endpoints are addressed by path, not virtual host.
+            .force_path_style(path_style)
+            .build();
+        Self {
+            ec2: aws_sdk_ec2::Client::from_conf(ec2),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+        }
+    }
+}

@@ -1,0 +1,485 @@
+//! EC2 live reads: instances, security groups and their rules.
+//!
+//! Why it looks like this: EC2 answers one paginated `Describe*` call with a
+//! thousand resources, so driftd never asks per resource when a page will do.
+//! With unmanaged discovery on, each type is listed in full (it has to be);
+//! without it, the read is narrowed by an id filter, 200 ids a call. The only
+//! per-resource call is `DescribeInstanceAttribute` (EC2 offers no batch for
+//! `disable_api_termination`), made only for instances whose state needs it,
+//! with bounded concurrency.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aws_sdk_ec2::error::DisplayErrorContext;
+use aws_sdk_ec2::types::{Filter, Instance, InstanceAttributeName, IpPermission, SecurityGroup};
+use aws_sdk_ec2::Client;
+use driftd_core::{Attrs, Desired, Live};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde_json::{json, Map, Value};
+
+use crate::normalize::{instance_profile_name, rule_key, tags_from_pairs, Peer};
+use crate::schema::{
+    direction_key, strip_standalone, vpc_rule, StandaloneRules, AWS_INSTANCE, AWS_SECURITY_GROUP,
+    AWS_SECURITY_GROUP_RULE,
+};
+
+/// Filter values per request: EC2's documented limit for one filter.
+pub const FILTER_CHUNK: usize = 200;
+/// Page size for list calls (EC2's maximum).
+pub const PAGE_SIZE: i32 = 1000;
+
+pub type ReadResult = Result<BTreeMap<String, Live>, String>;
+
+fn err<E: std::error::Error>(op: &str, e: E) -> String {
+    format!("{op}: {}", DisplayErrorContext(e))
+}
+
+fn filter(name: &str, values: &[String]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.to_vec()))
+        .build()
+}
+
+/// Chunks of ids for filtered reads, or one `None` meaning "list everything".
+fn id_chunks(ids: &BTreeSet<String>, discover: bool) -> Vec<Option<Vec<String>>> {
+    if discover {
+        return vec![None];
+    }
+    let ids: Vec<String> = ids.iter().cloned().collect();
+    ids.chunks(FILTER_CHUNK).map(|c| Some(c.to_vec())).collect()
+}
+
+const LIVE_STATES: &[&str] = &["pending", "running", "stopping", "stopped"];
+
+/// Read instances. Terminated and shutting-down instances are left out by the
+/// API filter: to Terraform they are gone, so they come out as `missing`.
+pub async fn read_instances(
+    client: &Client,
+    desired: &[&Desired],
+    discover: bool,
+    concurrency: usize,
+) -> ReadResult {
+    let wanted: HashMap<&str, &Desired> = desired.iter().map(|d| (d.id.as_str(), *d)).collect();
+    let ids: BTreeSet<String> = wanted.keys().map(|s| s.to_string()).collect();
+    if ids.is_empty() && !discover {
+        return Ok(BTreeMap::new());
+    }
+    let states: Vec<String> = LIVE_STATES.iter().map(|s| s.to_string()).collect();
+    let mut instances: Vec<Instance> = Vec::new();
+    for chunk in id_chunks(&ids, discover) {
+        let mut req = client
+            .describe_instances()
+            .max_results(PAGE_SIZE)
+            .filters(filter("instance-state-name", &states));
+        if let Some(chunk) = chunk {
+            req = req.filters(filter("instance-id", &chunk));
+        }
+        let mut pages = req.into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("DescribeInstances", e))?;
+            for r in page.reservations() {
+                instances.extend(r.instances().iter().cloned());
+            }
+        }
+    }
+
+    // Root volumes, only for managed instances whose state describes them.
+    let mut root_volume_of: HashMap<String, String> = HashMap::new();
+    for i in &instances {
+        let id = i.instance_id().unwrap_or_default();
+        if !wanted
+            .get(id)
+            .is_some_and(|d| d.attrs.contains_key("root_block_device"))
+        {
+            continue;
+        }
+        let root = i.root_device_name().unwrap_or_default();
+        if let Some(vol) = i
+            .block_device_mappings()
+            .iter()
+            .find(|b| b.device_name() == Some(root))
+            .and_then(|b| b.ebs())
+            .and_then(|e| e.volume_id())
+        {
+            root_volume_of.insert(id.to_string(), vol.to_string());
+        }
+    }
+    let volumes = read_volumes(client, root_volume_of.values().cloned().collect()).await?;
+
+    // Termination protection: one call per instance whose canonical desired
+    // form asks for it (see `InstanceAttributeReads`).
+    let protected: Vec<String> = instances
+        .iter()
+        .filter_map(|i| i.instance_id())
+        .filter(|id| {
+            wanted
+                .get(id)
+                .is_some_and(|d| d.attrs.contains_key("disable_api_termination"))
+        })
+        .map(str::to_string)
+        .collect();
+    let protection: HashMap<String, bool> = stream::iter(protected)
+        .map(|id| async move {
+            let out = client
+                .describe_instance_attribute()
+                .instance_id(&id)
+                .attribute(InstanceAttributeName::DisableApiTermination)
+                .send()
+                .await
+                .map_err(|e| err("DescribeInstanceAttribute", e))?;
+            let v = out
+                .disable_api_termination()
+                .and_then(|v| v.value())
+                .unwrap_or(false);
+            Ok::<_, String>((id, v))
+        })
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await?;
+
+    let mut out = BTreeMap::new();
+    for i in &instances {
+        let Some(id) = i.instance_id() else { continue };
+        let mut live = Live {
+            id: id.to_string(),
+            ..Default::default()
+        };
+        if i.tags()
+            .iter()
+            .any(|t| t.key() == Some("aws:autoscaling:groupName"))
+        {
+            live.owned_by_service = Some("autoscaling".into());
+        }
+        if wanted.contains_key(id) {
+            live.attrs = instance_attrs(i, root_volume_of.get(id).and_then(|v| volumes.get(v)));
+            if let Some(p) = protection.get(id) {
+                live.attrs
+                    .insert("disable_api_termination".into(), json!(p));
+            }
+        }
+        out.insert(id.to_string(), live);
+    }
+    Ok(out)
+}
+
+/// Canonical live attributes of an instance (see `schema::AwsSchema::instance`).
+fn instance_attrs(i: &Instance, root: Option<&Attrs>) -> Attrs {
+    let mut m = Map::new();
+    let s = |v: Option<&str>| json!(v.unwrap_or_default());
+    m.insert(
+        "instance_type".into(),
+        s(i.instance_type().map(|t| t.as_str())),
+    );
+    m.insert("ami".into(), s(i.image_id()));
+    m.insert("subnet_id".into(), s(i.subnet_id()));
+    m.insert("key_name".into(), s(i.key_name()));
+    m.insert(
+        "iam_instance_profile".into(),
+        json!(i
+            .iam_instance_profile()
+            .and_then(|p| p.arn())
+            .map(instance_profile_name)
+            .unwrap_or_default()),
+    );
+    m.insert(
+        "tags".into(),
+        tags_from_pairs(
+            i.tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+        ),
+    );
+    m.insert(
+        "vpc_security_group_ids".into(),
+        crate::normalize::string_set(i.security_groups().iter().filter_map(|g| g.group_id())),
+    );
+    if let Some(state) = i.monitoring().and_then(|m| m.state()) {
+        m.insert(
+            "monitoring".into(),
+            json!(matches!(state.as_str(), "enabled" | "pending")),
+        );
+    }
+    if let Some(b) = i.source_dest_check() {
+        m.insert("source_dest_check".into(), json!(b));
+    }
+    if let Some(b) = i.ebs_optimized() {
+        m.insert("ebs_optimized".into(), json!(b));
+    }
+    if let Some(mo) = i.metadata_options() {
+        let mut o = Map::new();
+        if let Some(v) = mo.http_endpoint() {
+            o.insert("http_endpoint".into(), json!(v.as_str()));
+        }
+        if let Some(v) = mo.http_tokens() {
+            o.insert("http_tokens".into(), json!(v.as_str()));
+        }
+        if let Some(v) = mo.http_put_response_hop_limit() {
+            o.insert("http_put_response_hop_limit".into(), json!(v));
+        }
+        if let Some(v) = mo.instance_metadata_tags() {
+            o.insert("instance_metadata_tags".into(), json!(v.as_str()));
+        }
+        m.insert("metadata_options".into(), Value::Object(o));
+    }
+    if let Some(root) = root {
+        m.insert("root_block_device".into(), Value::Object(root.clone()));
+    }
+    m
+}
+
+/// Root volume details by volume id, 200 ids a call.
+async fn read_volumes(
+    client: &Client,
+    ids: BTreeSet<String>,
+) -> Result<HashMap<String, Attrs>, String> {
+    let mut out = HashMap::new();
+    for chunk in id_chunks(&ids, false).into_iter().flatten() {
+        let mut pages = client
+            .describe_volumes()
+            .filters(filter("volume-id", &chunk))
+            .max_results(500)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("DescribeVolumes", e))?;
+            for v in page.volumes() {
+                let mut m = Map::new();
+                if let Some(n) = v.size() {
+                    m.insert("volume_size".into(), json!(n));
+                }
+                if let Some(t) = v.volume_type() {
+                    m.insert("volume_type".into(), json!(t.as_str()));
+                }
+                if let Some(e) = v.encrypted() {
+                    m.insert("encrypted".into(), json!(e));
+                }
+                out.insert(v.volume_id().unwrap_or_default().to_string(), m);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every security group in `ids` (or all, when discovering), raw.
+pub async fn describe_groups(
+    client: &Client,
+    ids: &BTreeSet<String>,
+    discover: bool,
+) -> Result<Vec<SecurityGroup>, String> {
+    let mut groups = Vec::new();
+    if ids.is_empty() && !discover {
+        return Ok(groups);
+    }
+    for chunk in id_chunks(ids, discover) {
+        let mut req = client.describe_security_groups().max_results(PAGE_SIZE);
+        if let Some(chunk) = chunk {
+            req = req.filters(filter("group-id", &chunk));
+        }
+        let mut pages = req.into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("DescribeSecurityGroups", e))?;
+            groups.extend(page.security_groups().iter().cloned());
+        }
+    }
+    Ok(groups)
+}
+
+/// Exploded rules of a group's permissions: key -> description.
+pub fn explode_permissions(perms: &[IpPermission]) -> Map<String, Value> {
+    let mut out = BTreeMap::new();
+    for p in perms {
+        let proto = p.ip_protocol().unwrap_or("-1");
+        let (from, to) = (p.from_port().map(i64::from), p.to_port().map(i64::from));
+        let mut add = |peer, v: Option<&str>, d: Option<&str>| {
+            if let Some(v) = v {
+                out.insert(
+                    rule_key(proto, from, to, peer, v),
+                    json!(d.unwrap_or_default()),
+                );
+            }
+        };
+        for r in p.ip_ranges() {
+            add(Peer::Cidr, r.cidr_ip(), r.description());
+        }
+        for r in p.ipv6_ranges() {
+            add(Peer::Ipv6, r.cidr_ipv6(), r.description());
+        }
+        for r in p.prefix_list_ids() {
+            add(Peer::PrefixList, r.prefix_list_id(), r.description());
+        }
+        for r in p.user_id_group_pairs() {
+            add(Peer::Group, r.group_id(), r.description());
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Canonical live security groups, and the live side of `aws_security_group_rule`
+/// resources (synthesized from their groups' permissions: AWS has no object
+/// for a Terraform `sgrule-*` id).
+pub fn security_groups_live(
+    groups: &[SecurityGroup],
+    desired_groups: &BTreeSet<String>,
+    rule_resources: &[&Desired],
+    standalone: &StandaloneRules,
+) -> (BTreeMap<String, Live>, BTreeMap<String, Live>) {
+    let mut by_id: HashMap<&str, (Map<String, Value>, Map<String, Value>)> = HashMap::new();
+    let mut out = BTreeMap::new();
+    for g in groups {
+        let Some(id) = g.group_id() else { continue };
+        let ingress = explode_permissions(g.ip_permissions());
+        let egress = explode_permissions(g.ip_permissions_egress());
+        let mut live = Live {
+            id: id.to_string(),
+            auto_created: g.group_name() == Some("default"),
+            ..Default::default()
+        };
+        if desired_groups.contains(id) {
+            let mut m = Map::new();
+            m.insert("name".into(), json!(g.group_name().unwrap_or_default()));
+            m.insert(
+                "description".into(),
+                json!(g.description().unwrap_or_default()),
+            );
+            m.insert("vpc_id".into(), json!(g.vpc_id().unwrap_or_default()));
+            m.insert(
+                "tags".into(),
+                tags_from_pairs(
+                    g.tags()
+                        .iter()
+                        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+                ),
+            );
+            m.insert("ingress".into(), Value::Object(ingress.clone()));
+            m.insert("egress".into(), Value::Object(egress.clone()));
+            strip_standalone(id, &mut m, standalone);
+            live.attrs = m;
+        }
+        by_id.insert(id, (ingress, egress));
+        out.insert(id.to_string(), live);
+    }
+
+    let mut rules = BTreeMap::new();
+    for d in rule_resources
+        .iter()
+        .filter(|d| d.rtype == AWS_SECURITY_GROUP_RULE)
+    {
+        let sg = d
+            .attrs
+            .get("security_group_id")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let egress = d.attrs.get("type").and_then(Value::as_str) == Some("egress");
+        let Some((ing, eg)) = by_id.get(sg) else {
+            continue;
+        };
+        let live_rules = if egress { eg } else { ing };
+        let Some(Value::Object(want)) = d.attrs.get("rules") else {
+            continue;
+        };
+        let present: Map<String, Value> = want
+            .keys()
+            .filter_map(|k| live_rules.get(k).map(|v| (k.clone(), v.clone())))
+            .collect();
+        if present.is_empty() {
+            continue; // every atom of the rule is gone: missing
+        }
+        let mut m = d.attrs.clone();
+        m.insert("rules".into(), Value::Object(present));
+        rules.insert(
+            d.id.clone(),
+            Live {
+                id: d.id.clone(),
+                attrs: m,
+                ..Default::default()
+            },
+        );
+    }
+    (out, rules)
+}
+
+/// `aws_vpc_security_group_{ingress,egress}_rule` resources, read with
+/// `DescribeSecurityGroupRules` filtered by their groups (200 a call).
+pub async fn read_vpc_rules(client: &Client, desired: &[&Desired]) -> ReadResult {
+    let groups: BTreeSet<String> = desired
+        .iter()
+        .filter_map(|d| d.attrs.get("security_group_id").and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let wanted: BTreeSet<&str> = desired.iter().map(|d| d.id.as_str()).collect();
+    let mut out = BTreeMap::new();
+    for chunk in id_chunks(&groups, false).into_iter().flatten() {
+        let mut pages = client
+            .describe_security_group_rules()
+            .filters(filter("group-id", &chunk))
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("DescribeSecurityGroupRules", e))?;
+            for r in page.security_group_rules() {
+                let Some(id) = r.security_group_rule_id() else {
+                    continue;
+                };
+                if !wanted.contains(id) {
+                    continue;
+                }
+                let mut raw = Map::new();
+                let s = |v: Option<&str>| json!(v.unwrap_or_default());
+                raw.insert("security_group_id".into(), s(r.group_id()));
+                raw.insert("ip_protocol".into(), s(r.ip_protocol()));
+                raw.insert("from_port".into(), json!(r.from_port()));
+                raw.insert("to_port".into(), json!(r.to_port()));
+                raw.insert("cidr_ipv4".into(), s(r.cidr_ipv4()));
+                raw.insert("cidr_ipv6".into(), s(r.cidr_ipv6()));
+                raw.insert("prefix_list_id".into(), s(r.prefix_list_id()));
+                raw.insert(
+                    "referenced_security_group_id".into(),
+                    s(r.referenced_group_info().and_then(|g| g.group_id())),
+                );
+                raw.insert("description".into(), s(r.description()));
+                let tags: Map<String, Value> = r
+                    .tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().unwrap_or_default().to_string(),
+                            json!(t.value().unwrap_or_default()),
+                        )
+                    })
+                    .collect();
+                raw.insert("tags".into(), Value::Object(tags));
+                let attrs = vpc_rule(&raw);
+                out.insert(
+                    id.to_string(),
+                    Live {
+                        id: id.to_string(),
+                        attrs,
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Which direction a vpc rule type is.
+pub fn vpc_rule_direction(rtype: &str) -> &'static str {
+    direction_key(rtype.ends_with("_egress_rule"))
+}
+
+/// Ids of managed resources of one type.
+pub fn ids_of(desired: &[&Desired], rtype: &str) -> BTreeSet<String> {
+    desired
+        .iter()
+        .filter(|d| d.rtype == rtype)
+        .map(|d| d.id.clone())
+        .collect()
+}
+
+/// Convenience for the reader: group and instance types.
+pub const GROUP: &str = AWS_SECURITY_GROUP;
+pub const INSTANCE: &str = AWS_INSTANCE;

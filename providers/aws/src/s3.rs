@@ -1,0 +1,370 @@
+//! S3 live reads: buckets and their configuration.
+//!
+//! Why it looks like this: S3 has no batched read of bucket configuration, so
+//! the floor is one `ListBuckets` plus, per managed bucket, one call per
+//! configuration the state actually declares (tags, versioning, encryption,
+//! policy, public access block), run with bounded concurrency. Unmanaged
+//! candidates cost one `GetBucketLocation` each, and only when `ListBuckets`
+//! does not already say the region. S3 answers "not configured" with an error
+//! code; those codes mean *absent*, never *unknown*.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::Client;
+use driftd_core::{Desired, Live};
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Map, Value};
+
+use crate::normalize::tags_from_pairs;
+use crate::policy::canonical_policy;
+use crate::schema::{
+    versioning_status, AWS_S3_BUCKET, AWS_S3_BUCKET_PAB, AWS_S3_BUCKET_POLICY, AWS_S3_BUCKET_SSE,
+    AWS_S3_BUCKET_VERSIONING, PAB_FIELDS,
+};
+
+/// Error codes S3 uses to say "this bucket has no such configuration".
+pub const ABSENT_CODES: &[&str] = &[
+    "NoSuchTagSet",
+    "ServerSideEncryptionConfigurationNotFoundError",
+    "NoSuchPublicAccessBlockConfiguration",
+    "NoSuchBucketPolicy",
+];
+
+/// What one bucket needs read.
+#[derive(Debug, Default, Clone, Copy)]
+struct Needs {
+    tags: bool,
+    versioning: bool,
+    sse: bool,
+    policy: bool,
+    pab: bool,
+}
+
+/// What was read of one bucket. `None` in an inner option means "not configured".
+#[derive(Debug, Default)]
+struct Facts {
+    tags: Option<Value>,
+    versioning: Option<(Option<String>, Option<String>)>,
+    sse: Option<Option<Value>>,
+    policy: Option<Option<Value>>,
+    pab: Option<Option<Map<String, Value>>>,
+}
+
+enum Fetch<T> {
+    Present(T),
+    Absent,
+    Gone,
+}
+
+fn classify<T, E>(
+    op: &str,
+    r: Result<
+        T,
+        aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    >,
+) -> Result<Fetch<T>, String>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match r {
+        Ok(v) => Ok(Fetch::Present(v)),
+        Err(e) => match e.code() {
+            Some(code) if ABSENT_CODES.contains(&code) => Ok(Fetch::Absent),
+            Some("NoSuchBucket") => Ok(Fetch::Gone),
+            _ => Err(format!("{op}: {}", DisplayErrorContext(e))),
+        },
+    }
+}
+
+macro_rules! fetch {
+    ($op:literal, $call:expr) => {
+        match classify($op, $call.await)? {
+            Fetch::Present(v) => Some(v),
+            Fetch::Absent => None,
+            Fetch::Gone => return Ok(None),
+        }
+    };
+}
+
+/// Read one bucket; `Ok(None)` when it no longer exists.
+async fn read_bucket(client: &Client, bucket: &str, needs: Needs) -> Result<Option<Facts>, String> {
+    let mut f = Facts::default();
+    if needs.tags {
+        let out = fetch!(
+            "GetBucketTagging",
+            client.get_bucket_tagging().bucket(bucket).send()
+        );
+        f.tags = Some(match out {
+            Some(o) => tags_from_pairs(o.tag_set().iter().map(|t| (t.key(), t.value()))),
+            None => json!({}),
+        });
+    }
+    if needs.versioning {
+        let out = fetch!(
+            "GetBucketVersioning",
+            client.get_bucket_versioning().bucket(bucket).send()
+        );
+        f.versioning = Some(match out {
+            Some(o) => (
+                o.status().map(|s| s.as_str().to_string()),
+                o.mfa_delete().map(|s| s.as_str().to_string()),
+            ),
+            None => (None, None),
+        });
+    }
+    if needs.sse {
+        let out = fetch!(
+            "GetBucketEncryption",
+            client.get_bucket_encryption().bucket(bucket).send()
+        );
+        f.sse = Some(out.and_then(|o| {
+            let rule = o
+                .server_side_encryption_configuration()?
+                .rules()
+                .first()?
+                .clone();
+            let d = rule.apply_server_side_encryption_by_default();
+            Some(json!({
+                "apply_server_side_encryption_by_default": {
+                    "sse_algorithm": d.map(|d| d.sse_algorithm().as_str()).unwrap_or_default(),
+                    "kms_master_key_id": d.and_then(|d| d.kms_master_key_id()).unwrap_or_default(),
+                },
+                "bucket_key_enabled": rule.bucket_key_enabled().unwrap_or(false),
+            }))
+        }));
+    }
+    if needs.policy {
+        let out = fetch!(
+            "GetBucketPolicy",
+            client.get_bucket_policy().bucket(bucket).send()
+        );
+        f.policy = Some(out.and_then(|o| o.policy().map(canonical_policy)));
+    }
+    if needs.pab {
+        let out = fetch!(
+            "GetPublicAccessBlock",
+            client.get_public_access_block().bucket(bucket).send()
+        );
+        f.pab = Some(out.and_then(|o| {
+            let c = o.public_access_block_configuration()?;
+            let vals = [
+                c.block_public_acls(),
+                c.block_public_policy(),
+                c.ignore_public_acls(),
+                c.restrict_public_buckets(),
+            ];
+            Some(
+                PAB_FIELDS
+                    .iter()
+                    .zip(vals)
+                    .map(|(k, v)| (k.to_string(), json!(v.unwrap_or(false))))
+                    .collect(),
+            )
+        }));
+    }
+    Ok(Some(f))
+}
+
+/// Every bucket `ListBuckets` returns, with its region when S3 says it.
+async fn list_buckets(client: &Client) -> Result<Vec<(String, Option<String>)>, String> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let resp = client
+            .list_buckets()
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| format!("ListBuckets: {}", DisplayErrorContext(e)))?;
+        for b in resp.buckets() {
+            if let Some(name) = b.name() {
+                out.push((name.to_string(), b.bucket_region().map(str::to_string)));
+            }
+        }
+        token = resp.continuation_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// `GetBucketLocation`'s answer as a region name (empty means us-east-1, `EU` eu-west-1).
+async fn bucket_region(client: &Client, bucket: &str) -> Result<String, String> {
+    let out = client
+        .get_bucket_location()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| format!("GetBucketLocation {bucket}: {}", DisplayErrorContext(e)))?;
+    Ok(match out.location_constraint().map(|c| c.as_str()) {
+        None | Some("") => "us-east-1".into(),
+        Some("EU") => "eu-west-1".into(),
+        Some(r) => r.to_string(),
+    })
+}
+
+/// Read all S3 types of one scope. Returns per type the live resources, or
+/// one error for all of them (S3 reads share `ListBuckets`).
+pub async fn read_s3(
+    client: &Client,
+    region: &str,
+    desired: &[&Desired],
+    discover: bool,
+    concurrency: usize,
+) -> Result<BTreeMap<&'static str, BTreeMap<String, Live>>, String> {
+    let mut needs: BTreeMap<String, Needs> = BTreeMap::new();
+    for d in desired {
+        let n = needs.entry(d.id.clone()).or_default();
+        match d.rtype.as_str() {
+            AWS_S3_BUCKET => {
+                n.tags |= d.attrs.contains_key("tags");
+                n.versioning |= d.attrs.contains_key("versioning");
+                n.sse |= d.attrs.contains_key("server_side_encryption_configuration");
+                n.policy |= d.attrs.contains_key("policy");
+            }
+            AWS_S3_BUCKET_VERSIONING => n.versioning = true,
+            AWS_S3_BUCKET_SSE => n.sse = true,
+            AWS_S3_BUCKET_POLICY => n.policy = true,
+            AWS_S3_BUCKET_PAB => n.pab = true,
+            _ => {}
+        }
+    }
+    let mut out: BTreeMap<&'static str, BTreeMap<String, Live>> = BTreeMap::new();
+    for t in [
+        AWS_S3_BUCKET,
+        AWS_S3_BUCKET_VERSIONING,
+        AWS_S3_BUCKET_SSE,
+        AWS_S3_BUCKET_POLICY,
+        AWS_S3_BUCKET_PAB,
+    ] {
+        out.insert(t, BTreeMap::new());
+    }
+    if needs.is_empty() && !discover {
+        return Ok(out);
+    }
+
+    let listed = list_buckets(client).await?;
+    let existing: BTreeSet<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+
+    // Managed buckets: read what their state declares, bounded concurrency.
+    let todo: Vec<(String, Needs)> = needs
+        .iter()
+        .filter(|(b, _)| existing.contains(b.as_str()))
+        .map(|(b, n)| (b.clone(), *n))
+        .collect();
+    let reads: Vec<(String, Option<Facts>)> = stream::iter(todo)
+        .map(|(b, n)| async move { read_bucket(client, &b, n).await.map(|f| (b, f)) })
+        .buffer_unordered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    let kinds: HashMap<&str, BTreeSet<&str>> = desired.iter().fold(HashMap::new(), |mut m, d| {
+        m.entry(d.id.as_str()).or_default().insert(d.rtype.as_str());
+        m
+    });
+    for (bucket, facts) in reads {
+        let Some(f) = facts else { continue };
+        let has = |t: &str| kinds.get(bucket.as_str()).is_some_and(|k| k.contains(t));
+        let live = |attrs: Map<String, Value>| Live {
+            id: bucket.clone(),
+            attrs,
+            ..Default::default()
+        };
+        if has(AWS_S3_BUCKET) {
+            let mut m = Map::new();
+            if let Some(t) = &f.tags {
+                m.insert("tags".into(), t.clone());
+            }
+            if let Some((status, mfa)) = &f.versioning {
+                m.insert(
+                    "versioning".into(),
+                    json!({"enabled": status.as_deref() == Some("Enabled"),
+                           "mfa_delete": mfa.as_deref() == Some("Enabled")}),
+                );
+            }
+            if let Some(sse) = &f.sse {
+                let v = sse
+                    .clone()
+                    .map(|r| json!({ "rule": r }))
+                    .unwrap_or(Value::Null);
+                m.insert("server_side_encryption_configuration".into(), v);
+            }
+            if let Some(p) = &f.policy {
+                m.insert("policy".into(), p.clone().unwrap_or(Value::Null));
+            }
+            out.get_mut(AWS_S3_BUCKET)
+                .unwrap()
+                .insert(bucket.clone(), live(m));
+        }
+        if has(AWS_S3_BUCKET_VERSIONING) {
+            if let Some((status, mfa)) = &f.versioning {
+                let mut vc = Map::new();
+                vc.insert("status".into(), json!(versioning_status(status.as_deref())));
+                vc.insert(
+                    "mfa_delete".into(),
+                    json!(mfa.as_deref().unwrap_or("Disabled")),
+                );
+                let mut m = Map::new();
+                m.insert("versioning_configuration".into(), Value::Object(vc));
+                out.get_mut(AWS_S3_BUCKET_VERSIONING)
+                    .unwrap()
+                    .insert(bucket.clone(), live(m));
+            }
+        }
+        if let (true, Some(Some(rule))) = (has(AWS_S3_BUCKET_SSE), &f.sse) {
+            let mut m = Map::new();
+            m.insert("rule".into(), rule.clone());
+            out.get_mut(AWS_S3_BUCKET_SSE)
+                .unwrap()
+                .insert(bucket.clone(), live(m));
+        }
+        if let (true, Some(Some(p))) = (has(AWS_S3_BUCKET_POLICY), &f.policy) {
+            let mut m = Map::new();
+            m.insert("policy".into(), p.clone());
+            out.get_mut(AWS_S3_BUCKET_POLICY)
+                .unwrap()
+                .insert(bucket.clone(), live(m));
+        }
+        if let (true, Some(Some(p))) = (has(AWS_S3_BUCKET_PAB), &f.pab) {
+            out.get_mut(AWS_S3_BUCKET_PAB)
+                .unwrap()
+                .insert(bucket.clone(), live(p.clone()));
+        }
+    }
+
+    if discover {
+        // Unmanaged candidates: buckets of this region that nothing manages.
+        let candidates: Vec<(String, Option<String>)> = listed
+            .into_iter()
+            .filter(|(b, _)| !needs.contains_key(b))
+            .collect();
+        let located: Vec<(String, String)> = stream::iter(candidates)
+            .map(|(b, r)| async move {
+                let r = match r {
+                    Some(r) => r,
+                    None => bucket_region(client, &b).await?,
+                };
+                Ok::<_, String>((b, r))
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        let buckets = out.get_mut(AWS_S3_BUCKET).unwrap();
+        for (b, r) in located {
+            if r == region {
+                buckets.insert(
+                    b.clone(),
+                    Live {
+                        id: b,
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+    }
+    Ok(out)
+}

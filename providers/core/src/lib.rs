@@ -1,0 +1,134 @@
+//! The provider interface of driftd.
+//!
+//! Why this crate exists: the engine (the `driftd` package) depends on the
+//! providers, and the providers need a shared vocabulary for resources and
+//! reads. Keeping that vocabulary here, free of any cloud SDK, avoids a
+//! dependency cycle and keeps the engine testable without AWS.
+//!
+//! The model is deliberately small:
+//! - a [`StateResource`] is one resource instance as Terraform state records it
+//!   (raw attributes, exactly as written by the provider);
+//! - a [`Desired`] is the provider's *canonical projection* of it: only the
+//!   attributes that are compared, already normalized (sets sorted, defaults
+//!   applied, rule blocks exploded into keyed sets);
+//! - a [`Live`] is what the cloud returned, in the same canonical shape;
+//! - an [`Inventory`] is the result of one read of one scope: per type either
+//!   the complete set of live resources or the error that made it unknown.
+//!
+//! A live attribute that is *absent* from [`Live::attrs`] was not observable and
+//! is never compared; a provider emits an explicit empty value (`{}`, `""`,
+//! `false`) when the cloud says "nothing". This rule is what keeps a partial
+//! read from turning into false drift.
+
+use std::collections::BTreeMap;
+
+pub use serde_json::{Map, Value};
+
+/// Attributes of a resource, keyed by Terraform attribute name.
+pub type Attrs = Map<String, Value>;
+
+/// One resource instance read from Terraform state (mode `managed` only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateResource {
+    /// The address exactly as Terraform prints it, e.g. `module.net.aws_instance.web[0]`.
+    pub address: String,
+    /// Resource type, e.g. `aws_instance`.
+    pub rtype: String,
+    /// The provider's id (`attributes.id`); empty if the state has none.
+    pub id: String,
+    /// Raw attributes as stored in the state.
+    pub attrs: Attrs,
+    /// Attribute paths the state marks sensitive (top-level names first).
+    pub sensitive_paths: Vec<Vec<String>>,
+}
+
+/// The canonical, comparable form of a resource the code manages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    pub address: String,
+    pub rtype: String,
+    pub id: String,
+    /// Canonical attributes to compare.
+    pub attrs: Attrs,
+}
+
+/// A live resource in canonical form.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Live {
+    pub id: String,
+    pub attrs: Attrs,
+    /// Created by AWS itself (a VPC's default security group): not reported as
+    /// unmanaged unless the user asks for strict mode.
+    pub auto_created: bool,
+    /// Owned by another AWS service (an Auto Scaling group's instances): not
+    /// reported as unmanaged unless strict.
+    pub owned_by_service: Option<String>,
+}
+
+/// The outcome of reading one resource type in one scope.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeRead {
+    /// Every live resource of the type that the read was asked for (and all of
+    /// them when unmanaged discovery was requested), keyed by id.
+    Complete(BTreeMap<String, Live>),
+    /// The read failed: every resource of this type is *unknown*.
+    Failed(String),
+}
+
+/// What one read of a scope returned, per resource type.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inventory {
+    pub types: BTreeMap<String, TypeRead>,
+}
+
+impl Inventory {
+    pub fn get(&self, rtype: &str) -> Option<&TypeRead> {
+        self.types.get(rtype)
+    }
+}
+
+/// What a scope read is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct ReadRequest<'a> {
+    /// Canonical desired resources in this scope (all stacks together).
+    pub desired: &'a [Desired],
+    /// Also list every resource of the discoverable types (for unmanaged).
+    pub discover_unmanaged: bool,
+}
+
+/// How a top-level canonical attribute is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Compared whole (scalars, lists, a policy document).
+    Leaf,
+    /// A user map or keyed set (tags, rule sets): keys on either side count,
+    /// so an added, removed or changed key is drift, reported per key.
+    Map,
+    /// A nested block: only the keys the state declares are compared.
+    Block,
+}
+
+/// The pure half of a provider: which types it knows and how state projects
+/// into canonical form. No network; cheap to build; easy to unit-test.
+pub trait Schema: Send + Sync {
+    /// Resource types this provider understands.
+    fn supported_types(&self) -> &'static [&'static str];
+    /// Types listed in full for unmanaged detection.
+    fn discoverable_types(&self) -> &'static [&'static str];
+    /// The region each state resource lives in (same order as the input), when
+    /// its attributes (or a related resource's) say so: an ARN, a `region`
+    /// attribute. `None` means "the stack's first region".
+    fn regions(&self, resources: &[StateResource]) -> Vec<Option<String>>;
+    /// Project state resources (of supported types, all stacks of one scope
+    /// together, so that cross-resource rules can apply) into canonical form:
+    /// exactly one `Desired` per input resource, in the same order.
+    fn desired(&self, resources: &[StateResource]) -> Vec<Desired>;
+    /// How a top-level attribute of a type is compared.
+    fn shape(&self, rtype: &str, attr: &str) -> Shape;
+}
+
+/// The live half of a provider: reads one scope (an account/endpoint and a region).
+#[async_trait::async_trait]
+pub trait Reader: Send + Sync {
+    async fn read(&self, request: ReadRequest<'_>) -> Inventory;
+}

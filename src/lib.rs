@@ -1,0 +1,17 @@
+//! driftd: drift detection for Terraform on AWS.
+//!
+//! The engine and daemon. The pipeline (see `scan`) reads Terraform state
+//! (`state`, `source`), reads live AWS through the provider crates, diffs
+//! canonical attributes (`diff`) and writes a report (`report`). The
+//! `driftd` binary (`main.rs`) is a thin command line over [`scan::run`].
+
+pub mod config;
+pub mod diff;
+pub mod env;
+pub mod ignore;
+pub mod report;
+pub mod scan;
+pub mod source;
+pub mod state;
+
+pub use driftd_aws as aws;

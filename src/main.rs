@@ -1,0 +1,189 @@
+//! The `driftd` command line. `main` maps outcomes to exit codes, in the
+//! style of `terraform plan -detailed-exitcode`: 0 no drift, 2 drift, 1 error.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use driftd::aws::{ApiCalls, ClientOptions};
+use driftd::config;
+use driftd::env::ProcessEnv;
+use driftd::scan::{self, ScanOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "driftd",
+    version,
+    about = "Drift detection for Terraform on AWS: state vs live EC2 and S3"
+)]
+struct Cli {
+    /// Log format on stderr: text (for terminals) or json (for clusters).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "DRIFTD_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Log filter (tracing syntax), e.g. `info` or `driftd=debug`.
+    #[arg(long, global = true, default_value = "warn", env = "DRIFTD_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan every configured stack once and print a drift report.
+    ///
+    /// Exit status: 0 no drift, 2 drift found, 1 error (a stack failed or
+    /// was incomplete; the report still covers every other stack).
+    Scan {
+        /// Config file.
+        #[arg(long, short, env = "DRIFTD_CONFIG", default_value = "driftd.toml")]
+        config: PathBuf,
+        /// Report format on stdout.
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        /// Also write the JSON report to this file.
+        #[arg(long)]
+        report_file: Option<PathBuf>,
+        /// Only these stacks (repeatable).
+        #[arg(long = "stack")]
+        stacks: Vec<String>,
+        /// Report AWS-created resources (default security groups) and
+        /// service-owned ones (Auto Scaling instances) as unmanaged too.
+        #[arg(long)]
+        strict: bool,
+        /// Skip unmanaged detection (fewer API calls).
+        #[arg(long)]
+        no_unmanaged: bool,
+        /// No progress lines on stderr.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check a config file and report every error at once.
+    ValidateConfig {
+        #[arg(long, short, env = "DRIFTD_CONFIG", default_value = "driftd.toml")]
+        config: PathBuf,
+    },
+}
+
+fn init_logs(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format, &cli.log);
+    let code = match cli.command {
+        Command::ValidateConfig { config } => match config::load(&config, &ProcessEnv) {
+            Ok(c) => {
+                println!("{}: ok ({} stack(s))", config.display(), c.stacks.len());
+                0
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                1
+            }
+        },
+        Command::Scan {
+            config,
+            output,
+            report_file,
+            stacks,
+            strict,
+            no_unmanaged,
+            quiet,
+        } => {
+            let cfg = match config::load(&config, &ProcessEnv) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let unknown: Vec<&String> = stacks
+                .iter()
+                .filter(|s| !cfg.stacks.iter().any(|c| &c.name == *s))
+                .collect();
+            if !unknown.is_empty() {
+                eprintln!(
+                    "error: no such stack: {} (configured: {})",
+                    unknown
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    cfg.stacks
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                return ExitCode::from(1);
+            }
+            let options = ScanOptions {
+                strict,
+                only_stacks: stacks,
+                no_unmanaged,
+                client: ClientOptions {
+                    max_attempts: cfg.scan.max_attempts,
+                    ..Default::default()
+                },
+                progress: !quiet,
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let calls = ApiCalls::new();
+            let report = runtime.block_on(scan::run(&cfg, &options, &calls));
+            let rendered = match output {
+                Output::Text => report.to_text(),
+                Output::Json => report.to_json(),
+                Output::Markdown => report.to_markdown(),
+            };
+            let mut code = report.exit_code();
+            if let Some(path) = report_file {
+                if let Err(e) = std::fs::write(&path, report.to_json()) {
+                    eprintln!("error: cannot write the report to {}: {e}", path.display());
+                    code = 1;
+                }
+            }
+            let mut out = std::io::stdout().lock();
+            if out
+                .write_all(rendered.as_bytes())
+                .and_then(|_| out.flush())
+                .is_err()
+            {
+                code = 1;
+            }
+            code
+        }
+    };
+    ExitCode::from(code as u8)
+}

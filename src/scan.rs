@@ -1,0 +1,415 @@
+//! The scan pipeline: state -> fetch -> normalize -> diff -> report.
+//!
+//! Why it is shaped like this:
+//! - Stacks are loaded independently: a stack whose state fails is reported
+//!   `failed` and the others go on.
+//! - Live reads are grouped by *scope* (region x endpoint x role), across
+//!   stacks: two stacks in one region share one `DescribeInstances` listing.
+//! - A type whose read failed leaves its resources `unknown` (never
+//!   `missing`) and marks their stacks `incomplete`.
+//! - Unmanaged detection in a scope runs only when every stack that covers it
+//!   loaded: with a state missing, everything it manages would look unmanaged.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use driftd_aws::{ApiCalls, AwsReader, AwsSchema, ClientOptions, Clients, Target};
+use driftd_core::{Desired, Live, ReadRequest, Reader, Schema, StateResource, TypeRead};
+use futures::stream::{self, StreamExt};
+use tracing::{info, warn};
+
+use crate::config::{Config, StackConfig, StateLocation};
+use crate::diff::{diff, is_sensitive, render_path, SENSITIVE};
+use crate::ignore::IgnoreRules;
+use crate::report::*;
+use crate::source;
+use crate::state::StateFile;
+
+/// Options of one scan run (from the command line).
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// Report AWS-created and service-owned resources as unmanaged too.
+    pub strict: bool,
+    /// Only these stacks (all when empty).
+    pub only_stacks: Vec<String>,
+    /// Turn unmanaged detection off for this run.
+    pub no_unmanaged: bool,
+    pub client: ClientOptions,
+    /// Print progress lines on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+struct Loaded {
+    stack: StackConfig,
+    files: Vec<StateFile>,
+    errors: Vec<String>,
+}
+
+/// A scope: where one set of live reads happens.
+type ScopeKey = Target;
+
+fn target(stack: &StackConfig, region: &str) -> Target {
+    Target {
+        region: region.to_string(),
+        endpoint_url: stack.endpoint_url.clone(),
+        assume_role_arn: stack.assume_role_arn.clone(),
+    }
+}
+
+struct Progress {
+    on: bool,
+}
+
+impl Progress {
+    fn say(&self, msg: &str) {
+        if self.on {
+            eprintln!("driftd: {msg}");
+        }
+    }
+}
+
+async fn load_stack(stack: StackConfig, options: &ScanOptions, calls: &ApiCalls) -> Loaded {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    let needs_s3 = stack
+        .sources
+        .iter()
+        .any(|s| matches!(s, StateLocation::S3 { .. }));
+    let s3 = if needs_s3 {
+        Some(
+            Clients::new(&target(&stack, &stack.state_region), &options.client, calls)
+                .await
+                .s3,
+        )
+    } else {
+        None
+    };
+    for loc in &stack.sources {
+        match source::load(loc, s3.as_ref()).await {
+            Ok(f) => files.extend(f),
+            Err(e) => errors.push(e),
+        }
+    }
+    Loaded {
+        stack,
+        files,
+        errors,
+    }
+}
+
+/// Run one scan over the configured stacks.
+pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Report {
+    let started = Instant::now();
+    let progress = Progress {
+        on: options.progress && std::io::stderr().is_terminal(),
+    };
+    let schema = AwsSchema {
+        instance_attribute_reads: config.scan.instance_attribute_reads,
+    };
+    let stacks: Vec<StackConfig> = config
+        .stacks
+        .iter()
+        .filter(|s| options.only_stacks.is_empty() || options.only_stacks.contains(&s.name))
+        .cloned()
+        .collect();
+    progress.say(&format!("loading state of {} stack(s)", stacks.len()));
+    let loaded: Vec<Loaded> = stream::iter(stacks)
+        .map(|s| load_stack(s, options, calls))
+        .buffered(4)
+        .collect()
+        .await;
+
+    // Group resources of supported types by scope, remembering their stack.
+    let supported: BTreeSet<&str> = schema.supported_types().iter().copied().collect();
+    let mut scopes: BTreeMap<ScopeKey, Vec<(usize, StateResource)>> = BTreeMap::new();
+    // Scopes a stack lists (for unmanaged detection), and whether all their stacks loaded.
+    let mut listed: BTreeMap<ScopeKey, bool> = BTreeMap::new();
+    for (si, l) in loaded.iter().enumerate() {
+        let ok = l.errors.is_empty();
+        for r in &l.stack.regions {
+            let e = listed.entry(target(&l.stack, r)).or_insert(true);
+            *e &= ok;
+        }
+        if !ok {
+            continue;
+        }
+        let resources: Vec<StateResource> = l
+            .files
+            .iter()
+            .flat_map(|f| f.resources.iter())
+            .filter(|r| supported.contains(r.rtype.as_str()))
+            .cloned()
+            .collect();
+        let regions = schema.regions(&resources);
+        for (r, region) in resources.into_iter().zip(regions) {
+            let region = region.unwrap_or_else(|| l.stack.regions[0].clone());
+            scopes
+                .entry(target(&l.stack, &region))
+                .or_default()
+                .push((si, r));
+        }
+    }
+    for key in listed.keys() {
+        scopes.entry(key.clone()).or_default();
+    }
+
+    // Read each scope once, a few scopes at a time.
+    let discover_on = config.scan.unmanaged && !options.no_unmanaged;
+    let results: Vec<(ScopeKey, Vec<(usize, StateResource)>, Vec<Desired>, driftd_core::Inventory, bool)> =
+        stream::iter(scopes)
+            .map(|(key, members)| {
+                let schema = &schema;
+                let progress = &progress;
+                let discover = discover_on && listed.get(&key).copied().unwrap_or(false);
+                async move {
+                    let resources: Vec<StateResource> = members.iter().map(|(_, r)| r.clone()).collect();
+                    let desired = schema.desired(&resources);
+                    let t = Instant::now();
+                    let reader =
+                        AwsReader::connect(&key, &options.client, calls, config.scan.concurrency).await;
+                    let inventory = reader.read(ReadRequest { desired: &desired, discover_unmanaged: discover }).await;
+                    info!(region = %key.region, resources = desired.len(), elapsed_ms = t.elapsed().as_millis() as u64, "scope read");
+                    progress.say(&format!("read {} resource(s) in {} ({:.1}s)", desired.len(), key.region, t.elapsed().as_secs_f64()));
+                    (key, members, desired, inventory, discover)
+                }
+            })
+            .buffer_unordered(4)
+            .collect()
+            .await;
+
+    // Per-stack reports.
+    let mut reports: Vec<StackReport> = loaded
+        .iter()
+        .map(|l| StackReport {
+            name: l.stack.name.clone(),
+            status: if l.errors.is_empty() {
+                StackStatus::Ok
+            } else {
+                StackStatus::Failed
+            },
+            errors: l.errors.clone(),
+            sources: l
+                .files
+                .iter()
+                .map(|f| SourceInfo {
+                    location: f.source.clone(),
+                    serial: f.serial,
+                    lineage: f.lineage.clone(),
+                    terraform_version: f.terraform_version.clone(),
+                    resources: f.resources.len(),
+                })
+                .collect(),
+            counts: Counts {
+                unsupported: if l.errors.is_empty() {
+                    l.files
+                        .iter()
+                        .flat_map(|f| &f.resources)
+                        .filter(|r| !supported.contains(r.rtype.as_str()))
+                        .count()
+                } else {
+                    0
+                },
+                ..Default::default()
+            },
+            drifts: Vec::new(),
+            unknown: Vec::new(),
+        })
+        .collect();
+    let mut scope_reports = Vec::new();
+    let global_ignore = &config.scan.ignore;
+
+    for (key, members, desired, inventory, discover) in &results {
+        let mut scope_failures = Vec::new();
+        for ((si, res), d) in members.iter().zip(desired) {
+            let stack = &loaded[*si].stack;
+            let report = &mut reports[*si];
+            let mut ignore = global_ignore.clone();
+            ignore.extend(&stack.ignore);
+            report.counts.managed += 1;
+            if ignore.ignores_resource(&d.rtype, &d.id) {
+                report.counts.ignored += 1;
+                continue;
+            }
+            let unknown = |reason: String| Unknown {
+                address: d.address.clone(),
+                rtype: d.rtype.clone(),
+                id: d.id.clone(),
+                reason,
+            };
+            if d.id.is_empty() {
+                report.counts.unknown += 1;
+                report
+                    .unknown
+                    .push(unknown("the state has no id for this resource".into()));
+                continue;
+            }
+            match inventory.get(&d.rtype) {
+                None => {
+                    report.counts.unknown += 1;
+                    report.unknown.push(unknown("not read".into()));
+                }
+                Some(TypeRead::Failed(e)) => {
+                    report.counts.unknown += 1;
+                    report.status = report.status.max(StackStatus::Incomplete);
+                    let msg = format!("{} in {}: live read failed: {e}", d.rtype, key.region);
+                    if !report.errors.contains(&msg) {
+                        report.errors.push(msg.clone());
+                    }
+                    report.unknown.push(unknown(msg));
+                }
+                Some(TypeRead::Complete(live)) => match live.get(&d.id) {
+                    None => {
+                        report.counts.missing += 1;
+                        report.drifts.push(Drift {
+                            address: Some(d.address.clone()),
+                            rtype: d.rtype.clone(),
+                            id: d.id.clone(),
+                            kind: DriftKind::Missing,
+                            attributes: vec![],
+                        });
+                    }
+                    Some(l) => {
+                        let all = diff(&d.attrs, &l.attrs, |a| schema.shape(&d.rtype, a));
+                        let had = !all.is_empty();
+                        let attributes: Vec<AttrChange> = all
+                            .into_iter()
+                            .filter(|a| !ignore.ignores_attribute(&d.rtype, &d.id, &a.path))
+                            .map(|a| {
+                                let secret = is_sensitive(&a.path, &res.sensitive_paths);
+                                let mask = |v: serde_json::Value| {
+                                    if secret && !v.is_null() {
+                                        serde_json::Value::String(SENSITIVE.into())
+                                    } else {
+                                        v
+                                    }
+                                };
+                                AttrChange {
+                                    path: render_path(&a.path),
+                                    expected: mask(a.expected),
+                                    actual: mask(a.actual),
+                                }
+                            })
+                            .collect();
+                        if attributes.is_empty() {
+                            if had {
+                                report.counts.ignored += 1;
+                            } else {
+                                report.counts.in_sync += 1;
+                            }
+                        } else {
+                            report.counts.changed += 1;
+                            report.drifts.push(Drift {
+                                address: Some(d.address.clone()),
+                                rtype: d.rtype.clone(),
+                                id: d.id.clone(),
+                                kind: DriftKind::Changed,
+                                attributes,
+                            });
+                        }
+                    }
+                },
+            }
+        }
+
+        // Unmanaged resources of this scope.
+        let listed_here = listed.contains_key(key);
+        if !listed_here {
+            continue;
+        }
+        let mut sr = ScopeReport {
+            region: key.region.clone(),
+            endpoint_url: key.endpoint_url.clone(),
+            assume_role_arn: key.assume_role_arn.clone(),
+            status: ScopeStatus::Ok,
+            reason: None,
+            drifts: vec![],
+        };
+        if !*discover {
+            sr.status = ScopeStatus::Skipped;
+            sr.reason = Some(if discover_on {
+                "a stack covering this region failed to load its state: every resource it manages would look unmanaged".into()
+            } else {
+                "unmanaged detection is off".into()
+            });
+            scope_reports.push(sr);
+            continue;
+        }
+        let mut ignore = global_ignore.clone();
+        for (si, l) in loaded.iter().enumerate() {
+            if l.stack.regions.contains(&key.region)
+                && listed.contains_key(&target(&l.stack, &key.region))
+            {
+                let _ = si;
+                ignore.extend(&l.stack.ignore);
+            }
+        }
+        let managed: HashMap<&str, BTreeSet<&str>> =
+            desired.iter().fold(HashMap::new(), |mut m, d| {
+                m.entry(d.rtype.as_str()).or_default().insert(d.id.as_str());
+                m
+            });
+        for t in schema.discoverable_types() {
+            match inventory.get(t) {
+                Some(TypeRead::Complete(live)) => {
+                    for (id, l) in live {
+                        if managed.get(t).is_some_and(|m| m.contains(id.as_str()))
+                            || !unmanaged_candidate(l, options.strict || config.scan.strict)
+                            || ignore.ignores_resource(t, id)
+                        {
+                            continue;
+                        }
+                        sr.drifts.push(Drift {
+                            address: None,
+                            rtype: t.to_string(),
+                            id: id.clone(),
+                            kind: DriftKind::Unmanaged,
+                            attributes: vec![],
+                        });
+                    }
+                }
+                Some(TypeRead::Failed(e)) => scope_failures.push(format!("{t}: {e}")),
+                None => {}
+            }
+        }
+        if !scope_failures.is_empty() {
+            sr.status = ScopeStatus::Incomplete;
+            sr.reason = Some(format!(
+                "listing failed, unmanaged resources may be missing from this list: {}",
+                scope_failures.join("; ")
+            ));
+            warn!(region = %key.region, "unmanaged detection incomplete");
+        }
+        scope_reports.push(sr);
+    }
+
+    let mut report = Report {
+        schema_version: SCHEMA_VERSION,
+        driftd_version: env!("CARGO_PKG_VERSION").to_string(),
+        generated_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        summary: Summary::default(),
+        stacks: reports,
+        unmanaged: scope_reports,
+    };
+    report.finish();
+    info!(
+        stacks = report.summary.stacks,
+        drifts = report.summary.drifts,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "scan finished"
+    );
+    report
+}
+
+/// Is a live resource a candidate for "unmanaged"? Not when AWS created it or
+/// another service owns it, unless strict.
+fn unmanaged_candidate(l: &Live, strict: bool) -> bool {
+    strict || (!l.auto_created && l.owned_by_service.is_none())
+}
+
+/// Merge a stack's rules after the global ones (for callers outside the scan).
+pub fn effective_ignore(config: &Config, stack: &StackConfig) -> IgnoreRules {
+    let mut r = config.scan.ignore.clone();
+    r.extend(&stack.ignore);
+    r
+}
