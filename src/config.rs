@@ -227,14 +227,14 @@ fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 /// Replace `${NAME}` and `${NAME:-default}` in every string value; `$${` is a literal `${`.
 fn interpolate(v: &mut toml::Value, field: &str, env: &dyn Env, errors: &mut Errors) {
     match v {
-        toml::Value::String(s) => {
-            if s.contains('$') {
-                match expand(s, env) {
-                    Ok(x) => *s = x,
-                    Err(m) => errors.add(field, m),
-                }
+        toml::Value::String(s) if s.contains('$') => match expand(s, env) {
+            Ok(x) => *s = x,
+            Err(m) => {
+                // Recorded once here; blank it so later checks do not repeat it.
+                errors.add(field, m);
+                s.clear();
             }
-        }
+        },
         toml::Value::Array(a) => {
             for (i, x) in a.iter_mut().enumerate() {
                 interpolate(x, &format!("{field}[{i}]"), env, errors);
@@ -447,7 +447,8 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, errors: &mut Errors) -> Co
                 );
             }
         }
-        if let Some(arn) = &st.assume_role_arn {
+        let assume_role_arn = st.assume_role_arn.filter(|a| !a.is_empty());
+        if let Some(arn) = &assume_role_arn {
             if !(arn.starts_with("arn:") && arn.contains(":role/")) {
                 errors.add(
                     f("assume_role_arn"),
@@ -474,7 +475,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, errors: &mut Errors) -> Co
             name: st.name,
             sources,
             regions: st.regions,
-            assume_role_arn: st.assume_role_arn,
+            assume_role_arn,
             endpoint_url,
             ignore: stack_ignore,
         });

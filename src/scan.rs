@@ -21,7 +21,6 @@ use tracing::{info, warn};
 
 use crate::config::{Config, StackConfig, StateLocation};
 use crate::diff::{diff, is_sensitive, render_path, SENSITIVE};
-use crate::ignore::IgnoreRules;
 use crate::report::*;
 use crate::source;
 use crate::state::StateFile;
@@ -48,6 +47,17 @@ struct Loaded {
 
 /// A scope: where one set of live reads happens.
 type ScopeKey = Target;
+
+/// What one scope's read produced; `members[i]` projects to `desired[i]`.
+struct ScopeRead {
+    key: ScopeKey,
+    /// (index of the stack in `loaded`, state resource)
+    members: Vec<(usize, StateResource)>,
+    desired: Vec<Desired>,
+    inventory: driftd_core::Inventory,
+    /// Unmanaged detection ran in this scope.
+    discover: bool,
+}
 
 fn target(stack: &StackConfig, region: &str) -> Target {
     Target {
@@ -156,8 +166,7 @@ pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Re
 
     // Read each scope once, a few scopes at a time.
     let discover_on = config.scan.unmanaged && !options.no_unmanaged;
-    let results: Vec<(ScopeKey, Vec<(usize, StateResource)>, Vec<Desired>, driftd_core::Inventory, bool)> =
-        stream::iter(scopes)
+    let results: Vec<ScopeRead> = stream::iter(scopes)
             .map(|(key, members)| {
                 let schema = &schema;
                 let progress = &progress;
@@ -171,7 +180,7 @@ pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Re
                     let inventory = reader.read(ReadRequest { desired: &desired, discover_unmanaged: discover }).await;
                     info!(region = %key.region, resources = desired.len(), elapsed_ms = t.elapsed().as_millis() as u64, "scope read");
                     progress.say(&format!("read {} resource(s) in {} ({:.1}s)", desired.len(), key.region, t.elapsed().as_secs_f64()));
-                    (key, members, desired, inventory, discover)
+                    ScopeRead { key, members, desired, inventory, discover }
                 }
             })
             .buffer_unordered(4)
@@ -219,7 +228,14 @@ pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Re
     let mut scope_reports = Vec::new();
     let global_ignore = &config.scan.ignore;
 
-    for (key, members, desired, inventory, discover) in &results {
+    for ScopeRead {
+        key,
+        members,
+        desired,
+        inventory,
+        discover,
+    } in &results
+    {
         let mut scope_failures = Vec::new();
         for ((si, res), d) in members.iter().zip(desired) {
             let stack = &loaded[*si].stack;
@@ -405,11 +421,4 @@ pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Re
 /// another service owns it, unless strict.
 fn unmanaged_candidate(l: &Live, strict: bool) -> bool {
     strict || (!l.auto_created && l.owned_by_service.is_none())
-}
-
-/// Merge a stack's rules after the global ones (for callers outside the scan).
-pub fn effective_ignore(config: &Config, stack: &StackConfig) -> IgnoreRules {
-    let mut r = config.scan.ignore.clone();
-    r.extend(&stack.ignore);
-    r
 }

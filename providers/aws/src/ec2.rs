@@ -18,10 +18,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::{instance_profile_name, rule_key, tags_from_pairs, Peer};
-use crate::schema::{
-    direction_key, strip_standalone, vpc_rule, StandaloneRules, AWS_INSTANCE, AWS_SECURITY_GROUP,
-    AWS_SECURITY_GROUP_RULE,
-};
+use crate::schema::{strip_standalone, vpc_rule, StandaloneRules, AWS_SECURITY_GROUP_RULE};
 
 /// Filter values per request: EC2's documented limit for one filter.
 pub const FILTER_CHUNK: usize = 200;
@@ -315,6 +312,9 @@ pub fn explode_permissions(perms: &[IpPermission]) -> Map<String, Value> {
     out.into_iter().collect()
 }
 
+/// A group's exploded (ingress, egress) rules.
+type RuleSets = (Map<String, Value>, Map<String, Value>);
+
 /// Canonical live security groups, and the live side of `aws_security_group_rule`
 /// resources (synthesized from their groups' permissions: AWS has no object
 /// for a Terraform `sgrule-*` id).
@@ -324,7 +324,7 @@ pub fn security_groups_live(
     rule_resources: &[&Desired],
     standalone: &StandaloneRules,
 ) -> (BTreeMap<String, Live>, BTreeMap<String, Live>) {
-    let mut by_id: HashMap<&str, (Map<String, Value>, Map<String, Value>)> = HashMap::new();
+    let mut by_id: HashMap<&str, RuleSets> = HashMap::new();
     let mut out = BTreeMap::new();
     for g in groups {
         let Some(id) = g.group_id() else { continue };
@@ -466,11 +466,6 @@ pub async fn read_vpc_rules(client: &Client, desired: &[&Desired]) -> ReadResult
     Ok(out)
 }
 
-/// Which direction a vpc rule type is.
-pub fn vpc_rule_direction(rtype: &str) -> &'static str {
-    direction_key(rtype.ends_with("_egress_rule"))
-}
-
 /// Ids of managed resources of one type.
 pub fn ids_of(desired: &[&Desired], rtype: &str) -> BTreeSet<String> {
     desired
@@ -479,7 +474,3 @@ pub fn ids_of(desired: &[&Desired], rtype: &str) -> BTreeSet<String> {
         .map(|d| d.id.clone())
         .collect()
 }
-
-/// Convenience for the reader: group and instance types.
-pub const GROUP: &str = AWS_SECURITY_GROUP;
-pub const INSTANCE: &str = AWS_INSTANCE;

@@ -141,13 +141,13 @@ pub fn rule_key(
     } else {
         format!("{}-{}", from.unwrap_or(-1), to.unwrap_or(-1))
     };
-    let kind = match peer {
-        Peer::Cidr => "cidr",
-        Peer::Ipv6 => "ipv6",
-        Peer::PrefixList => "pl",
-        Peer::Group => "sg",
+    let (kind, value) = match peer {
+        Peer::Cidr => ("cidr", value),
+        Peer::Ipv6 => ("ipv6", value),
+        Peer::PrefixList => ("pl", value),
+        Peer::Group => ("sg", group_ref(value)),
     };
-    format!("{proto}:{ports}:{kind}:{}", group_ref(value))
+    format!("{proto}:{ports}:{kind}:{value}")
 }
 
 /// A security group reference may carry its owner (`123456789012/sg-1`): the
@@ -222,6 +222,19 @@ mod tests {
         assert_eq!(
             rule_key("-1", Some(0), Some(0), Peer::Cidr, "0.0.0.0/0"),
             rule_key("all", None, None, Peer::Cidr, "0.0.0.0/0")
+        );
+    }
+
+    #[test]
+    fn cidrs_are_kept_whole() {
+        // Regression: two /8 sources on one port must not collapse into one key.
+        assert_ne!(
+            rule_key("tcp", Some(80), Some(80), Peer::Cidr, "10.0.0.0/8"),
+            rule_key("tcp", Some(80), Some(80), Peer::Cidr, "11.0.0.0/8")
+        );
+        assert_eq!(
+            rule_key("tcp", Some(80), Some(80), Peer::Ipv6, "::/0"),
+            "tcp:80-80:ipv6:::/0"
         );
     }
 

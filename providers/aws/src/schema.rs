@@ -615,7 +615,7 @@ mod tests {
             json!({"bucket": "b1", "versioning": [{"enabled": true, "mfa_delete": false}],
                    "server_side_encryption_configuration": [], "policy": ""}),
         );
-        let d = AwsSchema::default().desired(&[b.clone()]);
+        let d = AwsSchema::default().desired(std::slice::from_ref(&b));
         assert_eq!(
             d[0].attrs["versioning"],
             json!({"enabled": true, "mfa_delete": false})
@@ -640,7 +640,7 @@ mod tests {
             "i-1",
             json!({"disable_api_termination": false}),
         );
-        let d = AwsSchema::default().desired(&[i.clone()]);
+        let d = AwsSchema::default().desired(std::slice::from_ref(&i));
         assert!(!d[0].attrs.contains_key("disable_api_termination"));
         let all = AwsSchema {
             instance_attribute_reads: InstanceAttributeReads::All,

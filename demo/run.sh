@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# driftd demo: a small AWS world on a local moto server, its Terraform state,
+# some out-of-band drift, then one scan.
+#
+#   ./demo/run.sh              # the demo: drift found, exits 0
+#   ./demo/run.sh --no-drift   # an untouched world: no drift expected
+#   DRIFTD=target/debug/driftd ./demo/run.sh   # use a prebuilt binary
+set -euo pipefail
+
+MOTO_VERSION=5.1.22
+cd "$(dirname "$0")/.."
+world=demo/.world
+
+if ! python3 -c "import sys, moto, moto.server; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+  echo "demo: installing moto[server]==$MOTO_VERSION"
+  python3 -m pip install -q "moto[server]==$MOTO_VERSION"
+fi
+
+# Dummy credentials for moto, for seed.py and driftd alike.
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+export AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+
+rm -rf "$world" && mkdir -p "$world"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+endpoint="http://127.0.0.1:$port"
+
+python3 -m moto.server -H 127.0.0.1 -p "$port" >"$world/moto.log" 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null && wait "$moto_pid" 2>/dev/null; true' EXIT
+
+echo "demo: starting moto on $endpoint"
+for i in $(seq 60); do
+  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+    "$endpoint/moto-api/" 2>/dev/null && break
+  if [ "$i" = 60 ] || ! kill -0 "$moto_pid" 2>/dev/null; then
+    echo "demo: moto did not start; see $world/moto.log" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+
+python3 demo/seed.py --endpoint "$endpoint" --out "$world" "$@"
+
+echo "demo: driftd scan --config $world/driftd.toml"
+echo
+status=0
+if [ -n "${DRIFTD:-}" ]; then
+  "$DRIFTD" scan --config "$world/driftd.toml" || status=$?
+else
+  cargo run --quiet --bin driftd -- scan --config "$world/driftd.toml" || status=$?
+fi
+
+if [ "$status" = 2 ]; then
+  echo "demo: driftd exited 2 (drift found): expected, the world was changed out of band."
+  status=0
+fi
+exit "$status"

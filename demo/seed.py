@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""Seed the driftd demo world into a moto server.
+
+1. Create a small AWS world in us-east-1: a VPC and subnet, security groups
+   "web" and "db", three instances web-0..2, buckets demo-logs and demo-assets.
+2. Write the Terraform state (format v4) that describes that world as the code
+   wants it: OUT/states/network.tfstate and OUT/states/app.tfstate, and the
+   driftd config OUT/driftd.toml. Instance attributes are read back from the
+   API, so an untouched world has no drift.
+3. Unless --no-drift: change the world out of band, the way people do.
+"""
+
+import argparse
+import json
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+PROVIDER = 'provider["registry.terraform.io/hashicorp/aws"]'
+FALLBACK_AMI = "ami-12c6146b"
+
+
+# --- Terraform state helpers -------------------------------------------------
+
+
+def resource(rtype, name, instances, module=None):
+    """One state resource; `instances` is a list of (index_key, attributes)."""
+    r = {"mode": "managed", "type": rtype, "name": name, "provider": PROVIDER}
+    if module:
+        r = {"module": module, **r}
+    r["instances"] = []
+    for key, attrs in instances:
+        inst = {"schema_version": 1 if rtype == "aws_instance" else 0}
+        if key is not None:
+            inst = {"index_key": key, **inst}
+        inst.update({"attributes": attrs, "sensitive_attributes": []})
+        r["instances"].append(inst)
+    return r
+
+
+def write_state(path, resources, serial):
+    state = {
+        "version": 4,
+        "terraform_version": "1.6.6",
+        "serial": serial,
+        "lineage": str(uuid.uuid4()),
+        "outputs": {},
+        "resources": resources,
+        "check_results": None,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state, indent=2) + "\n")
+
+
+def rule(protocol, port, cidrs=(), groups=(), description=""):
+    """An inline ingress/egress block as the provider stores it."""
+    return {
+        "cidr_blocks": list(cidrs),
+        "description": description,
+        "from_port": port,
+        "ipv6_cidr_blocks": [],
+        "prefix_list_ids": [],
+        "protocol": protocol,
+        "security_groups": list(groups),
+        "self": False,
+        "to_port": port,
+    }
+
+
+def tags(**kv):
+    return {"tags": dict(kv), "tags_all": dict(kv)}
+
+
+# --- the world ---------------------------------------------------------------
+
+
+def pick_ami(ec2):
+    images = ec2.describe_images(
+        Owners=["amazon"],
+        Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*-x86_64-gp2"]}],
+    )["Images"]
+    images.sort(key=lambda i: i.get("Name", ""))
+    return images[-1]["ImageId"] if images else FALLBACK_AMI
+
+
+def tag_spec(rtype, **kv):
+    return [{"ResourceType": rtype, "Tags": [{"Key": k, "Value": v} for k, v in kv.items()]}]
+
+
+def create_group(ec2, vpc_id, name, description, **kv):
+    return ec2.create_security_group(
+        GroupName=name, Description=description, VpcId=vpc_id,
+        TagSpecifications=tag_spec("security-group", **kv),
+    )["GroupId"]
+
+
+def run_instance(ec2, ami, subnet, sg, **kv):
+    return ec2.run_instances(
+        ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+        SubnetId=subnet, SecurityGroupIds=[sg],
+        TagSpecifications=tag_spec("instance", **kv),
+    )["Instances"][0]["InstanceId"]
+
+
+def wait_state(ec2, instance_id, want, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        i = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        if i["State"]["Name"] == want:
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"seed: {instance_id} did not reach {want} in {timeout}s")
+
+
+ASSETS_POLICY_PUT = """{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Sid": "DenyInsecureTransport",
+      "Effect": "Deny",
+      "Principal": "*",
+      "Action": "s3:*",
+      "Resource": ["arn:aws:s3:::demo-assets/*", "arn:aws:s3:::demo-assets"],
+      "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+    }
+  ]
+}"""
+
+# The same policy as Terraform's jsonencode() writes it to state: compact,
+# keys sorted, lists where S3 was given scalars. driftd compares the meaning.
+ASSETS_POLICY_STATE = json.dumps(
+    {
+        "Statement": [
+            {
+                "Action": ["s3:*"],
+                "Condition": {"Bool": {"aws:SecureTransport": ["false"]}},
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Resource": ["arn:aws:s3:::demo-assets", "arn:aws:s3:::demo-assets/*"],
+                "Sid": "DenyInsecureTransport",
+            }
+        ],
+        "Version": "2012-10-17",
+    },
+    sort_keys=True,
+    separators=(",", ":"),
+)
+
+
+def seed(ec2, s3):
+    """Create the world; return the ids the state needs."""
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16",
+                         TagSpecifications=tag_spec("vpc", Name="demo"))["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24", AvailabilityZone="us-east-1a",
+                               TagSpecifications=tag_spec("subnet", Name="demo-a"))["Subnet"]["SubnetId"]
+
+    web = create_group(ec2, vpc, "web", "web servers", Name="web")
+    ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+        "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "https"}]}])
+    ec2.revoke_security_group_egress(GroupId=web, IpPermissions=[{
+        "IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ec2.authorize_security_group_egress(GroupId=web, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+        "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "https out"}]}])
+
+    db = create_group(ec2, vpc, "db", "databases", Name="db")
+    ec2.authorize_security_group_ingress(GroupId=db, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+        "UserIdGroupPairs": [{"GroupId": web, "Description": "postgres from web"}]}])
+
+    ami = pick_ami(ec2)
+    instances = [run_instance(ec2, ami, subnet, web, Name=f"web-{i}", Team="web") for i in range(3)]
+
+    s3.create_bucket(Bucket="demo-logs")
+    s3.put_bucket_tagging(Bucket="demo-logs", Tagging={"TagSet": [
+        {"Key": "Name", "Value": "demo-logs"}, {"Key": "Team", "Value": "platform"}]})
+    s3.put_bucket_versioning(Bucket="demo-logs", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(Bucket="demo-logs", ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+
+    s3.create_bucket(Bucket="demo-assets")
+    s3.put_bucket_tagging(Bucket="demo-assets", Tagging={"TagSet": [
+        {"Key": "Name", "Value": "demo-assets"}, {"Key": "Team", "Value": "web"}]})
+    s3.put_bucket_versioning(Bucket="demo-assets", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_policy(Bucket="demo-assets", Policy=ASSETS_POLICY_PUT)
+    s3.put_public_access_block(Bucket="demo-assets", PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+
+    return {"vpc": vpc, "subnet": subnet, "web": web, "db": db, "instances": instances}
+
+
+# --- state, from what the code wants (and what the API reports) --------------
+
+
+def sg_state(ec2, group_id, ingress, egress):
+    g = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    kv = {t["Key"]: t["Value"] for t in g.get("Tags", [])}
+    return {
+        "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{group_id}",
+        "description": g["Description"],
+        "egress": egress,
+        "id": group_id,
+        "ingress": ingress,
+        "name": g["GroupName"],
+        "name_prefix": "",
+        "owner_id": ACCOUNT,
+        "revoke_rules_on_delete": False,
+        **tags(**kv),
+        "timeouts": None,
+        "vpc_id": g["VpcId"],
+    }
+
+
+def instance_state(ec2, instance_id):
+    """aws_instance attributes, read back from the API as `terraform apply` would."""
+    i = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    protection = ec2.describe_instance_attribute(
+        InstanceId=instance_id, Attribute="disableApiTermination"
+    )["DisableApiTermination"].get("Value", False)
+    kv = {t["Key"]: t["Value"] for t in i.get("Tags", [])}
+    attrs = {
+        "ami": i["ImageId"],
+        "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{instance_id}",
+        "availability_zone": i["Placement"]["AvailabilityZone"],
+        "disable_api_termination": protection,
+        "ebs_optimized": i.get("EbsOptimized", False),
+        "iam_instance_profile": "",
+        "id": instance_id,
+        "instance_state": i["State"]["Name"],
+        "instance_type": i["InstanceType"],
+        "key_name": i.get("KeyName", ""),
+        "monitoring": i.get("Monitoring", {}).get("State") in ("enabled", "pending"),
+        "private_ip": i.get("PrivateIpAddress", ""),
+        "public_ip": i.get("PublicIpAddress", ""),
+        "source_dest_check": i.get("SourceDestCheck", True),
+        "subnet_id": i["SubnetId"],
+        **tags(**kv),
+        "vpc_security_group_ids": sorted(g["GroupId"] for g in i.get("SecurityGroups", [])),
+    }
+    mo = i.get("MetadataOptions")
+    if mo:
+        attrs["metadata_options"] = [{
+            "http_endpoint": mo.get("HttpEndpoint", ""),
+            "http_put_response_hop_limit": mo.get("HttpPutResponseHopLimit", 1),
+            "http_tokens": mo.get("HttpTokens", ""),
+            "instance_metadata_tags": mo.get("InstanceMetadataTags", ""),
+        }]
+    return dict(sorted(attrs.items()))
+
+
+def bucket_base(name, **kv):
+    return {
+        "arn": f"arn:aws:s3:::{name}",
+        "bucket": name,
+        "force_destroy": False,
+        "id": name,
+        "region": REGION,
+        **tags(**kv),
+    }
+
+
+def write_states(ec2, ids, out):
+    web, db = ids["web"], ids["db"]
+    network = [
+        resource("aws_security_group", "web", [(None, sg_state(
+            ec2, web,
+            ingress=[rule("tcp", 443, cidrs=["0.0.0.0/0"], description="https")],
+            egress=[rule("tcp", 443, cidrs=["0.0.0.0/0"], description="https out")],
+        ))]),
+        resource("aws_security_group", "db", [(None, sg_state(
+            ec2, db,
+            ingress=[rule("tcp", 5432, groups=[web], description="postgres from web")],
+            egress=[rule("-1", 0, cidrs=["0.0.0.0/0"])],
+        ))]),
+    ]
+    write_state(out / "states" / "network.tfstate", network, serial=7)
+
+    logs = bucket_base("demo-logs", Name="demo-logs", Team="platform")
+    logs.update({
+        "policy": "",
+        "server_side_encryption_configuration": [{"rule": [{
+            "apply_server_side_encryption_by_default": [
+                {"kms_master_key_id": "", "sse_algorithm": "AES256"}],
+            "bucket_key_enabled": False,
+        }]}],
+        "versioning": [{"enabled": True, "mfa_delete": False}],
+    })
+    split = {"bucket": "demo-assets", "id": "demo-assets"}
+    app = [
+        resource("aws_instance", "web",
+                 [(n, instance_state(ec2, i)) for n, i in enumerate(ids["instances"])]),
+        resource("aws_s3_bucket", "logs", [(None, logs)]),
+        resource("aws_s3_bucket", "assets", [(None, bucket_base(
+            "demo-assets", Name="demo-assets", Team="web"))], module="module.storage"),
+        resource("aws_s3_bucket_policy", "assets", [(None, {
+            **split, "policy": ASSETS_POLICY_STATE})], module="module.storage"),
+        resource("aws_s3_bucket_public_access_block", "assets", [(None, {
+            **split, "block_public_acls": True, "block_public_policy": True,
+            "ignore_public_acls": True, "restrict_public_buckets": True})],
+            module="module.storage"),
+        resource("aws_s3_bucket_versioning", "assets", [(None, {
+            **split, "expected_bucket_owner": "", "mfa": None,
+            "versioning_configuration": [{"mfa_delete": "", "status": "Enabled"}]})],
+            module="module.storage"),
+    ]
+    write_state(out / "states" / "app.tfstate", app, serial=23)
+
+
+def write_config(endpoint, out):
+    stacks = "".join(
+        f'\n[[stacks]]\nname = "{name}"\nstate = "states/{name}.tfstate"\n'
+        f'regions = ["{REGION}"]\nendpoint_url = "{endpoint}"\n'
+        for name in ("network", "app")
+    )
+    (out / "driftd.toml").write_text(
+        "# Generated by demo/seed.py: the demo world on a local moto server.\n"
+        "[scan]\nconcurrency = 8\n" + stacks
+    )
+
+
+# --- out-of-band drift -------------------------------------------------------
+
+
+def drift(ec2, s3, ids):
+    web = ids["web"]
+    web1, web2 = ids["instances"][1], ids["instances"][2]
+    # Someone opens SSH "just for a minute".
+    ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+        "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "debug"}]}])
+    # Ownership changed in the console.
+    ec2.create_tags(Resources=[web1], Tags=[{"Key": "Team", "Value": "ops"}])
+    # A resize during an incident.
+    ec2.stop_instances(InstanceIds=[web2])
+    wait_state(ec2, web2, "stopped")
+    ec2.modify_instance_attribute(InstanceId=web2, InstanceType={"Value": "t3.large"})
+    ec2.start_instances(InstanceIds=[web2])
+    wait_state(ec2, web2, "running")
+    # A hotfix box nobody wrote down.
+    run_instance(ec2, ec2.describe_instances(InstanceIds=[web1])["Reservations"][0]
+                 ["Instances"][0]["ImageId"], ids["subnet"], web, Name="hotfix", Team="ops")
+    # S3: versioning suspended, public access block removed, a scratch bucket.
+    s3.put_bucket_versioning(Bucket="demo-logs", VersioningConfiguration={"Status": "Suspended"})
+    s3.delete_public_access_block(Bucket="demo-assets")
+    s3.create_bucket(Bucket="demo-scratch")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--endpoint", required=True, help="moto server URL, e.g. http://127.0.0.1:5000")
+    p.add_argument("--out", required=True, type=Path, help="directory for states and driftd.toml")
+    p.add_argument("--no-drift", action="store_true", help="leave the world as the state describes it")
+    a = p.parse_args()
+
+    session = boto3.session.Session(region_name=REGION)
+    ec2 = session.client("ec2", endpoint_url=a.endpoint)
+    s3 = session.client("s3", endpoint_url=a.endpoint)
+
+    ids = seed(ec2, s3)
+    write_states(ec2, ids, a.out)
+    write_config(a.endpoint, a.out)
+    print(f"seed: world created, state written to {a.out}/states")
+    if not a.no_drift:
+        drift(ec2, s3, ids)
+        print("seed: out-of-band drift applied")
+
+
+if __name__ == "__main__":
+    main()

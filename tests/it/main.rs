@@ -1,0 +1,12 @@
+//! Integration tests, compiled into one binary (as ripgrep does): faster to
+//! build and link than one binary per file.
+//!
+//! AWS tests run against a real moto server per test (see `moto`); nothing
+//! leaves the loopback interface.
+
+mod cli;
+mod corpus;
+mod moto;
+mod proxy;
+mod scan_moto;
+mod world;

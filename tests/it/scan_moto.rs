@@ -1,0 +1,425 @@
+//! The scan against moto: exact drift sets for every type and kind.
+
+use std::path::Path;
+
+use aws_sdk_ec2::types::{AttributeValue, InstanceType};
+use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption, VersioningConfiguration};
+use driftd::aws::ApiCalls;
+use driftd::env::MapEnv;
+use driftd::report::{DriftKind, Report, ScopeStatus, StackStatus};
+use driftd::scan::{self, ScanOptions};
+
+use crate::moto::{client_options, Moto};
+use crate::proxy::FaultProxy;
+use crate::world::{self, perm_tcp, run_instance, seed, sse, StateBuilder};
+
+pub async fn scan_text(config: &str, dir: &Path) -> Report {
+    scan_with(config, dir, ScanOptions::default()).await
+}
+
+pub async fn scan_with(config: &str, dir: &Path, mut options: ScanOptions) -> Report {
+    let cfg = driftd::config::parse(config, &dir.join("driftd.toml"), &MapEnv::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    options.client = client_options();
+    scan::run(&cfg, &options, &ApiCalls::new()).await
+}
+
+/// Every drift as one line: `kind address-or-type id? path: expected -> actual`.
+pub fn lines(r: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    let all = r
+        .stacks
+        .iter()
+        .flat_map(|s| &s.drifts)
+        .chain(r.unmanaged.iter().flat_map(|s| &s.drifts));
+    for d in all {
+        let who = d.address.clone().unwrap_or_else(|| d.rtype.clone());
+        if d.attributes.is_empty() {
+            out.push(format!("{} {who}", d.kind.as_str()));
+        }
+        for a in &d.attributes {
+            out.push(format!(
+                "{} {who} {}: {} -> {}",
+                d.kind.as_str(),
+                a.path,
+                a.expected,
+                a.actual
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untouched_world_has_no_drift() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("untouched");
+    seed(&c, &dir).await;
+    let r = scan_text(&world::config_text(&moto.url), &dir).await;
+    assert_eq!(lines(&r), Vec::<String>::new(), "{}", r.to_text());
+    assert_eq!(r.exit_code(), 0);
+    let app = r.stacks.iter().find(|s| s.name == "app").unwrap();
+    assert_eq!(app.status, StackStatus::Ok);
+    assert_eq!(app.counts.managed, 8, "{:?}", app.counts);
+    assert_eq!(app.counts.in_sync, 8);
+    assert_eq!(app.sources[0].serial, Some(7));
+    let net = r.stacks.iter().find(|s| s.name == "network").unwrap();
+    assert_eq!(net.counts.in_sync, 4, "{:?}", net.counts);
+    assert_eq!(r.unmanaged.len(), 1);
+    assert_eq!(r.unmanaged[0].status, ScopeStatus::Ok);
+    // The VPCs' default groups are AWS's own: not unmanaged unless strict.
+    let strict = scan_with(
+        &world::config_text(&moto.url),
+        &dir,
+        ScanOptions {
+            strict: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let defaults = strict.unmanaged[0]
+        .drifts
+        .iter()
+        .filter(|d| d.rtype == "aws_security_group")
+        .count();
+    assert!(defaults >= 2, "{}", strict.to_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_band_changes_are_reported_exactly() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("drift");
+    let w = seed(&c, &dir).await;
+    let (ec2, s3) = (&c.ec2, &c.s3);
+
+    // A rule added to a group by hand.
+    ec2.authorize_security_group_ingress()
+        .group_id(&w.sg_web)
+        .ip_permissions(perm_tcp(22, "0.0.0.0/0", "debug"))
+        .send()
+        .await
+        .unwrap();
+    // The standalone rule revoked.
+    ec2.revoke_security_group_ingress()
+        .group_id(&w.sg_web)
+        .ip_permissions(perm_tcp(8080, "10.0.0.0/8", "internal"))
+        .send()
+        .await
+        .unwrap();
+    // Tags: one changed, one added, one removed.
+    let i0 = &w.instances[0];
+    ec2.create_tags()
+        .resources(i0)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("Team")
+                .value("ops")
+                .build(),
+        )
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("Hotfix")
+                .value("yes")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ec2.delete_tags()
+        .resources(i0)
+        .tags(aws_sdk_ec2::types::Tag::builder().key("Name").build())
+        .send()
+        .await
+        .unwrap();
+    // Instance type changed (stop, modify, start as AWS requires).
+    let i1 = &w.instances[1];
+    ec2.stop_instances().instance_ids(i1).send().await.unwrap();
+    ec2.modify_instance_attribute()
+        .instance_id(i1)
+        .instance_type(
+            AttributeValue::builder()
+                .value(InstanceType::T3Large.as_str())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ec2.start_instances().instance_ids(i1).send().await.unwrap();
+    // An instance created outside Terraform, and one terminated.
+    let stray = run_instance(&c, &w.subnet, &w.sg_web, "stray", "t3.nano").await;
+    let extra = run_instance(&c, &w.subnet, &w.sg_web, "to-terminate", "t3.nano").await;
+    // Buckets: versioning suspended (v3 inline), public access block removed,
+    // encryption changed, policy changed (v4 split).
+    s3.put_bucket_versioning()
+        .bucket(&w.bucket_v3)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s3.delete_public_access_block()
+        .bucket(&w.bucket_v4)
+        .send()
+        .await
+        .unwrap();
+    s3.put_bucket_encryption()
+        .bucket(&w.bucket_v4)
+        .server_side_encryption_configuration(sse(ServerSideEncryption::AwsKms))
+        .send()
+        .await
+        .unwrap();
+    let policy = world::POLICY_PUT
+        .replace("BUCKET", &w.bucket_v4)
+        .replace("s3:GetObject", "s3:*");
+    s3.put_bucket_policy()
+        .bucket(&w.bucket_v4)
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+    s3.create_bucket()
+        .bucket("scratch-unmanaged")
+        .send()
+        .await
+        .unwrap();
+
+    // The terminated instance is in the state (a third web instance).
+    let mut st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("app.tfstate")).unwrap()).unwrap();
+    let mut gone = st["resources"][0]["instances"][1].clone();
+    gone["index_key"] = serde_json::json!(2);
+    gone["attributes"]["id"] = serde_json::json!(extra);
+    st["resources"][0]["instances"]
+        .as_array_mut()
+        .unwrap()
+        .push(gone);
+    std::fs::write(dir.join("app.tfstate"), st.to_string()).unwrap();
+    ec2.terminate_instances()
+        .instance_ids(&extra)
+        .send()
+        .await
+        .unwrap();
+
+    let r = scan_text(&world::config_text(&moto.url), &dir).await;
+    let kms = "arn:aws:kms:us-east-1:123456789012:key/abc";
+    let expected = vec![
+        r#"changed aws_instance.web[0] tags.Hotfix: null -> "yes""#.to_string(),
+        r#"changed aws_instance.web[0] tags.Name: "web-0" -> null"#.to_string(),
+        r#"changed aws_instance.web[0] tags.Team: "web" -> "ops""#.to_string(),
+        r#"changed aws_instance.web[1] instance_type: "t3.micro" -> "t3.large""#.to_string(),
+        r#"changed aws_s3_bucket.logs versioning.enabled: true -> false"#.to_string(),
+        r#"changed aws_security_group.web ingress["tcp:22-22:cidr:0.0.0.0/0"]: null -> "debug""#.to_string(),
+        format!(r#"changed module.assets.aws_s3_bucket_policy.this policy: {} -> {}"#,
+            driftd::aws::policy::canonical_policy(&world::POLICY_STATE.replace("BUCKET", &w.bucket_v4)),
+            driftd::aws::policy::canonical_policy(&world::POLICY_PUT.replace("BUCKET", &w.bucket_v4).replace("s3:GetObject", "s3:*"))),
+        format!(r#"changed module.assets.aws_s3_bucket_server_side_encryption_configuration.this rule.apply_server_side_encryption_by_default.kms_master_key_id: "" -> "{kms}""#),
+        r#"changed module.assets.aws_s3_bucket_server_side_encryption_configuration.this rule.apply_server_side_encryption_by_default.sse_algorithm: "AES256" -> "aws:kms""#.to_string(),
+        "missing aws_instance.web[2]".to_string(),
+        "missing aws_security_group_rule.web_internal".to_string(),
+        "missing module.assets.aws_s3_bucket_public_access_block.this".to_string(),
+        "unmanaged aws_instance".to_string(),
+        "unmanaged aws_s3_bucket".to_string(),
+    ];
+    assert_eq!(lines(&r), expected, "{}", r.to_text());
+    let unmanaged: Vec<&str> = r.unmanaged[0]
+        .drifts
+        .iter()
+        .map(|d| d.id.as_str())
+        .collect();
+    assert_eq!(unmanaged, vec![stray.as_str(), "scratch-unmanaged"]);
+    assert_eq!(r.exit_code(), 2);
+    assert_eq!(
+        r.summary.changed + r.summary.missing + r.summary.unmanaged,
+        r.summary.drifts
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_read_is_unknown_never_missing() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("faulty");
+    seed(&c, &dir).await;
+    let proxy = FaultProxy::start(&moto.url, vec!["Action=DescribeInstances".into()]).await;
+    let r = scan_text(&world::config_text(&proxy.url), &dir).await;
+    assert!(
+        proxy.injected.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "retried before giving up"
+    );
+    let app = r.stacks.iter().find(|s| s.name == "app").unwrap();
+    assert_eq!(app.status, StackStatus::Incomplete, "{}", r.to_text());
+    assert_eq!(app.counts.unknown, 2);
+    assert!(
+        app.drifts.iter().all(|d| d.kind != DriftKind::Missing),
+        "{}",
+        r.to_text()
+    );
+    assert!(
+        app.errors[0].contains("DescribeInstances"),
+        "{:?}",
+        app.errors
+    );
+    // Other types of the same stack were still compared.
+    assert_eq!(app.counts.in_sync, 6);
+    assert_eq!(r.unmanaged[0].status, ScopeStatus::Incomplete);
+    assert_eq!(r.exit_code(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_broken_stack_does_not_stop_the_others() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("broken");
+    seed(&c, &dir).await;
+    let mut cfg = world::config_text(&moto.url);
+    std::fs::write(
+        dir.join("truncated.tfstate"),
+        b"{\"version\": 4, \"resources\": [{\"mode\": \"man",
+    )
+    .unwrap();
+    std::fs::write(dir.join("v3.tfstate"), br#"{"version": 3, "modules": []}"#).unwrap();
+    std::fs::create_dir_all(dir.join("empty-dir")).unwrap();
+    for (name, state) in [
+        ("truncated", "truncated.tfstate"),
+        ("old", "v3.tfstate"),
+        ("nodir", "empty-dir"),
+        ("noglob", "empty-dir/**/*.tfstate"),
+        ("nos3", "s3://no-such-bucket/x.tfstate"),
+    ] {
+        cfg.push_str(&format!(
+            "\n[[stacks]]\nname = \"{name}\"\nstate = \"{state}\"\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\n",
+            moto.url
+        ));
+    }
+    let r = scan_text(&cfg, &dir).await;
+    let status = |n: &str| r.stacks.iter().find(|s| s.name == n).unwrap();
+    assert_eq!(status("app").status, StackStatus::Ok);
+    assert_eq!(status("network").status, StackStatus::Ok);
+    let err = |n: &str| status(n).errors.join("\n");
+    assert!(
+        err("truncated").contains("truncated.tfstate: invalid JSON at line 1, column"),
+        "{}",
+        err("truncated")
+    );
+    assert!(
+        err("old").contains("version 3 is not supported"),
+        "{}",
+        err("old")
+    );
+    assert!(err("nodir").contains("is a directory"), "{}", err("nodir"));
+    assert!(
+        err("noglob").contains("no state file matches"),
+        "{}",
+        err("noglob")
+    );
+    assert!(
+        err("nos3").contains("s3://no-such-bucket/x.tfstate: cannot read the state object"),
+        "{}",
+        err("nos3")
+    );
+    for n in ["truncated", "old", "nodir", "noglob", "nos3"] {
+        assert_eq!(status(n).status, StackStatus::Failed);
+    }
+    // With a state missing, unmanaged detection would guess: it is skipped.
+    assert_eq!(r.unmanaged[0].status, ScopeStatus::Skipped);
+    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.summary.stacks_failed, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_from_the_s3_backend_by_key_and_glob() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("s3state");
+    seed(&c, &dir).await;
+    c.s3.create_bucket()
+        .bucket("tf-state")
+        .send()
+        .await
+        .unwrap();
+    for (key, file) in [
+        ("prod/network/terraform.tfstate", "network.tfstate"),
+        ("prod/app/terraform.tfstate", "app.tfstate"),
+    ] {
+        c.s3.put_object()
+            .bucket("tf-state")
+            .key(key)
+            .body(std::fs::read(dir.join(file)).unwrap().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let cfg = format!(
+        "[[stacks]]\nname = \"all\"\nstate = \"s3://tf-state/prod/**.tfstate\"\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\n\n[[stacks]]\nname = \"one\"\nstate = \"s3://tf-state/prod/network/terraform.tfstate\"\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\n",
+        moto.url, moto.url
+    );
+    let r = scan_text(&cfg, &dir).await;
+    let all = r.stacks.iter().find(|s| s.name == "all").unwrap();
+    assert_eq!(all.status, StackStatus::Ok, "{}", r.to_text());
+    let locations: Vec<&str> = all.sources.iter().map(|s| s.location.as_str()).collect();
+    assert_eq!(
+        locations,
+        vec![
+            "s3://tf-state/prod/app/terraform.tfstate",
+            "s3://tf-state/prod/network/terraform.tfstate"
+        ]
+    );
+    assert_eq!(all.counts.in_sync, 12);
+    // The state bucket itself is not managed by these stacks: unmanaged.
+    assert_eq!(lines(&r), vec!["unmanaged aws_s3_bucket".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_rules_and_sensitive_values() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("ignore");
+    let w = seed(&c, &dir).await;
+    let stray = run_instance(&c, &w.subnet, &w.sg_web, "stray", "t3.nano").await;
+    c.ec2
+        .create_tags()
+        .resources(&w.instances[0])
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("LastPatched")
+                .value("today")
+                .build(),
+        )
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("Team")
+                .value("ops-secret-7")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    std::fs::write(
+        dir.join(".driftignore"),
+        format!(
+            "# migrated from driftctl\naws_instance.{stray}\naws_instance.*.tags.LastPatched\n"
+        ),
+    )
+    .unwrap();
+    // The state marks tags.Team sensitive: its values never appear.
+    let mut st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("app.tfstate")).unwrap()).unwrap();
+    st["resources"][0]["instances"][0]["sensitive_attributes"] = serde_json::json!([[{"type": "get_attr", "value": "tags"}, {"type": "index", "value": {"value": "Team", "type": "string"}}]]);
+    std::fs::write(dir.join("app.tfstate"), st.to_string()).unwrap();
+    let r = scan_text(&world::config_text(&moto.url), &dir).await;
+    assert_eq!(
+        lines(&r),
+        vec![
+            r#"changed aws_instance.web[0] tags.Team: "(sensitive)" -> "(sensitive)""#.to_string()
+        ]
+    );
+    let all = format!("{}{}{}", r.to_json(), r.to_text(), r.to_markdown());
+    assert!(!all.contains("ops-secret-7"), "a sensitive value leaked");
+    let _ = StateBuilder::default();
+}
