@@ -6,7 +6,7 @@
 //! of the field at fault, so a user fixes a config in one round trip. The
 //! field-by-field reference is `config/driftd.example.toml`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -24,7 +24,70 @@ struct RawConfig {
     #[serde(default)]
     scan: RawScan,
     #[serde(default)]
+    policy: RawPolicy,
+    #[serde(default)]
+    reconcile: RawReconcile,
+    history: Option<RawHistory>,
+    #[serde(default)]
+    daemon: RawDaemon,
+    /// Parsed by the `pr` module.
+    github: Option<toml::Value>,
+    #[serde(default)]
     stacks: Vec<RawStack>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    builtin_rules: Option<bool>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+    #[serde(default)]
+    rego: Vec<String>,
+    blast_radius_threshold: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: String,
+    #[serde(default)]
+    types: Vec<String>,
+    #[serde(default)]
+    addresses: Vec<String>,
+    #[serde(default)]
+    attributes: Vec<String>,
+    #[serde(default)]
+    kinds: Vec<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    criticality: String,
+    action: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReconcile {
+    max_actions: Option<usize>,
+    kill_switch: Option<bool>,
+    persistence: Option<u32>,
+    audit_log: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHistory {
+    location: String,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    listen: Option<String>,
+    grace_period_seconds: Option<u64>,
+    jitter_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -53,6 +116,10 @@ struct RawStack {
     driftignore: Option<String>,
     #[serde(default)]
     ignore: Vec<String>,
+    reconcile: Option<String>,
+    schedule: Option<String>,
+    /// Parsed by the `pr` module.
+    code: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,7 +135,83 @@ pub struct Config {
     /// The file it was read from.
     pub path: PathBuf,
     pub scan: ScanSettings,
+    pub policy: PolicySettings,
+    pub reconcile: ReconcileSettings,
+    pub history: Option<HistorySettings>,
+    pub daemon: DaemonSettings,
+    /// `[github]`, raw (validated by the `pr` module).
+    pub github: Option<toml::Value>,
     pub stacks: Vec<StackConfig>,
+}
+
+/// `[policy]`: how drift is classified.
+#[derive(Debug, Clone)]
+pub struct PolicySettings {
+    /// User rules, evaluated in order before the built-in ones; first match wins.
+    pub rules: Vec<PolicyRule>,
+    /// Apply driftd's built-in rules after the user's (see `policy::builtin_rules`).
+    pub builtin_rules: bool,
+    /// Rego files: (path, text), already compiled once at load.
+    pub rego: Vec<(PathBuf, String)>,
+    /// Blast-radius budget per stack and run (Rego `data.driftd.score`).
+    pub blast_radius_threshold: f64,
+}
+
+/// One `[[policy.rules]]` entry. Empty lists match everything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRule {
+    pub name: String,
+    pub types: Vec<String>,
+    pub addresses: Vec<String>,
+    pub attributes: Vec<String>,
+    pub kinds: Vec<crate::report::DriftKind>,
+    pub tags: BTreeMap<String, String>,
+    pub critical: bool,
+    pub action: Option<crate::report::DecisionAction>,
+}
+
+/// `[reconcile]`: brakes on automatic changes.
+#[derive(Debug, Clone)]
+pub struct ReconcileSettings {
+    /// At most this many API actions per run, all stacks together.
+    pub max_actions: usize,
+    /// Stop all automatic changes (also: env `DRIFTD_KILL_SWITCH=1`).
+    pub kill_switch: bool,
+    /// Act only on drift seen in this many consecutive scans.
+    pub persistence: u32,
+    /// Append-only JSON-lines audit log of every action.
+    pub audit_log: Option<PathBuf>,
+}
+
+/// Per-stack reconcile mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReconcileMode {
+    #[default]
+    Off,
+    DryRun,
+    Apply,
+}
+
+/// `[history]`: where scan history lives (for `first_seen` and persistence).
+#[derive(Debug, Clone)]
+pub struct HistorySettings {
+    pub location: HistoryLocation,
+    pub region: String,
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryLocation {
+    Local(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+/// `[daemon]`.
+#[derive(Debug, Clone)]
+pub struct DaemonSettings {
+    pub listen: String,
+    pub grace_period: std::time::Duration,
+    pub jitter: std::time::Duration,
 }
 
 /// `[scan]`: settings for every stack.
@@ -98,6 +241,28 @@ pub struct StackConfig {
     /// Region of the S3 state bucket (defaults to the first region).
     pub state_region: String,
     pub ignore: IgnoreRules,
+    pub reconcile: ReconcileMode,
+    /// Daemon schedule (the original text, and the parsed form).
+    pub schedule: Option<(String, cron::Schedule)>,
+    /// `code`, raw (validated by the `pr` module).
+    pub code: Option<toml::Value>,
+}
+
+/// Parse a cron expression: the usual 5-field crontab form (minute first), or
+/// the `cron` crate's 6/7-field form (seconds first, optional year), or a
+/// macro such as `@hourly`.
+pub fn parse_schedule(text: &str) -> Result<cron::Schedule, String> {
+    use std::str::FromStr;
+    let t = text.trim();
+    let fields = t.split_whitespace().count();
+    let full = if fields == 5 {
+        format!("0 {t}")
+    } else {
+        t.to_string()
+    };
+    cron::Schedule::from_str(&full).map_err(|e| {
+        format!("`{text}` is not a cron schedule ({e}); use 5 fields like \"*/30 * * * *\" (minute hour day month weekday)")
+    })
 }
 
 /// Where a state file (or a set of them) lives.
@@ -347,6 +512,96 @@ fn inline_ignore(list: &[String], field: &str, errors: &mut Errors) -> IgnoreRul
     })
 }
 
+fn validate_policy(p: RawPolicy, base: &Path, errors: &mut Errors) -> PolicySettings {
+    use crate::report::{DecisionAction, DriftKind};
+    let mut rules = Vec::new();
+    for (i, r) in p.rules.into_iter().enumerate() {
+        let f = |k: &str| format!("policy.rules[{i}].{k}");
+        let critical = match r.criticality.as_str() {
+            "critical" => true,
+            "non_critical" => false,
+            other => {
+                errors.add(
+                    f("criticality"),
+                    format!("`{other}` is not one of: critical, non_critical"),
+                );
+                true
+            }
+        };
+        let kinds = r
+            .kinds
+            .iter()
+            .filter_map(|k| match k.as_str() {
+                "changed" => Some(DriftKind::Changed),
+                "missing" => Some(DriftKind::Missing),
+                "unmanaged" => Some(DriftKind::Unmanaged),
+                other => {
+                    errors.add(
+                        f("kinds"),
+                        format!("`{other}` is not one of: changed, missing, unmanaged"),
+                    );
+                    None
+                }
+            })
+            .collect();
+        let action = r.action.as_deref().and_then(|a| match a {
+            "reconcile" => Some(DecisionAction::Reconcile),
+            "pull_request" => Some(DecisionAction::PullRequest),
+            "report_only" => Some(DecisionAction::ReportOnly),
+            "ignore" | "ignored" => Some(DecisionAction::Ignored),
+            other => {
+                errors.add(
+                    f("action"),
+                    format!(
+                        "`{other}` is not one of: reconcile, pull_request, report_only, ignore"
+                    ),
+                );
+                None
+            }
+        });
+        if r.name.is_empty() {
+            errors.add(
+                f("name"),
+                "every rule needs a name (it is shown in reports)",
+            );
+        }
+        rules.push(PolicyRule {
+            name: r.name,
+            types: r.types,
+            addresses: r.addresses,
+            attributes: r.attributes,
+            kinds,
+            tags: r.tags,
+            critical,
+            action,
+        });
+    }
+    let mut rego = Vec::new();
+    for (i, file) in p.rego.iter().enumerate() {
+        let path = base.join(file);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match crate::policy::check_rego(&path, &text) {
+                Ok(()) => rego.push((path, text)),
+                Err(e) => errors.add(format!("policy.rego[{i}]"), e),
+            },
+            Err(e) => errors.add(
+                format!("policy.rego[{i}]"),
+                format!("cannot read {}: {e}", path.display()),
+            ),
+        }
+    }
+    let threshold = p.blast_radius_threshold.unwrap_or(100.0);
+    if threshold.is_nan() || threshold < 0.0 {
+        errors.add("policy.blast_radius_threshold", "must be a number >= 0");
+    }
+    PolicySettings {
+        rules,
+        builtin_rules: p.builtin_rules.unwrap_or(true),
+        rego,
+        blast_radius_threshold: threshold,
+    }
+}
+
 fn validate(raw: RawConfig, path: &Path, base: &Path, errors: &mut Errors) -> Config {
     let s = raw.scan;
     let concurrency = s.concurrency.unwrap_or(8);
@@ -467,7 +722,32 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, errors: &mut Errors) -> Co
             stack_ignore.extend(&read_ignore(&base.join(p), &f("driftignore"), errors));
         }
         stack_ignore.extend(&inline_ignore(&st.ignore, &f("ignore"), errors));
+        let reconcile = match st.reconcile.as_deref().unwrap_or("off") {
+            "off" => ReconcileMode::Off,
+            "dry_run" => ReconcileMode::DryRun,
+            "apply" => ReconcileMode::Apply,
+            other => {
+                errors.add(
+                    f("reconcile"),
+                    format!("`{other}` is not one of: off, dry_run, apply"),
+                );
+                ReconcileMode::Off
+            }
+        };
+        let schedule = st
+            .schedule
+            .as_ref()
+            .and_then(|text| match parse_schedule(text) {
+                Ok(s) => Some((text.clone(), s)),
+                Err(m) => {
+                    errors.add(f("schedule"), m);
+                    None
+                }
+            });
         stacks.push(StackConfig {
+            reconcile,
+            schedule,
+            code: st.code,
             state_region: st
                 .state_region
                 .or_else(|| st.regions.first().cloned())
@@ -480,8 +760,81 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, errors: &mut Errors) -> Co
             ignore: stack_ignore,
         });
     }
+    let policy = validate_policy(raw.policy, base, errors);
+    let r = raw.reconcile;
+    let reconcile = ReconcileSettings {
+        max_actions: r.max_actions.unwrap_or(10),
+        kill_switch: r.kill_switch.unwrap_or(false),
+        persistence: r.persistence.unwrap_or(1),
+        audit_log: r.audit_log.filter(|p| !p.is_empty()).map(|p| base.join(p)),
+    };
+    if reconcile.persistence == 0 {
+        errors.add(
+            "reconcile.persistence",
+            "0 is out of range: use 1 (act on first sight) or more",
+        );
+    }
+    let acting = stacks.iter().any(|s| s.reconcile != ReconcileMode::Off);
+    if acting && reconcile.audit_log.is_none() {
+        errors.add(
+            "reconcile.audit_log",
+            "a stack enables reconcile: set audit_log to a writable path (every action is audited)",
+        );
+    }
+    let history = raw.history.map(|h| {
+        let location = match h.location.strip_prefix("s3://") {
+            Some(rest) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    errors.add(
+                        "history.location",
+                        "expected s3://BUCKET/PREFIX or a local directory",
+                    );
+                }
+                HistoryLocation::S3 {
+                    bucket: bucket.into(),
+                    prefix: prefix.trim_end_matches('/').into(),
+                }
+            }
+            None => HistoryLocation::Local(base.join(&h.location)),
+        };
+        HistorySettings {
+            location,
+            region: h
+                .region
+                .or_else(|| stacks.first().map(|s| s.state_region.clone()))
+                .unwrap_or_else(|| "us-east-1".into()),
+            endpoint_url: h.endpoint_url.filter(|u| !u.is_empty()),
+        }
+    });
+    if reconcile.persistence > 1 && history.is_none() {
+        errors.add(
+            "reconcile.persistence",
+            "a persistence threshold above 1 needs [history] to remember earlier scans",
+        );
+    }
+    let d = raw.daemon;
+    let daemon = DaemonSettings {
+        listen: d.listen.unwrap_or_else(|| "0.0.0.0:9090".into()),
+        grace_period: std::time::Duration::from_secs(d.grace_period_seconds.unwrap_or(300)),
+        jitter: std::time::Duration::from_secs(d.jitter_seconds.unwrap_or(0)),
+    };
+    if daemon.listen.parse::<std::net::SocketAddr>().is_err() {
+        errors.add(
+            "daemon.listen",
+            format!(
+                "`{}` is not an address:port such as 0.0.0.0:9090",
+                daemon.listen
+            ),
+        );
+    }
     Config {
         path: path.to_path_buf(),
+        policy,
+        reconcile,
+        history,
+        daemon,
+        github: raw.github,
         scan: ScanSettings {
             concurrency,
             max_attempts,

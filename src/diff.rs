@@ -5,17 +5,8 @@
 //! canonical values. The one rule that matters most here: a live attribute
 //! that is *absent* was not observed, and is never reported as drift.
 
+pub use driftd_core::AttrDiff;
 use driftd_core::{Attrs, Shape, Value};
-
-/// One changed attribute.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AttrDiff {
-    pub path: Vec<String>,
-    /// The state's value (`null`: not in state).
-    pub expected: Value,
-    /// The live value (`null`: not present live).
-    pub actual: Value,
-}
 
 /// Compare desired and live attributes. `shape` says how each top-level
 /// attribute is compared. Output is sorted by path.

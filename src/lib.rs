@@ -5,10 +5,14 @@
 //! canonical attributes (`diff`) and writes a report (`report`). The
 //! `driftd` binary (`main.rs`) is a thin command line over [`scan::run`].
 
+pub mod audit;
 pub mod config;
 pub mod diff;
 pub mod env;
+pub mod history;
 pub mod ignore;
+pub mod pipeline;
+pub mod policy;
 pub mod report;
 pub mod scan;
 pub mod source;

@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use driftd::aws::{ApiCalls, ClientOptions};
 use driftd::config;
 use driftd::env::ProcessEnv;
-use driftd::scan::{self, ScanOptions};
+use driftd::pipeline::{self, RunOptions};
+use driftd::scan::ScanOptions;
 
 #[derive(Parser)]
 #[command(
@@ -70,6 +71,13 @@ enum Command {
         /// No progress lines on stderr.
         #[arg(long, short)]
         quiet: bool,
+        /// Print the exact API calls reconcile would make; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Exit 0 when drift is found (for CronJobs, where exit 2 would mark
+        /// the Job failed); errors still exit 1.
+        #[arg(long)]
+        exit_zero_on_drift: bool,
     },
     /// Check a config file and report every error at once.
     ValidateConfig {
@@ -112,6 +120,8 @@ fn main() -> ExitCode {
             strict,
             no_unmanaged,
             quiet,
+            dry_run,
+            exit_zero_on_drift,
         } => {
             let cfg = match config::load(&config, &ProcessEnv) {
                 Ok(c) => c,
@@ -140,15 +150,18 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::from(1);
             }
-            let options = ScanOptions {
-                strict,
-                only_stacks: stacks,
-                no_unmanaged,
-                client: ClientOptions {
-                    max_attempts: cfg.scan.max_attempts,
-                    ..Default::default()
+            let options = RunOptions {
+                scan: ScanOptions {
+                    strict,
+                    only_stacks: stacks,
+                    no_unmanaged,
+                    client: ClientOptions {
+                        max_attempts: cfg.scan.max_attempts,
+                        ..Default::default()
+                    },
+                    progress: !quiet,
                 },
-                progress: !quiet,
+                dry_run,
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -161,13 +174,16 @@ fn main() -> ExitCode {
                 }
             };
             let calls = ApiCalls::new();
-            let report = runtime.block_on(scan::run(&cfg, &options, &calls));
+            let report = runtime.block_on(pipeline::run(&cfg, &options, &calls, &ProcessEnv));
             let rendered = match output {
                 Output::Text => report.to_text(),
                 Output::Json => report.to_json(),
                 Output::Markdown => report.to_markdown(),
             };
             let mut code = report.exit_code();
+            if exit_zero_on_drift && code == 2 {
+                code = 0;
+            }
             if let Some(path) = report_file {
                 if let Err(e) = std::fs::write(&path, report.to_json()) {
                     eprintln!("error: cannot write the report to {}: {e}", path.display());

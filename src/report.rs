@@ -58,6 +58,11 @@ pub struct StackReport {
     pub drifts: Vec<Drift>,
     /// Managed resources whose live read failed.
     pub unknown: Vec<Unknown>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub blast_radius: Option<BlastRadius>,
+    /// Reconcile actions of this run.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub actions: Vec<ActionRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -113,6 +118,97 @@ pub struct Drift {
     pub kind: DriftKind,
     /// Changed attributes (empty for missing and unmanaged).
     pub attributes: Vec<AttrChange>,
+    /// When this drift (same address, attributes and live values) was first
+    /// seen; needs a history store, else the time of this scan.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub first_seen: Option<String>,
+    /// Consecutive scans that have seen it (1 without a history store).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub seen: Option<u32>,
+    /// What driftd decided to do about it, and why.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub decision: Option<Decision>,
+}
+
+/// The decision for one drift.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Decision {
+    pub action: DecisionAction,
+    pub critical: bool,
+    /// The policy rule that classified it (`builtin:tags`, `config:my-rule`, `rego:file.rego`).
+    pub rule: String,
+    /// Why this action (and not a stronger one).
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionAction {
+    Reconcile,
+    PullRequest,
+    ReportOnly,
+    Ignored,
+}
+
+impl DecisionAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionAction::Reconcile => "reconcile",
+            DecisionAction::PullRequest => "pull_request",
+            DecisionAction::ReportOnly => "report_only",
+            DecisionAction::Ignored => "ignored",
+        }
+    }
+}
+
+/// The blast-radius evaluation of one stack.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BlastRadius {
+    pub score: f64,
+    pub threshold: f64,
+    pub over_budget: bool,
+}
+
+/// One reconcile action, as executed (or not).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ActionRecord {
+    pub address: String,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub id: String,
+    pub attribute: String,
+    pub operation: String,
+    pub params: Value,
+    pub before: Value,
+    pub after: Value,
+    pub outcome: ActionOutcome,
+    pub dry_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionOutcome {
+    /// Made and verified by re-reading the resource.
+    Succeeded,
+    /// The call failed, or the drift was still there when re-read.
+    Failed,
+    /// Dry-run: printed, not made.
+    DryRun,
+    /// Not made: kill switch or action budget.
+    Skipped,
+}
+
+impl ActionOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionOutcome::Succeeded => "succeeded",
+            ActionOutcome::Failed => "failed",
+            ActionOutcome::DryRun => "dry_run",
+            ActionOutcome::Skipped => "skipped",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -256,6 +352,34 @@ impl Report {
             }
             for d in &st.drifts {
                 drift_text(&mut o, d);
+            }
+            if let Some(b) = &st.blast_radius {
+                let _ = writeln!(
+                    o,
+                    "  blast radius {} (budget {}){}",
+                    b.score,
+                    b.threshold,
+                    if b.over_budget {
+                        ": OVER BUDGET, nothing reconciled"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            for a in &st.actions {
+                let _ = writeln!(
+                    o,
+                    "  {} {} {} {} {}{}",
+                    if a.dry_run { "would call" } else { "called" },
+                    a.operation,
+                    a.params,
+                    a.address,
+                    a.outcome.as_str(),
+                    a.error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                );
             }
             if !st.unknown.is_empty() {
                 let _ = writeln!(
@@ -413,21 +537,27 @@ fn md_escape(s: &str) -> String {
 fn drift_table(o: &mut String, drifts: &[Drift]) {
     let _ = writeln!(
         o,
-        "| Kind | Resource | Attribute | Code (state) | Live |\n|---|---|---|---|---|"
+        "| Kind | Resource | Attribute | Code (state) | Live | Decision |\n|---|---|---|---|---|---|"
     );
     for d in drifts {
+        let dec = d.decision.as_ref().map(|x| x.action.as_str()).unwrap_or("");
         let name = format!(
             "`{}` ({})",
             d.address.clone().unwrap_or_else(|| d.rtype.clone()),
             d.id
         );
         if d.attributes.is_empty() {
-            let _ = writeln!(o, "| {} | {} | | | |", d.kind.as_str(), md_escape(&name));
+            let _ = writeln!(
+                o,
+                "| {} | {} | | | | {dec} |",
+                d.kind.as_str(),
+                md_escape(&name)
+            );
         }
         for a in &d.attributes {
             let _ = writeln!(
                 o,
-                "| {} | {} | `{}` | `{}` | `{}` |",
+                "| {} | {} | `{}` | `{}` | `{}` | {dec} |",
                 d.kind.as_str(),
                 md_escape(&name),
                 md_escape(&a.path),

@@ -108,8 +108,31 @@ async fn load_stack(stack: StackConfig, options: &ScanOptions, calls: &ApiCalls)
     }
 }
 
-/// Run one scan over the configured stacks.
+/// What the decide and act stages need beyond the report: the canonical
+/// desired form and the unmasked differences of each drifted resource.
+#[derive(Debug, Clone)]
+pub struct Detail {
+    pub target: Target,
+    pub desired: Desired,
+    /// Differences after ignore rules (empty for missing resources).
+    pub diffs: Vec<driftd_core::AttrDiff>,
+    pub sensitive_paths: Vec<Vec<String>>,
+}
+
+/// A scan's report and, per (stack, address), the details of its drifts.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    pub report: Report,
+    pub details: BTreeMap<(String, String), Detail>,
+}
+
+/// Run one scan over the configured stacks and return its report.
 pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Report {
+    scan(config, options, calls).await.report
+}
+
+/// Run one scan over the configured stacks.
+pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Scan {
     let started = Instant::now();
     let progress = Progress {
         on: options.progress && std::io::stderr().is_terminal(),
@@ -223,9 +246,12 @@ pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Re
             },
             drifts: Vec::new(),
             unknown: Vec::new(),
+            blast_radius: None,
+            actions: Vec::new(),
         })
         .collect();
     let mut scope_reports = Vec::new();
+    let mut details = BTreeMap::new();
     let global_ignore = &config.scan.ignore;
 
     for ScopeRead {
@@ -276,6 +302,15 @@ pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Re
                 }
                 Some(TypeRead::Complete(live)) => match live.get(&d.id) {
                     None => {
+                        details.insert(
+                            (stack.name.clone(), d.address.clone()),
+                            Detail {
+                                target: key.clone(),
+                                desired: d.clone(),
+                                diffs: vec![],
+                                sensitive_paths: res.sensitive_paths.clone(),
+                            },
+                        );
                         report.counts.missing += 1;
                         report.drifts.push(Drift {
                             address: Some(d.address.clone()),
@@ -283,14 +318,21 @@ pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Re
                             id: d.id.clone(),
                             kind: DriftKind::Missing,
                             attributes: vec![],
+                            first_seen: None,
+                            seen: None,
+                            decision: None,
                         });
                     }
                     Some(l) => {
                         let all = diff(&d.attrs, &l.attrs, |a| schema.shape(&d.rtype, a));
                         let had = !all.is_empty();
-                        let attributes: Vec<AttrChange> = all
+                        let kept: Vec<driftd_core::AttrDiff> = all
                             .into_iter()
                             .filter(|a| !ignore.ignores_attribute(&d.rtype, &d.id, &a.path))
+                            .collect();
+                        let attributes: Vec<AttrChange> = kept
+                            .iter()
+                            .cloned()
                             .map(|a| {
                                 let secret = is_sensitive(&a.path, &res.sensitive_paths);
                                 let mask = |v: serde_json::Value| {
@@ -314,6 +356,15 @@ pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Re
                                 report.counts.in_sync += 1;
                             }
                         } else {
+                            details.insert(
+                                (stack.name.clone(), d.address.clone()),
+                                Detail {
+                                    target: key.clone(),
+                                    desired: d.clone(),
+                                    diffs: kept,
+                                    sensitive_paths: res.sensitive_paths.clone(),
+                                },
+                            );
                             report.counts.changed += 1;
                             report.drifts.push(Drift {
                                 address: Some(d.address.clone()),
@@ -321,6 +372,9 @@ pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Re
                                 id: d.id.clone(),
                                 kind: DriftKind::Changed,
                                 attributes,
+                                first_seen: None,
+                                seen: None,
+                                decision: None,
                             });
                         }
                     }
@@ -381,6 +435,9 @@ pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Re
                             id: id.clone(),
                             kind: DriftKind::Unmanaged,
                             attributes: vec![],
+                            first_seen: None,
+                            seen: None,
+                            decision: None,
                         });
                     }
                 }
@@ -414,7 +471,7 @@ pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Re
         elapsed_ms = started.elapsed().as_millis() as u64,
         "scan finished"
     );
-    report
+    Scan { report, details }
 }
 
 /// Is a live resource a candidate for "unmanaged"? Not when AWS created it or

@@ -15,6 +15,18 @@ fn driftd(args: &[&str]) -> Output {
 }
 
 #[test]
+fn the_example_config_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/driftd.example.toml");
+    let out = driftd(&["validate-config", "--config", path]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn validate_config_lists_every_error() {
     let dir = world::temp_dir("cli-validate");
     let path = dir.join("bad.toml");

@@ -8,5 +8,6 @@ mod cli;
 mod corpus;
 mod moto;
 mod proxy;
+mod reconcile;
 mod scan_moto;
 mod world;

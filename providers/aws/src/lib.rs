@@ -11,6 +11,7 @@ pub mod client;
 pub mod ec2;
 pub mod normalize;
 pub mod policy;
+pub mod reconcile;
 pub mod s3;
 pub mod schema;
 
@@ -20,6 +21,7 @@ use driftd_core::{Desired, Inventory, ReadRequest, Reader, TypeRead};
 
 pub use calls::ApiCalls;
 pub use client::{ClientOptions, Clients, StaticCredentials, Target};
+pub use reconcile::AwsReconciler;
 pub use schema::{AwsSchema, InstanceAttributeReads};
 
 use schema::*;

@@ -132,3 +132,54 @@ pub trait Schema: Send + Sync {
 pub trait Reader: Send + Sync {
     async fn read(&self, request: ReadRequest<'_>) -> Inventory;
 }
+
+/// One attribute difference between desired and live (canonical paths).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttrDiff {
+    pub path: Vec<String>,
+    /// The state's value (`null`: not in state).
+    pub expected: Value,
+    /// The live value (`null`: not present live).
+    pub actual: Value,
+}
+
+/// One API call that puts one attribute of one live resource back to the
+/// state's value. Plain data: printed as-is in dry-run, written to the audit
+/// log, then executed by the provider's [`Reconciler`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Action {
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub id: String,
+    /// Canonical attribute path this action repairs (`tags.Team`).
+    pub attribute: String,
+    /// `service:Operation`, as in IAM (`ec2:CreateTags`).
+    pub operation: String,
+    /// The request, in the API's own terms (for dry-run output and the audit log).
+    pub params: Value,
+    /// Live value before (masked when sensitive).
+    pub before: Value,
+    /// Value after: the state's (masked when sensitive).
+    pub after: Value,
+}
+
+/// Why a drift cannot be reconciled automatically.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NotReconcilable {
+    #[error("no reconciler for {0}")]
+    Unsupported(String),
+    #[error("{0} can only change by stopping or replacing the resource")]
+    Disruptive(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Puts live resources back to their state's values.
+#[async_trait::async_trait]
+pub trait Reconciler: Send + Sync {
+    /// The calls that would repair these differences of one resource; an
+    /// error when any of them cannot be repaired safely (then none is made).
+    fn plan(&self, desired: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable>;
+    /// Make one call.
+    async fn apply(&self, action: &Action) -> Result<(), String>;
+}

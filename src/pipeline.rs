@@ -1,0 +1,487 @@
+//! One run: scan -> decide -> act -> report.
+//!
+//! Why a separate stage after the scan: the scan only observes; everything
+//! that changes the world (reconcile now, pull requests next) happens here,
+//! behind the brakes: nothing is done for a stack whose scan was incomplete,
+//! reconcile is off until a stack enables it, dry-run prints the exact calls,
+//! a kill switch and an action budget bound every run, the blast-radius
+//! budget sends large runs to humans, and every action is verified by
+//! re-reading the resource and written to the audit log.
+
+use std::collections::{BTreeMap, HashMap};
+
+use driftd_aws::{ApiCalls, AwsReader, AwsReconciler, AwsSchema, Clients, Target};
+use driftd_core::{
+    Action, AttrDiff, Desired, ReadRequest, Reader, Reconciler, Schema, TypeRead, Value,
+};
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::audit::AuditLog;
+use crate::config::{Config, ReconcileMode};
+use crate::diff::{diff, is_sensitive, SENSITIVE};
+use crate::env::Env;
+use crate::history::{self, HistoryStore};
+use crate::policy::{self, Classification};
+use crate::report::*;
+use crate::scan::{self, Detail, ScanOptions};
+
+/// Options of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub scan: ScanOptions,
+    /// Force dry-run for every stack (`--dry-run`).
+    pub dry_run: bool,
+}
+
+/// Is the kill switch on (config, or env `DRIFTD_KILL_SWITCH`)?
+pub fn kill_switch(config: &Config, env: &dyn Env) -> bool {
+    config.reconcile.kill_switch
+        || env.var("DRIFTD_KILL_SWITCH").is_some_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            )
+        })
+}
+
+/// Differences that would re-create a missing resource: every desired value.
+fn missing_diffs(desired: &Desired) -> Vec<AttrDiff> {
+    let mut out = Vec::new();
+    for (k, v) in &desired.attrs {
+        match (k.as_str(), v) {
+            ("tags" | "rules" | "ingress" | "egress", Value::Object(m)) => {
+                for (mk, mv) in m {
+                    out.push(AttrDiff {
+                        path: vec![k.clone(), mk.clone()],
+                        expected: mv.clone(),
+                        actual: Value::Null,
+                    });
+                }
+            }
+            _ => out.push(AttrDiff {
+                path: vec![k.clone()],
+                expected: v.clone(),
+                actual: Value::Null,
+            }),
+        }
+    }
+    out
+}
+
+struct Planned {
+    stack: usize,
+    drift: usize,
+    detail: Detail,
+    actions: Vec<Action>,
+    dry_run: bool,
+}
+
+fn mask_action(a: &Action, detail: &Detail) -> (Value, Value, Value) {
+    let path: Vec<String> = a.attribute.split('.').map(str::to_string).collect();
+    if is_sensitive(&path, &detail.sensitive_paths) {
+        let s = Value::String(SENSITIVE.into());
+        (s.clone(), s.clone(), s)
+    } else {
+        (a.params.clone(), a.before.clone(), a.after.clone())
+    }
+}
+
+fn no_action(has_code: bool) -> DecisionAction {
+    if has_code {
+        DecisionAction::PullRequest
+    } else {
+        DecisionAction::ReportOnly
+    }
+}
+
+/// Run one full pass: scan, decide, reconcile, record history.
+pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &dyn Env) -> Report {
+    let scan::Scan {
+        mut report,
+        details,
+    } = scan::scan(config, &options.scan, calls).await;
+    let now = report.generated_at.clone();
+    let schema = AwsSchema {
+        instance_attribute_reads: config.scan.instance_attribute_reads,
+    };
+
+    // History: first_seen and consecutive sightings.
+    let store = match &config.history {
+        Some(h) => Some(HistoryStore::open(h, &options.scan.client, calls).await),
+        None => None,
+    };
+    let mut histories = BTreeMap::new();
+    for st in report.stacks.iter_mut() {
+        let prev = match &store {
+            Some(s) if st.status != StackStatus::Failed => match s.load(&st.name).await {
+                Ok(h) => h,
+                Err(e) => {
+                    // Without history, persistence cannot be judged: act on nothing.
+                    st.errors.push(e);
+                    st.status = st.status.max(StackStatus::Incomplete);
+                    Default::default()
+                }
+            },
+            _ => Default::default(),
+        };
+        let next = history::observe(&prev, &mut st.drifts, &now);
+        if st.status == StackStatus::Ok {
+            histories.insert(st.name.clone(), next);
+        }
+    }
+    for sc in report.unmanaged.iter_mut() {
+        for d in sc.drifts.iter_mut() {
+            d.first_seen.get_or_insert_with(|| now.clone());
+            d.seen.get_or_insert(1);
+            d.decision = Some(Decision {
+                action: DecisionAction::ReportOnly,
+                critical: true,
+                rule: "builtin:missing-or-unmanaged".into(),
+                reason: "unmanaged resources are never changed automatically: import them or delete them".into(),
+            });
+        }
+    }
+
+    // Decide.
+    let mut reconcilers: HashMap<Target, AwsReconciler> = HashMap::new();
+    let mut planned: Vec<Planned> = Vec::new();
+    for (si, st) in report.stacks.iter_mut().enumerate() {
+        let Some(stack_cfg) = config.stacks.iter().find(|s| s.name == st.name) else {
+            continue;
+        };
+        let has_code = stack_cfg.code.is_some();
+        let complete = st.status == StackStatus::Ok;
+        let tags_of = |d: &Drift| {
+            d.address
+                .as_ref()
+                .and_then(|a| details.get(&(st.name.clone(), a.clone())))
+                .and_then(|x| x.desired.attrs.get("tags").cloned())
+                .unwrap_or(json!({}))
+        };
+        let mut classes: Vec<Classification> = st
+            .drifts
+            .iter()
+            .map(|d| policy::classify(&config.policy, d, &tags_of(d)))
+            .collect();
+        let mut policy_error = None;
+        if !config.policy.rego.is_empty() && !st.drifts.is_empty() {
+            let pairs: Vec<(&Drift, &Classification)> =
+                st.drifts.iter().zip(classes.iter()).collect();
+            let input = policy::rego_input(&st.name, config.policy.blast_radius_threshold, &pairs);
+            match policy::evaluate(&config.policy, &input) {
+                Ok(v) => {
+                    for (d, c) in st.drifts.iter().zip(classes.iter_mut()) {
+                        let addr = d.address.clone().unwrap_or_default();
+                        if v.critical.contains(&addr) {
+                            *c = Classification {
+                                critical: true,
+                                rule: "rego".into(),
+                                action: c.action,
+                            };
+                        } else if v.non_critical.contains(&addr) {
+                            *c = Classification {
+                                critical: false,
+                                rule: "rego".into(),
+                                action: c.action,
+                            };
+                        }
+                    }
+                    if let Some(score) = v.score {
+                        let t = config.policy.blast_radius_threshold;
+                        st.blast_radius = Some(BlastRadius {
+                            score,
+                            threshold: t,
+                            over_budget: score > t,
+                        });
+                    }
+                }
+                Err(e) => policy_error = Some(e),
+            }
+        }
+        if let Some(e) = &policy_error {
+            st.errors.push(format!("policy: {e}"));
+            st.status = st.status.max(StackStatus::Incomplete);
+        }
+        let over_budget = st.blast_radius.as_ref().filter(|b| b.over_budget).cloned();
+        for (di, (d, c)) in st.drifts.iter_mut().zip(classes).enumerate() {
+            let decide = |action: DecisionAction, reason: String| Decision {
+                action,
+                critical: c.critical,
+                rule: c.rule.clone(),
+                reason,
+            };
+            let decision = if c.action == Some(DecisionAction::Ignored) {
+                decide(DecisionAction::Ignored, "a policy rule ignores it".into())
+            } else if policy_error.is_some() {
+                decide(
+                    DecisionAction::ReportOnly,
+                    "policy evaluation failed: no action".into(),
+                )
+            } else if !complete {
+                decide(
+                    DecisionAction::ReportOnly,
+                    "the scan of this stack is incomplete: no action on partial data".into(),
+                )
+            } else if c.critical {
+                decide(no_action(has_code), "critical: a human decides".into())
+            } else if let Some(
+                forced @ (DecisionAction::ReportOnly | DecisionAction::PullRequest),
+            ) = c.action
+            {
+                decide(forced, "forced by the policy rule".into())
+            } else if stack_cfg.reconcile == ReconcileMode::Off {
+                decide(
+                    no_action(has_code),
+                    "non-critical, but reconcile is off for this stack".into(),
+                )
+            } else if d.seen.unwrap_or(1) < config.reconcile.persistence {
+                decide(
+                    DecisionAction::ReportOnly,
+                    format!(
+                        "seen in {} of {} consecutive scans: waiting",
+                        d.seen.unwrap_or(1),
+                        config.reconcile.persistence
+                    ),
+                )
+            } else if let Some(b) = &over_budget {
+                decide(
+                    no_action(has_code),
+                    format!(
+                        "blast radius {} exceeds the budget {}: a human decides",
+                        b.score, b.threshold
+                    ),
+                )
+            } else {
+                let detail = d
+                    .address
+                    .as_ref()
+                    .and_then(|a| details.get(&(st.name.clone(), a.clone())));
+                match detail {
+                    None => decide(
+                        DecisionAction::ReportOnly,
+                        "no live details to act on".into(),
+                    ),
+                    Some(detail) => {
+                        let rec = match reconcilers.get(&detail.target) {
+                            Some(r) => r.clone(),
+                            None => {
+                                let r = AwsReconciler {
+                                    clients: Clients::new(
+                                        &detail.target,
+                                        &options.scan.client,
+                                        calls,
+                                    )
+                                    .await,
+                                };
+                                reconcilers.insert(detail.target.clone(), r.clone());
+                                r
+                            }
+                        };
+                        let diffs = if d.kind == DriftKind::Missing {
+                            missing_diffs(&detail.desired)
+                        } else {
+                            detail.diffs.clone()
+                        };
+                        match rec.plan(&detail.desired, &diffs) {
+                            Ok(actions) if !actions.is_empty() => {
+                                let dry_run =
+                                    options.dry_run || stack_cfg.reconcile == ReconcileMode::DryRun;
+                                planned.push(Planned {
+                                    stack: si,
+                                    drift: di,
+                                    detail: detail.clone(),
+                                    actions,
+                                    dry_run,
+                                });
+                                decide(
+                                    DecisionAction::Reconcile,
+                                    format!("non-critical ({})", c.rule),
+                                )
+                            }
+                            Ok(_) => decide(DecisionAction::ReportOnly, "nothing to change".into()),
+                            Err(e) => decide(no_action(has_code), format!("cannot reconcile: {e}")),
+                        }
+                    }
+                }
+            };
+            d.decision = Some(decision);
+        }
+    }
+
+    // Act.
+    let kill = kill_switch(config, env);
+    let audit = config.reconcile.audit_log.as_deref().map(AuditLog::new);
+    let mut used = 0usize;
+    for p in planned {
+        let st_name = report.stacks[p.stack].name.clone();
+        let address = report.stacks[p.stack].drifts[p.drift]
+            .address
+            .clone()
+            .unwrap_or_default();
+        let over = !p.dry_run && !kill && used + p.actions.len() > config.reconcile.max_actions;
+        let mut records: Vec<ActionRecord> = Vec::new();
+        let rec = reconcilers.get(&p.detail.target).cloned();
+        let mut applied_paths = Vec::new();
+        for a in &p.actions {
+            let (params, before, after) = mask_action(a, &p.detail);
+            let mut r = ActionRecord {
+                address: address.clone(),
+                rtype: a.rtype.clone(),
+                id: a.id.clone(),
+                attribute: a.attribute.clone(),
+                operation: a.operation.clone(),
+                params,
+                before,
+                after,
+                outcome: ActionOutcome::Skipped,
+                dry_run: p.dry_run,
+                error: None,
+            };
+            if p.dry_run {
+                r.outcome = ActionOutcome::DryRun;
+            } else if kill {
+                r.error =
+                    Some("kill switch is on (DRIFTD_KILL_SWITCH or reconcile.kill_switch)".into());
+            } else if over {
+                r.error = Some(format!(
+                    "the action budget of this run (reconcile.max_actions = {}) is spent",
+                    config.reconcile.max_actions
+                ));
+            } else {
+                if let Some(log) = &audit {
+                    if let Err(e) = log.append(&st_name, "started", &r) {
+                        // No audit trail, no action.
+                        r.outcome = ActionOutcome::Failed;
+                        r.error = Some(e);
+                        records.push(r);
+                        continue;
+                    }
+                }
+                used += 1;
+                match rec.as_ref().map(|x| x.apply(a)) {
+                    Some(fut) => match fut.await {
+                        Ok(()) => {
+                            r.outcome = ActionOutcome::Succeeded;
+                            applied_paths.push(a.attribute.clone());
+                        }
+                        Err(e) => {
+                            r.outcome = ActionOutcome::Failed;
+                            r.error = Some(e);
+                        }
+                    },
+                    None => {
+                        r.outcome = ActionOutcome::Failed;
+                        r.error = Some("no client".into());
+                    }
+                }
+            }
+            records.push(r);
+        }
+        // Verify: re-read the resource; what we changed must no longer differ.
+        if !applied_paths.is_empty() {
+            let still = verify(
+                &schema,
+                &p.detail,
+                &options.scan,
+                calls,
+                config.scan.concurrency,
+            )
+            .await;
+            for r in records
+                .iter_mut()
+                .filter(|r| r.outcome == ActionOutcome::Succeeded)
+            {
+                match &still {
+                    Err(e) => {
+                        r.outcome = ActionOutcome::Failed;
+                        r.error = Some(format!("could not verify: {e}"));
+                    }
+                    Ok(paths) if still_drifted(paths, &r.attribute, &p.detail.desired) => {
+                        r.outcome = ActionOutcome::Failed;
+                        r.error = Some("still drifted when re-read after the change".into());
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+        for r in &records {
+            if let Some(log) = &audit {
+                if let Err(e) = log.append(&st_name, r.outcome.as_str(), r) {
+                    warn!(error = %e, "audit log write failed");
+                }
+            }
+            info!(stack = %st_name, address = %r.address, operation = %r.operation, outcome = r.outcome.as_str(), dry_run = r.dry_run, "reconcile action");
+        }
+        let st = &mut report.stacks[p.stack];
+        if over || kill {
+            if let Some(dec) = st.drifts[p.drift].decision.as_mut() {
+                dec.reason = format!(
+                    "{} (not done: {})",
+                    dec.reason,
+                    records[0].error.clone().unwrap_or_default()
+                );
+            }
+        }
+        st.actions.extend(records);
+    }
+
+    // History is saved last: only for complete stacks.
+    if let Some(store) = &store {
+        for (stack, h) in &histories {
+            if let Err(e) = store.save(stack, h).await {
+                if let Some(st) = report.stacks.iter_mut().find(|s| &s.name == stack) {
+                    st.errors.push(e);
+                    st.status = st.status.max(StackStatus::Incomplete);
+                }
+            }
+        }
+    }
+    report.finish();
+    report
+}
+
+/// Does a remaining difference belong to what this action changed? An action
+/// on a whole resource (`public_access_block`) owns every remaining path.
+fn still_drifted(paths: &[String], attribute: &str, desired: &Desired) -> bool {
+    let whole = !desired
+        .attrs
+        .contains_key(attribute.split('.').next().unwrap_or(""));
+    paths.iter().any(|p| {
+        whole
+            || p == attribute
+            || p.starts_with(&format!("{attribute}."))
+            || attribute.starts_with(&format!("{p}."))
+    })
+}
+
+/// Re-read one resource; the paths (dot-joined) that still differ.
+async fn verify(
+    schema: &AwsSchema,
+    detail: &Detail,
+    options: &ScanOptions,
+    calls: &ApiCalls,
+    concurrency: usize,
+) -> Result<Vec<String>, String> {
+    let reader = AwsReader::connect(&detail.target, &options.client, calls, concurrency).await;
+    let desired = [detail.desired.clone()];
+    let inv = reader
+        .read(ReadRequest {
+            desired: &desired,
+            discover_unmanaged: false,
+        })
+        .await;
+    match inv.get(&detail.desired.rtype) {
+        Some(TypeRead::Complete(m)) => match m.get(&detail.desired.id) {
+            Some(live) => Ok(diff(&detail.desired.attrs, &live.attrs, |a| {
+                schema.shape(&detail.desired.rtype, a)
+            })
+            .iter()
+            .map(|d| d.path.join("."))
+            .collect()),
+            None => Err("the resource is gone".into()),
+        },
+        Some(TypeRead::Failed(e)) => Err(e.clone()),
+        None => Err("not read".into()),
+    }
+}
