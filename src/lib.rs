@@ -7,10 +7,12 @@
 
 pub mod audit;
 pub mod config;
+pub mod daemon;
 pub mod diff;
 pub mod env;
 pub mod history;
 pub mod ignore;
+pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod report;

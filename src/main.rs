@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use driftd::aws::{ApiCalls, ClientOptions};
 use driftd::config;
+use driftd::daemon;
 use driftd::env::ProcessEnv;
+use driftd::metrics::{self, Metrics};
 use driftd::pipeline::{self, RunOptions};
 use driftd::scan::ScanOptions;
 
@@ -78,6 +80,36 @@ enum Command {
         /// the Job failed); errors still exit 1.
         #[arg(long)]
         exit_zero_on_drift: bool,
+        /// Push metrics to this Pushgateway after the run (a failed push is
+        /// logged and does not change the exit code).
+        #[arg(long, env = "DRIFTD_PUSHGATEWAY")]
+        pushgateway: Option<String>,
+        /// Pushgateway job label.
+        #[arg(long, default_value = "driftd")]
+        push_job: String,
+        /// Pushgateway instance label (default: "shard-<index>" or "all"); keep
+        /// it stable across runs so each push replaces the last.
+        #[arg(long)]
+        push_instance: Option<String>,
+        /// Write metrics to this file for node-exporter's textfile collector.
+        #[arg(long)]
+        metrics_textfile: Option<PathBuf>,
+        /// This run's shard (default: $JOB_COMPLETION_INDEX of a Kubernetes Indexed Job).
+        #[arg(long, env = "JOB_COMPLETION_INDEX")]
+        shard_index: Option<u32>,
+        /// Number of shards: stacks are split by a stable hash of their name.
+        #[arg(long, default_value_t = 1)]
+        shard_count: u32,
+    },
+    /// Run as a daemon: scan each stack on its cron schedule; serve /metrics,
+    /// /healthz, /readyz and /reports/latest. SIGHUP reloads the config;
+    /// SIGTERM drains (a second signal exits at once).
+    Daemon {
+        #[arg(long, short, env = "DRIFTD_CONFIG", default_value = "driftd.toml")]
+        config: PathBuf,
+        /// Listen address (default: [daemon] listen, else 0.0.0.0:9090).
+        #[arg(long)]
+        listen: Option<String>,
     },
     /// Check a config file and report every error at once.
     ValidateConfig {
@@ -101,7 +133,28 @@ fn init_logs(format: LogFormat, filter: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format, &cli.log);
+    // octocrab and the AWS SDK bring different rustls crypto backends: pick one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let code = match cli.command {
+        Command::Daemon { config, listen } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let code =
+                runtime.block_on(daemon::run(config, listen, std::sync::Arc::new(ProcessEnv)));
+            if code == 130 {
+                // Second signal: do not wait for tasks still running.
+                std::process::exit(130);
+            }
+            code
+        }
         Command::ValidateConfig { config } => match config::load(&config, &ProcessEnv) {
             Ok(c) => {
                 println!("{}: ok ({} stack(s))", config.display(), c.stacks.len());
@@ -122,7 +175,21 @@ fn main() -> ExitCode {
             quiet,
             dry_run,
             exit_zero_on_drift,
+            pushgateway,
+            push_job,
+            push_instance,
+            metrics_textfile,
+            shard_index,
+            shard_count,
         } => {
+            if shard_count == 0 || shard_index.is_some_and(|i| i >= shard_count) {
+                eprintln!(
+                    "error: --shard-index must be below --shard-count (got index {:?} of {shard_count})",
+                    shard_index
+                );
+                return ExitCode::from(1);
+            }
+            let shard = (shard_count > 1).then(|| (shard_index.unwrap_or(0), shard_count));
             let cfg = match config::load(&config, &ProcessEnv) {
                 Ok(c) => c,
                 Err(e) => {
@@ -160,6 +227,7 @@ fn main() -> ExitCode {
                         ..Default::default()
                     },
                     progress: !quiet,
+                    shard,
                 },
                 dry_run,
             };
@@ -174,7 +242,31 @@ fn main() -> ExitCode {
                 }
             };
             let calls = ApiCalls::new();
+            let started = std::time::Instant::now();
             let report = runtime.block_on(pipeline::run(&cfg, &options, &calls, &ProcessEnv));
+            if pushgateway.is_some() || metrics_textfile.is_some() {
+                let m = Metrics::new();
+                m.record_report(&report, started.elapsed());
+                m.sync_api_calls(&calls);
+                let body = m.encode();
+                if let Some(url) = &pushgateway {
+                    let instance = push_instance.clone().unwrap_or_else(|| match shard {
+                        Some((i, _)) => format!("shard-{i}"),
+                        None => "all".into(),
+                    });
+                    if let Err(e) =
+                        runtime.block_on(metrics::push(url, &push_job, &instance, body.clone()))
+                    {
+                        // The scan's result stands; the push is best effort.
+                        eprintln!("warning: {e}");
+                    }
+                }
+                if let Some(path) = &metrics_textfile {
+                    if let Err(e) = runtime.block_on(metrics::write_textfile(path, &body)) {
+                        eprintln!("warning: metrics textfile: {e}");
+                    }
+                }
+            }
             let rendered = match output {
                 Output::Text => report.to_text(),
                 Output::Json => report.to_json(),

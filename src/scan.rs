@@ -37,6 +37,30 @@ pub struct ScanOptions {
     pub client: ClientOptions,
     /// Print progress lines on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Scan only this shard: (index, count), stacks split by a stable hash.
+    pub shard: Option<(u32, u32)>,
+}
+
+/// FNV-1a: a stable hash (unlike std's, it never changes between builds).
+fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Does shard `index` of `count` own this stack?
+pub fn in_shard(stack: &str, index: u32, count: u32) -> bool {
+    count <= 1 || stable_hash(stack) % u64::from(count) == u64::from(index)
+}
+
+/// The stacks a run covers: `--stack` filters, then the shard.
+pub fn select_stacks<'a>(config: &'a Config, options: &ScanOptions) -> Vec<&'a StackConfig> {
+    config
+        .stacks
+        .iter()
+        .filter(|s| options.only_stacks.is_empty() || options.only_stacks.contains(&s.name))
+        .filter(|s| options.shard.is_none_or(|(i, n)| in_shard(&s.name, i, n)))
+        .collect()
 }
 
 struct Loaded {
@@ -140,11 +164,17 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
     let schema = AwsSchema {
         instance_attribute_reads: config.scan.instance_attribute_reads,
     };
-    let stacks: Vec<StackConfig> = config
+    let stacks: Vec<StackConfig> = select_stacks(config, options)
+        .into_iter()
+        .cloned()
+        .collect();
+    // Scopes that stacks outside this run also cover: unmanaged detection
+    // there would report those stacks' resources.
+    let outside: BTreeSet<ScopeKey> = config
         .stacks
         .iter()
-        .filter(|s| options.only_stacks.is_empty() || options.only_stacks.contains(&s.name))
-        .cloned()
+        .filter(|s| !stacks.iter().any(|x| x.name == s.name))
+        .flat_map(|s| s.regions.iter().map(|r| target(s, r)).collect::<Vec<_>>())
         .collect();
     progress.say(&format!("loading state of {} stack(s)", stacks.len()));
     let loaded: Vec<Loaded> = stream::iter(stacks)
@@ -193,7 +223,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
             .map(|(key, members)| {
                 let schema = &schema;
                 let progress = &progress;
-                let discover = discover_on && listed.get(&key).copied().unwrap_or(false);
+                let discover = discover_on && listed.get(&key).copied().unwrap_or(false) && !outside.contains(&key);
                 async move {
                     let resources: Vec<StateResource> = members.iter().map(|(_, r)| r.clone()).collect();
                     let desired = schema.desired(&resources);
@@ -397,10 +427,12 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         };
         if !*discover {
             sr.status = ScopeStatus::Skipped;
-            sr.reason = Some(if discover_on {
-                "a stack covering this region failed to load its state: every resource it manages would look unmanaged".into()
-            } else {
+            sr.reason = Some(if !discover_on {
                 "unmanaged detection is off".into()
+            } else if outside.contains(key) {
+                "not every stack covering this region was part of this run (--stack, shard or per-stack schedule)".into()
+            } else {
+                "a stack covering this region failed to load its state: every resource it manages would look unmanaged".into()
             });
             scope_reports.push(sr);
             continue;

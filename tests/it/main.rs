@@ -6,6 +6,7 @@
 
 mod cli;
 mod corpus;
+mod daemon;
 mod moto;
 mod proxy;
 mod reconcile;

@@ -58,6 +58,15 @@ async fn read_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
 
 impl FaultProxy {
     pub async fn start(upstream: &str, fail: Vec<String>) -> FaultProxy {
+        Self::start_with(upstream, fail, std::time::Duration::ZERO).await
+    }
+
+    /// Like `start`, and every forwarded request is delayed by `delay`.
+    pub async fn start_with(
+        upstream: &str,
+        fail: Vec<String>,
+        delay: std::time::Duration,
+    ) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_string();
@@ -84,6 +93,9 @@ impl FaultProxy {
                         );
                         let _ = client.write_all(resp.as_bytes()).await;
                         return;
+                    }
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
                     }
                     let Ok(mut up) = TcpStream::connect(&upstream).await else {
                         return;

@@ -1,0 +1,386 @@
+//! `driftd daemon`: cron schedules per stack, an HTTP endpoint for metrics,
+//! health and the latest reports, config reload and graceful shutdown.
+//!
+//! Why it is built this way:
+//! - one task per schedule; a tick that comes while the previous run of the
+//!   same stack still goes is skipped and counted (never two runs at once);
+//! - on SIGTERM/SIGINT no new run starts and running ones get the grace
+//!   period to finish (a reconcile is never cut by choice); a second signal
+//!   exits at once (as kube-rs controllers do);
+//! - SIGHUP reloads the config: a config that does not validate is refused
+//!   and the old one keeps running, with the reason in the log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes_util::full;
+use driftd_aws::{ApiCalls, ClientOptions};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::config::{self, Config};
+use crate::env::Env;
+use crate::metrics::Metrics;
+use crate::pipeline::{self, RunOptions};
+use crate::report::Report;
+use crate::scan::ScanOptions;
+
+mod bytes_util {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    pub fn full(s: impl Into<Bytes>) -> Full<Bytes> {
+        Full::new(s.into())
+    }
+}
+
+/// State shared by the scheduler and the HTTP server.
+pub struct Shared {
+    pub metrics: Metrics,
+    pub calls: ApiCalls,
+    /// Last report per stack (JSON), for `/reports/latest`.
+    pub latest: Mutex<BTreeMap<String, serde_json::Value>>,
+    /// Stacks with a run in progress.
+    pub running: Mutex<BTreeSet<String>>,
+    pub ready: Mutex<Result<(), String>>,
+}
+
+impl Shared {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            metrics: Metrics::new(),
+            calls: ApiCalls::new(),
+            latest: Mutex::default(),
+            running: Mutex::default(),
+            ready: Mutex::new(Err("starting".into())),
+        })
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let resp = |code: StatusCode, ctype: &str, body: String| {
+        Response::builder()
+            .status(code)
+            .header("content-type", ctype)
+            .body(full(body))
+            .expect("valid response")
+    };
+    Ok(match req.uri().path() {
+        "/metrics" => {
+            shared.metrics.sync_api_calls(&shared.calls);
+            resp(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                shared.metrics.encode(),
+            )
+        }
+        "/healthz" => resp(StatusCode::OK, "text/plain", "ok\n".into()),
+        "/readyz" => match &*shared.ready.lock().unwrap_or_else(|e| e.into_inner()) {
+            Ok(()) => resp(StatusCode::OK, "text/plain", "ready\n".into()),
+            Err(e) => resp(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("not ready: {e}\n"),
+            ),
+        },
+        "/reports/latest" => {
+            let latest = shared
+                .latest
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            resp(
+                StatusCode::OK,
+                "application/json",
+                serde_json::to_string_pretty(&latest).unwrap_or_default(),
+            )
+        }
+        _ => resp(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /metrics, /healthz, /readyz, /reports/latest\n".into(),
+        ),
+    })
+}
+
+/// Serve HTTP until `stop` turns true.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let svc = hyper::service::service_fn(move |req| handle(req, shared.clone()));
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+                });
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Run one scheduled job (one stack, or all stacks for `[daemon]`-level
+/// full scans) unless any of its stacks is already running.
+async fn run_job(config: Arc<Config>, stacks: Vec<String>, shared: Arc<Shared>, env: Arc<dyn Env>) {
+    {
+        let mut running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
+        if stacks.iter().any(|s| running.contains(s)) {
+            for s in &stacks {
+                shared.metrics.scan_skipped(s);
+            }
+            warn!(stacks = ?stacks, "previous run still in progress: tick skipped");
+            return;
+        }
+        running.extend(stacks.iter().cloned());
+    }
+    let options = RunOptions {
+        scan: ScanOptions {
+            only_stacks: stacks.clone(),
+            client: ClientOptions {
+                max_attempts: config.scan.max_attempts,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        dry_run: false,
+    };
+    let started = Instant::now();
+    let report: Report = pipeline::run(&config, &options, &shared.calls, env.as_ref()).await;
+    shared.metrics.record_report(&report, started.elapsed());
+    shared.metrics.sync_api_calls(&shared.calls);
+    {
+        let mut latest = shared.latest.lock().unwrap_or_else(|e| e.into_inner());
+        for st in &report.stacks {
+            latest.insert(
+                st.name.clone(),
+                serde_json::to_value(st).unwrap_or_default(),
+            );
+        }
+    }
+    info!(stacks = ?stacks, drifts = report.summary.drifts, elapsed_ms = started.elapsed().as_millis() as u64, "scheduled run finished");
+    let mut running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
+    for s in &stacks {
+        running.remove(s);
+    }
+}
+
+/// One schedule loop: sleep to the next tick (+ jitter), start the job.
+async fn schedule_loop(
+    config: Arc<Config>,
+    schedule: cron::Schedule,
+    stacks: Vec<String>,
+    shared: Arc<Shared>,
+    env: Arc<dyn Env>,
+    mut stop: watch::Receiver<bool>,
+    jobs: Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
+) {
+    loop {
+        let Some(next) = schedule.upcoming(chrono::Utc).next() else {
+            return;
+        };
+        let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+        let jitter = if config.daemon.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(
+                rand::random::<u64>() % config.daemon.jitter.as_millis().max(1) as u64,
+            )
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait + jitter) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let job = run_job(config.clone(), stacks.clone(), shared.clone(), env.clone());
+        jobs.lock().await.spawn(job);
+    }
+}
+
+/// Check that credentials resolve for every distinct target (for `/readyz`).
+async fn check_credentials(config: &Config) -> Result<(), String> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let mut seen = BTreeSet::new();
+    for s in &config.stacks {
+        let t = driftd_aws::Target {
+            region: s.regions.first().cloned().unwrap_or_default(),
+            endpoint_url: s.endpoint_url.clone(),
+            assume_role_arn: s.assume_role_arn.clone(),
+        };
+        if !seen.insert(t.clone()) {
+            continue;
+        }
+        let sdk = driftd_aws::client::sdk_config(&t, &ClientOptions::default()).await;
+        let provider = sdk
+            .credentials_provider()
+            .ok_or("no AWS credentials provider")?;
+        provider
+            .provide_credentials()
+            .await
+            .map_err(|e| format!("stack {}: AWS credentials did not resolve: {e}", s.name))?;
+    }
+    Ok(())
+}
+
+/// Start the schedules of a config; returns the stop sender of its loops.
+fn start_schedules(
+    config: Arc<Config>,
+    shared: &Arc<Shared>,
+    env: &Arc<dyn Env>,
+    jobs: &Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
+) -> watch::Sender<bool> {
+    let (tx, rx) = watch::channel(false);
+    let mut n = 0;
+    for s in &config.stacks {
+        match &s.schedule {
+            Some((text, sched)) => {
+                info!(stack = %s.name, schedule = %text, "scheduled");
+                tokio::spawn(schedule_loop(
+                    config.clone(),
+                    sched.clone(),
+                    vec![s.name.clone()],
+                    shared.clone(),
+                    env.clone(),
+                    rx.clone(),
+                    jobs.clone(),
+                ));
+                n += 1;
+            }
+            None => {
+                warn!(stack = %s.name, "no schedule: this stack is only scanned by `driftd scan`")
+            }
+        }
+    }
+    if n == 0 {
+        warn!("no stack has a schedule: the daemon serves metrics but scans nothing");
+    }
+    tx
+}
+
+/// Run the daemon until a signal stops it. Returns the process exit code.
+pub async fn run(config_path: PathBuf, listen: Option<String>, env: Arc<dyn Env>) -> i32 {
+    let config = match config::load(&config_path, env.as_ref()) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let addr: SocketAddr = match listen.as_deref().unwrap_or(&config.daemon.listen).parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: --listen: {e} (expected address:port such as 0.0.0.0:9090)");
+            return 1;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr}: {e}");
+            return 1;
+        }
+    };
+    info!(%addr, "serving /metrics, /healthz, /readyz, /reports/latest");
+    let shared = Shared::new();
+    let (http_stop, http_rx) = watch::channel(false);
+    let server = tokio::spawn(serve(listener, shared.clone(), http_rx));
+
+    let ready_config = config.clone();
+    let ready_shared = shared.clone();
+    tokio::spawn(async move {
+        loop {
+            let r = check_credentials(&ready_config).await;
+            let ok = r.is_ok();
+            if let Err(e) = &r {
+                warn!(error = %e, "not ready");
+            }
+            *ready_shared.ready.lock().unwrap_or_else(|e| e.into_inner()) = r;
+            if ok {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(15)).await;
+        }
+    });
+
+    let jobs = Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
+    let mut config = config;
+    let mut schedules = start_schedules(config.clone(), &shared, &env, &jobs);
+
+    #[cfg(unix)]
+    let (mut term, mut hup) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            signal(SignalKind::hangup()).expect("SIGHUP handler"),
+        )
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = hup.recv() => {
+                match config::load(&config_path, env.as_ref()) {
+                    Ok(c) => {
+                        info!("SIGHUP: configuration reloaded");
+                        let _ = schedules.send(true);
+                        config = Arc::new(c);
+                        schedules = start_schedules(config.clone(), &shared, &env, &jobs);
+                    }
+                    Err(e) => error!("SIGHUP: the new configuration is invalid, keeping the running one:\n{e}"),
+                }
+            }
+        }
+    }
+
+    // Drain: no new runs; running ones get the grace period.
+    let _ = schedules.send(true);
+    let grace = config.daemon.grace_period;
+    let running: Vec<String> = shared
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    info!(
+        ?running,
+        grace_s = grace.as_secs(),
+        "shutting down: waiting for running scans"
+    );
+    let drain = async {
+        let mut jobs = jobs.lock().await;
+        while jobs.join_next().await.is_some() {}
+    };
+    let second = async {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+    };
+    let code = tokio::select! {
+        _ = drain => { info!("all runs finished"); 0 }
+        _ = tokio::time::sleep(grace) => { warn!("grace period over: exiting with runs in progress"); 1 }
+        _ = second => { warn!("second signal: exiting now"); 130 }
+    };
+    let _ = http_stop.send(true);
+    let _ = server.await;
+    code
+}
