@@ -64,7 +64,7 @@ fn every_corpus_file_parses_with_terraform_addresses() {
                 .strip_prefix("module.")
                 .map(|_| a.rsplit_once(&format!("{}.", r.rtype)).map(|(_, b)| b));
             assert!(
-                a.contains(&format!("{}.", r.rtype)) && body.map_or(true, |b| b.is_some()),
+                a.contains(&format!("{}.", r.rtype)) && body.is_none_or(|b| b.is_some()),
                 "{folder}: bad address {a}"
             );
             assert!(!r.rtype.is_empty(), "{folder}: {a}");
