@@ -139,8 +139,8 @@ pub struct Config {
     pub reconcile: ReconcileSettings,
     pub history: Option<HistorySettings>,
     pub daemon: DaemonSettings,
-    /// `[github]`, raw (validated by the `pr` module).
-    pub github: Option<toml::Value>,
+    /// `[github]`: how pull requests are made (when any stack has `code`).
+    pub github: Option<crate::pr::GithubSettings>,
     pub stacks: Vec<StackConfig>,
 }
 
@@ -244,8 +244,8 @@ pub struct StackConfig {
     pub reconcile: ReconcileMode,
     /// Daemon schedule (the original text, and the parsed form).
     pub schedule: Option<(String, cron::Schedule)>,
-    /// `code`, raw (validated by the `pr` module).
-    pub code: Option<toml::Value>,
+    /// Where the stack's Terraform code lives (for pull requests or patches).
+    pub code: Option<crate::pr::CodeLocation>,
 }
 
 /// Parse a cron expression: the usual 5-field crontab form (minute first), or
@@ -373,7 +373,7 @@ pub fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<Config, ConfigErr
         }
     };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let config = validate(raw, path, &base, &mut errors);
+    let config = validate(raw, path, &base, &mut errors, env);
     if errors.0.is_empty() {
         Ok(config)
     } else {
@@ -602,7 +602,13 @@ fn validate_policy(p: RawPolicy, base: &Path, errors: &mut Errors) -> PolicySett
     }
 }
 
-fn validate(raw: RawConfig, path: &Path, base: &Path, errors: &mut Errors) -> Config {
+fn validate(
+    raw: RawConfig,
+    path: &Path,
+    base: &Path,
+    errors: &mut Errors,
+    env: &dyn Env,
+) -> Config {
     let s = raw.scan;
     let concurrency = s.concurrency.unwrap_or(8);
     if !(1..=256).contains(&concurrency) {
@@ -744,10 +750,20 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, errors: &mut Errors) -> Co
                     None
                 }
             });
+        let code =
+            st.code
+                .as_ref()
+                .and_then(|v| match crate::pr::parse_code(v, &f("code"), base) {
+                    Ok(c) => Some(c),
+                    Err(es) => {
+                        es.into_iter().for_each(|(field, m)| errors.add(field, m));
+                        None
+                    }
+                });
         stacks.push(StackConfig {
             reconcile,
             schedule,
-            code: st.code,
+            code,
             state_region: st
                 .state_region
                 .or_else(|| st.regions.first().cloned())
@@ -834,7 +850,27 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, errors: &mut Errors) -> Co
         reconcile,
         history,
         daemon,
-        github: raw.github,
+        github: {
+            let on_github = stacks
+                .iter()
+                .any(|s| matches!(s.code, Some(crate::pr::CodeLocation::GitHub { .. })));
+            if raw.github.is_some() || on_github {
+                match crate::pr::parse_github(raw.github.as_ref(), env) {
+                    Ok(g) => Some(g),
+                    Err(es) => {
+                        es.into_iter().for_each(|(field, m)| errors.add(field, m));
+                        None
+                    }
+                }
+            } else if stacks.iter().any(|s| s.code.is_some()) {
+                // Local code only: patches, no GitHub credentials needed.
+                Some(crate::pr::GithubSettings::new(
+                    crate::pr::GithubAuth::Token(String::new()),
+                ))
+            } else {
+                None
+            }
+        },
         scan: ScanSettings {
             concurrency,
             max_attempts,

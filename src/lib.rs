@@ -15,6 +15,7 @@ pub mod ignore;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;
+pub mod pr;
 pub mod report;
 pub mod scan;
 pub mod source;

@@ -237,6 +237,11 @@ impl Metrics {
             }
             series.insert(st.name.clone(), counts.into_keys().collect());
             self.oldest.with_label_values(&[&st.name]).set(oldest);
+            if let Some(p) = &st.pull_requests {
+                self.pull_requests(&st.name, "opened", p.opened.len());
+                self.pull_requests(&st.name, "updated", p.updated.len());
+                self.pull_requests(&st.name, "closed", p.closed.len());
+            }
             for a in &st.actions {
                 let outcome = match a.outcome {
                     ActionOutcome::Succeeded => "succeeded",

@@ -23,6 +23,7 @@ use crate::diff::{diff, is_sensitive, SENSITIVE};
 use crate::env::Env;
 use crate::history::{self, HistoryStore};
 use crate::policy::{self, Classification};
+use crate::pr::{self, ProposedDrift};
 use crate::report::*;
 use crate::scan::{self, Detail, ScanOptions};
 
@@ -424,6 +425,69 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
             }
         }
         st.actions.extend(records);
+    }
+
+    // Pull requests: only for complete stacks (an empty proposal closes PRs,
+    // which must never happen because a read failed).
+    if let Some(settings) = &config.github {
+        for st in report
+            .stacks
+            .iter_mut()
+            .filter(|s| s.status == StackStatus::Ok)
+        {
+            let Some(code) = config
+                .stacks
+                .iter()
+                .find(|s| s.name == st.name)
+                .and_then(|s| s.code.as_ref())
+            else {
+                continue;
+            };
+            let proposals: Vec<ProposedDrift> = st
+                .drifts
+                .iter()
+                .filter(|d| {
+                    d.decision
+                        .as_ref()
+                        .is_some_and(|x| x.action == DecisionAction::PullRequest)
+                })
+                .map(|d| {
+                    let dec = d.decision.as_ref().expect("filtered");
+                    ProposedDrift {
+                        address: d.address.clone(),
+                        rtype: d.rtype.clone(),
+                        id: d.id.clone(),
+                        kind: d.kind,
+                        attributes: d.attributes.clone(),
+                        first_seen: d.first_seen.clone(),
+                        critical: dec.critical,
+                        reason: format!("{} ({})", dec.reason, dec.rule),
+                    }
+                })
+                .collect();
+            match pr::sync_stack(settings, &st.name, code, &proposals).await {
+                Ok(o) => {
+                    info!(stack = %st.name, opened = o.opened.len(), updated = o.updated.len(), closed = o.closed.len(), "pull requests");
+                    st.pull_requests = Some(PullRequests {
+                        opened: o.opened,
+                        updated: o.updated,
+                        closed: o.closed,
+                        unchanged: o.unchanged,
+                        held_back: o.held_back,
+                        needs_human: o
+                            .needs_human
+                            .iter()
+                            .map(|n| match &n.attribute {
+                                Some(a) => format!("{} {a}: {}", n.resource, n.reason),
+                                None => format!("{}: {}", n.resource, n.reason),
+                            })
+                            .collect(),
+                        respected_human_close: o.respected_human_close,
+                    });
+                }
+                Err(e) => st.errors.push(format!("pull requests: {e}")),
+            }
+        }
     }
 
     // History is saved last: only for complete stacks.

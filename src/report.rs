@@ -63,6 +63,24 @@ pub struct StackReport {
     /// Reconcile actions of this run.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub actions: Vec<ActionRecord>,
+    /// What happened to this stack's pull requests in this run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pull_requests: Option<PullRequests>,
+}
+
+/// Pull request outcome of one stack (URLs, or patch paths for local code).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PullRequests {
+    pub opened: Vec<String>,
+    pub updated: Vec<String>,
+    pub closed: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Branches not opened because of `github.max_open_prs`.
+    pub held_back: Vec<String>,
+    /// Drifts the code cannot express safely: a human edits these.
+    pub needs_human: Vec<String>,
+    /// Branches whose PR a human closed for this same drift: not re-proposed.
+    pub respected_human_close: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -295,9 +313,13 @@ impl Report {
     }
 
     /// `terraform plan -detailed-exitcode` style: 1 on any error (a failed or
-    /// incomplete stack), else 2 when there is drift, else 0.
+    /// incomplete stack, or an error while acting), else 2 when there is
+    /// drift, else 0.
     pub fn exit_code(&self) -> i32 {
-        if self.summary.stacks_failed > 0 || self.summary.stacks_incomplete > 0 {
+        if self.summary.stacks_failed > 0
+            || self.summary.stacks_incomplete > 0
+            || self.stacks.iter().any(|s| !s.errors.is_empty())
+        {
             1
         } else if self.summary.drifts > 0 {
             2

@@ -278,6 +278,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
             unknown: Vec::new(),
             blast_radius: None,
             actions: Vec::new(),
+            pull_requests: None,
         })
         .collect();
     let mut scope_reports = Vec::new();

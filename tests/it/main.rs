@@ -7,7 +7,11 @@
 mod cli;
 mod corpus;
 mod daemon;
+mod fake_github;
 mod moto;
+mod pr;
+mod pr_e2e;
+mod pr_editor;
 mod proxy;
 mod reconcile;
 mod scan_moto;

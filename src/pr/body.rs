@@ -1,0 +1,240 @@
+//! Fingerprints, titles and pull request bodies.
+//!
+//! Why a fingerprint: the lifecycle must recognise "the same drift" across
+//! runs without any database. The fingerprint is the SHA-256 of the sorted
+//! set of (resource, attribute, live value) of a branch; it is stored in the
+//! PR body as a hidden HTML comment next to JSON metadata, so GitHub itself
+//! is the state: same fingerprint, nothing to do; a closed-unmerged PR with
+//! fingerprint F means "a human said no to F".
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::editor::EditPlan;
+use super::ProposedDrift;
+
+/// Marker of the fingerprint comment.
+pub const FINGERPRINT_MARKER: &str = "<!-- driftd:fingerprint=";
+/// Marker of the metadata comment.
+pub const METADATA_MARKER: &str = "<!-- driftd:metadata ";
+/// Added to the body when driftd itself closes a PR (so that a later
+/// reappearance of the same drift is not mistaken for a human rejection).
+pub const CLOSED_BY_DRIFTD: &str = "<!-- driftd:closed-by-driftd -->";
+
+/// The fingerprint of a set of drifts.
+pub fn fingerprint(drifts: &[&ProposedDrift]) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for d in drifts {
+        let who = d.display_name();
+        if d.attributes.is_empty() {
+            lines.push(format!("{who}\t({})\t", d.kind.as_str()));
+        }
+        for a in &d.attributes {
+            lines.push(format!("{who}\t{}\t{}", a.path, a.actual));
+        }
+    }
+    lines.sort();
+    lines.dedup();
+    hex::encode(Sha256::digest(lines.join("\n").as_bytes()))
+}
+
+/// Machine-readable metadata stored in the body.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Metadata {
+    pub driftd: u32,
+    pub stack: String,
+    pub branch: String,
+    pub fingerprint: String,
+    pub drifts: Vec<MetaDrift>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MetaDrift {
+    pub resource: String,
+    pub attribute: Option<String>,
+    pub live: serde_json::Value,
+}
+
+/// The fingerprint stored in a PR body, if any.
+pub fn parse_fingerprint(body: &str) -> Option<String> {
+    let i = body.find(FINGERPRINT_MARKER)? + FINGERPRINT_MARKER.len();
+    let rest = &body[i..];
+    let end = rest.find(" -->")?;
+    let f = rest[..end].trim();
+    (f.len() == 64 && f.chars().all(|c| c.is_ascii_hexdigit())).then(|| f.to_string())
+}
+
+/// The metadata stored in a PR body, if any.
+pub fn parse_metadata(body: &str) -> Option<Metadata> {
+    let i = body.find(METADATA_MARKER)? + METADATA_MARKER.len();
+    let rest = &body[i..];
+    let end = rest.find(" -->")?;
+    serde_json::from_str(&rest[..end]).ok()
+}
+
+/// Number of attribute changes in a group (a missing/unmanaged resource counts one).
+pub fn change_count(drifts: &[&ProposedDrift]) -> usize {
+    drifts.iter().map(|d| d.attributes.len().max(1)).sum()
+}
+
+pub fn title(subject: &str, drifts: &[&ProposedDrift]) -> String {
+    let n = change_count(drifts);
+    format!(
+        "driftd: align {subject} with live infrastructure ({n} change{})",
+        if n == 1 { "" } else { "s" }
+    )
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ").replace('`', "'")
+}
+
+/// The commit message: a summary line and the changed attributes. No values
+/// beyond what the PR body shows; never a sensitive one.
+pub fn commit_message(subject: &str, drifts: &[&ProposedDrift], plan: &EditPlan) -> String {
+    let mut m = title(subject, drifts);
+    m.push_str("\n\n");
+    for a in &plan.applied {
+        let _ = writeln!(m, "- {} {}: {}", a.resource, a.attribute, a.live_value);
+    }
+    if !plan.needs_human.is_empty() {
+        let _ = writeln!(
+            m,
+            "\n{} item(s) need a human: see the pull request.",
+            plan.needs_human.len()
+        );
+    }
+    m
+}
+
+/// The pull request body.
+pub fn render(
+    stack: &str,
+    branch: &str,
+    drifts: &[&ProposedDrift],
+    plan: &EditPlan,
+    fingerprint: &str,
+) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "driftd found live infrastructure that differs from the Terraform code of stack `{}`, and policy decided the **live values are right**: this pull request changes the code to match them.\n",
+        cell(stack)
+    );
+    let _ = writeln!(o, "Merging it and running `terraform plan` should show no changes for these attributes. Closing it without merging tells driftd not to propose the same drift again.\n");
+    let _ = writeln!(o, "### Changes\n");
+    if plan.applied.is_empty() {
+        let _ = writeln!(o, "_No change could be made automatically._\n");
+    } else {
+        let _ = writeln!(
+            o,
+            "| Resource | Attribute | Code value | Live value | First seen |\n|---|---|---|---|---|"
+        );
+        for a in &plan.applied {
+            let seen = drifts
+                .iter()
+                .find(|d| d.display_name() == a.resource)
+                .and_then(|d| d.first_seen.clone())
+                .unwrap_or_else(|| "-".into());
+            let _ = writeln!(
+                o,
+                "| `{}` | `{}` | `{}` | `{}` | {} |",
+                cell(&a.resource),
+                cell(&a.attribute),
+                cell(&a.code_value),
+                cell(&a.live_value),
+                cell(&seen)
+            );
+        }
+        o.push('\n');
+    }
+    let _ = writeln!(o, "### Decision\n");
+    let mut reasons: Vec<(String, String, bool)> = drifts
+        .iter()
+        .map(|d| (d.display_name(), d.reason.clone(), d.critical))
+        .collect();
+    reasons.sort();
+    reasons.dedup();
+    for (who, why, critical) in reasons {
+        let _ = writeln!(
+            o,
+            "- `{}`: {}{}",
+            cell(&who),
+            cell(&why),
+            if critical { " (**critical**)" } else { "" }
+        );
+    }
+    o.push('\n');
+    let files: Vec<&String> = plan.files.keys().collect();
+    if !files.is_empty() {
+        let _ = writeln!(o, "### Files touched\n");
+        for f in files {
+            let _ = writeln!(o, "- `{}`", cell(f));
+        }
+        o.push('\n');
+    }
+    if !plan.needs_human.is_empty() {
+        let _ = writeln!(o, "### Needs a human\n");
+        let _ = writeln!(
+            o,
+            "driftd did not change these, because it could not do so safely:\n"
+        );
+        let _ = writeln!(
+            o,
+            "| Resource | Attribute | Live value | Why |\n|---|---|---|---|"
+        );
+        for h in &plan.needs_human {
+            let _ = writeln!(
+                o,
+                "| `{}` | {} | `{}` | {} |",
+                cell(&h.resource),
+                h.attribute
+                    .as_deref()
+                    .map(|a| format!("`{}`", cell(a)))
+                    .unwrap_or_else(|| "-".into()),
+                cell(&h.live_value),
+                cell(&h.reason)
+            );
+        }
+        o.push('\n');
+    }
+    let meta = Metadata {
+        driftd: 1,
+        stack: stack.into(),
+        branch: branch.into(),
+        fingerprint: fingerprint.into(),
+        drifts: drifts
+            .iter()
+            .flat_map(|d| {
+                let who = d.display_name();
+                let mut v: Vec<MetaDrift> = d
+                    .attributes
+                    .iter()
+                    .map(|a| MetaDrift {
+                        resource: who.clone(),
+                        attribute: Some(a.path.clone()),
+                        live: a.actual.clone(),
+                    })
+                    .collect();
+                if v.is_empty() {
+                    v.push(MetaDrift {
+                        resource: who,
+                        attribute: None,
+                        live: serde_json::Value::String(d.kind.as_str().into()),
+                    });
+                }
+                v
+            })
+            .collect(),
+    };
+    // `>` is escaped so that no value can end the HTML comment early.
+    let json = serde_json::to_string(&meta)
+        .expect("metadata serializes")
+        .replace('>', "\\u003e");
+    let _ = writeln!(o, "<sub>Generated by driftd. Values shown as `(sensitive)` are never written anywhere.</sub>\n");
+    let _ = writeln!(o, "{FINGERPRINT_MARKER}{fingerprint} -->");
+    let _ = writeln!(o, "{METADATA_MARKER}{json} -->");
+    o
+}

@@ -1,0 +1,632 @@
+//! The pull request lifecycle on GitHub (and GitHub Enterprise).
+//!
+//! Why raw REST calls through octocrab: the git data API (trees, commits,
+//! refs) has no typed builders in octocrab, and a few JSON calls are easier
+//! to follow (and to fake in tests) than a mix of typed and untyped ones.
+//! octocrab still provides auth, the base URL (including `/api/v3`), and
+//! retries of 5xx and rate-limit answers.
+//!
+//! One run, per branch: read the code at the base branch, plan the edit,
+//! then open / update / leave / close the branch's pull request, as the
+//! module docs of [`super`] describe. GitHub itself is the state (the PR
+//! body carries the fingerprint), so driftd needs no database.
+
+use std::collections::BTreeMap;
+
+use octocrab::Octocrab;
+use serde_json::{json, Value};
+
+use super::body::{self, CLOSED_BY_DRIFTD};
+use super::editor::{self, Files};
+use super::{groups, GithubAuth, GithubSettings, PrError, ProposedDrift, StackPrOutcome};
+
+/// A repository, through octocrab.
+pub struct Repo {
+    oc: Octocrab,
+    owner: String,
+    name: String,
+}
+
+fn gh_err(action: &str, e: octocrab::Error) -> PrError {
+    let message = match &e {
+        octocrab::Error::GitHub { source, .. } => {
+            let hint = match source.status_code.as_u16() {
+                401 => " (the token is invalid or expired)",
+                403 => " (the token lacks permission: it needs contents and pull requests write access; or a rate limit was hit)",
+                404 => " (not found: check the repository name, the base branch, and that the token can see the repository)",
+                422 => " (GitHub rejected the request)",
+                _ => "",
+            };
+            format!("{} {}{hint}", source.status_code, source.message)
+        }
+        other => other.to_string(),
+    };
+    PrError::GitHub {
+        action: action.into(),
+        message,
+    }
+}
+
+fn status(e: &octocrab::Error) -> Option<u16> {
+    match e {
+        octocrab::Error::GitHub { source, .. } => Some(source.status_code.as_u16()),
+        _ => None,
+    }
+}
+
+/// Build an octocrab client for the settings (for a GitHub App: exchange
+/// a signed JWT for an installation token first; it lasts an hour, longer
+/// than one run).
+pub async fn client(settings: &GithubSettings) -> Result<Octocrab, PrError> {
+    // octocrab and the AWS SDK bring different rustls crypto providers: pick
+    // one explicitly (idempotent), or building a client panics.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let build = |token: String| {
+        Octocrab::builder()
+            .base_uri(settings.api_url.as_str())
+            .map_err(|e| PrError::Auth(format!("invalid api_url {}: {e}", settings.api_url)))?
+            .personal_token(token)
+            .build()
+            .map_err(|e| PrError::Auth(e.to_string()))
+    };
+    match &settings.auth {
+        GithubAuth::Token(t) => build(t.clone()),
+        GithubAuth::App {
+            app_id,
+            installation_id,
+            private_key_pem,
+        } => {
+            let jwt = app_jwt(*app_id, private_key_pem, chrono::Utc::now().timestamp())?;
+            let app = build(jwt)?;
+            let v: Value = app
+                .post(
+                    format!("/app/installations/{installation_id}/access_tokens"),
+                    None::<&()>,
+                )
+                .await
+                .map_err(|e| match gh_err("", e) {
+                    PrError::GitHub { message, .. } => PrError::Auth(format!(
+                        "cannot get a token for GitHub App {app_id}, installation {installation_id}: {message} (check app_id, installation_id and that the key belongs to the App)"
+                    )),
+                    other => other,
+                })?;
+            let token = v["token"].as_str().ok_or_else(|| {
+                PrError::Auth("GitHub answered without an installation token".into())
+            })?;
+            build(token.to_string())
+        }
+    }
+}
+
+/// A GitHub App JWT (RS256), valid from a minute ago for nine minutes.
+pub fn app_jwt(app_id: u64, private_key_pem: &str, now: i64) -> Result<String, PrError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::PrivateKeyDer;
+    let key = PrivateKeyDer::from_pem_slice(private_key_pem.as_bytes()).map_err(|e| {
+        PrError::Auth(format!(
+            "the GitHub App private key is not a PEM private key: {e:?}"
+        ))
+    })?;
+    let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
+        .map_err(|e| PrError::Auth(format!("unsupported GitHub App private key: {e}")))?;
+    let signer = signing
+        .choose_scheme(&[rustls::SignatureScheme::RSA_PKCS1_SHA256])
+        .ok_or_else(|| PrError::Auth("the GitHub App private key must be an RSA key".into()))?;
+    let header = b64url(br#"{"alg":"RS256","typ":"JWT"}"#);
+    let claims = b64url(
+        json!({"iat": now - 60, "exp": now + 540, "iss": app_id.to_string()})
+            .to_string()
+            .as_bytes(),
+    );
+    let input = format!("{header}.{claims}");
+    let sig = signer
+        .sign(input.as_bytes())
+        .map_err(|e| PrError::Auth(format!("signing the GitHub App JWT: {e}")))?;
+    Ok(format!("{input}.{}", b64url(&sig)))
+}
+
+fn b64url(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut s = String::with_capacity(data.len() * 4 / 3 + 4);
+    for c in data.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        s.push(T[(n >> 18) as usize & 63] as char);
+        s.push(T[(n >> 12) as usize & 63] as char);
+        if c.len() > 1 {
+            s.push(T[(n >> 6) as usize & 63] as char);
+        }
+        if c.len() > 2 {
+            s.push(T[n as usize & 63] as char);
+        }
+    }
+    s
+}
+
+impl Repo {
+    pub fn new(oc: Octocrab, repository: &str) -> Result<Self, PrError> {
+        let (owner, name) = repository
+            .split_once('/')
+            .ok_or_else(|| PrError::Code(format!("`{repository}` is not owner/name")))?;
+        Ok(Self {
+            oc,
+            owner: owner.into(),
+            name: name.into(),
+        })
+    }
+
+    fn url(&self, rest: &str) -> String {
+        format!("/repos/{}/{}/{rest}", self.owner, self.name)
+    }
+
+    async fn get(&self, action: &str, rest: &str) -> Result<Value, PrError> {
+        self.oc
+            .get::<Value, _, ()>(self.url(rest), None)
+            .await
+            .map_err(|e| gh_err(action, e))
+    }
+
+    async fn post(&self, action: &str, rest: &str, body: &Value) -> Result<Value, PrError> {
+        self.oc
+            .post::<Value, Value>(self.url(rest), Some(body))
+            .await
+            .map_err(|e| gh_err(action, e))
+    }
+
+    async fn patch(&self, action: &str, rest: &str, body: &Value) -> Result<Value, PrError> {
+        self.oc
+            .patch::<Value, _, Value>(self.url(rest), Some(body))
+            .await
+            .map_err(|e| gh_err(action, e))
+    }
+
+    /// The commit a branch points to, or `None` when it does not exist.
+    pub async fn branch_sha(&self, branch: &str) -> Result<Option<String>, PrError> {
+        match self
+            .oc
+            .get::<Value, _, ()>(self.url(&format!("git/ref/heads/{branch}")), None)
+            .await
+        {
+            Ok(v) => Ok(v["object"]["sha"].as_str().map(str::to_string)),
+            Err(e) if status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(gh_err(&format!("reading branch {branch}"), e)),
+        }
+    }
+
+    /// The `.tf` and `.tfvars` files under `dir` at `commit`, plus the local
+    /// module directories they use (recursively).
+    pub async fn load_code(&self, commit: &str, dir: &str) -> Result<Files, PrError> {
+        let c = self
+            .get("reading the base commit", &format!("git/commits/{commit}"))
+            .await?;
+        let tree = c["tree"]["sha"].as_str().unwrap_or_default().to_string();
+        let t = self
+            .get(
+                "listing the repository tree",
+                &format!("git/trees/{tree}?recursive=1"),
+            )
+            .await?;
+        if t["truncated"].as_bool() == Some(true) {
+            return Err(PrError::Code("the repository tree is too large for one listing (GitHub truncated it); use a local checkout (code.path) for this stack".into()));
+        }
+        let blobs: BTreeMap<String, String> = t["tree"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["type"] == "blob")
+            .filter_map(|e| {
+                Some((
+                    e["path"].as_str()?.to_string(),
+                    e["sha"].as_str()?.to_string(),
+                ))
+            })
+            .filter(|(p, _)| p.ends_with(".tf") || p.ends_with(".tfvars"))
+            .collect();
+        let mut files = Files::new();
+        let mut todo = vec![dir.to_string()];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(d) = todo.pop() {
+            if !seen.insert(d.clone()) {
+                continue;
+            }
+            if d.starts_with("..") {
+                continue; // outside the repository
+            }
+            for (p, sha) in blobs.iter().filter(|(p, _)| editor_parent(p) == d) {
+                let b = self
+                    .get("reading a file", &format!("git/blobs/{sha}"))
+                    .await?;
+                let content = match b["encoding"].as_str() {
+                    Some("base64") => base64_decode(b["content"].as_str().unwrap_or(""))
+                        .ok_or_else(|| PrError::Code(format!("{p}: undecodable blob")))?,
+                    _ => b["content"].as_str().unwrap_or("").as_bytes().to_vec(),
+                };
+                let text = String::from_utf8(content)
+                    .map_err(|_| PrError::Code(format!("{p} is not UTF-8")))?;
+                files.insert(p.clone(), text);
+            }
+            todo.extend(editor::module_dirs(&files, &d));
+        }
+        if files.keys().all(|p| editor_parent(p) != dir) {
+            return Err(PrError::Code(format!(
+                "no .tf files in `{}` of {}/{}: check the stack's code.directory",
+                dir, self.owner, self.name
+            )));
+        }
+        Ok(files)
+    }
+
+    /// A commit on `parent` replacing `files`; returns its sha.
+    pub async fn commit(
+        &self,
+        parent: &str,
+        files: &BTreeMap<String, String>,
+        message: &str,
+        settings: &GithubSettings,
+    ) -> Result<String, PrError> {
+        let c = self
+            .get("reading the base commit", &format!("git/commits/{parent}"))
+            .await?;
+        let base_tree = c["tree"]["sha"].as_str().unwrap_or_default();
+        let entries: Vec<Value> = files
+            .iter()
+            .map(|(p, t)| json!({"path": p, "mode": "100644", "type": "blob", "content": t}))
+            .collect();
+        let tree = self
+            .post(
+                "creating a tree",
+                "git/trees",
+                &json!({"base_tree": base_tree, "tree": entries}),
+            )
+            .await?;
+        let who = json!({"name": settings.committer_name, "email": settings.committer_email});
+        let commit = self
+            .post(
+                "creating a commit",
+                "git/commits",
+                &json!({
+                    "message": message,
+                    "tree": tree["sha"],
+                    "parents": [parent],
+                    "author": who,
+                    "committer": who,
+                }),
+            )
+            .await?;
+        commit["sha"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| PrError::GitHub {
+                action: "creating a commit".into(),
+                message: "no sha in the answer".into(),
+            })
+    }
+
+    /// Point `branch` at `sha`, creating it or force-moving it.
+    pub async fn set_branch(&self, branch: &str, sha: &str) -> Result<(), PrError> {
+        if self.branch_sha(branch).await?.is_some() {
+            self.patch(
+                &format!("updating branch {branch}"),
+                &format!("git/refs/heads/{branch}"),
+                &json!({"sha": sha, "force": true}),
+            )
+            .await?;
+        } else {
+            self.post(
+                &format!("creating branch {branch}"),
+                "git/refs",
+                &json!({"ref": format!("refs/heads/{branch}"), "sha": sha}),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn delete_branch(&self, branch: &str) -> Result<(), PrError> {
+        let uri = self.url(&format!("git/refs/heads/{branch}"));
+        let r = self
+            .oc
+            ._delete(uri.as_str(), None::<&()>)
+            .await
+            .map_err(|e| gh_err(&format!("deleting branch {branch}"), e))?;
+        let s = r.status().as_u16();
+        // 422: already gone.
+        if r.status().is_success() || s == 404 || s == 422 {
+            Ok(())
+        } else {
+            Err(PrError::GitHub {
+                action: format!("deleting branch {branch}"),
+                message: format!("HTTP {s}"),
+            })
+        }
+    }
+
+    /// Pull requests whose head is `branch` (any state), newest first.
+    pub async fn pulls_for(&self, branch: &str) -> Result<Vec<Value>, PrError> {
+        let head = format!("{}:{branch}", self.owner);
+        let v: Value = self
+            .oc
+            .get(
+                self.url("pulls"),
+                Some(&[
+                    ("head", head.as_str()),
+                    ("state", "all"),
+                    ("per_page", "100"),
+                    ("sort", "created"),
+                    ("direction", "desc"),
+                ]),
+            )
+            .await
+            .map_err(|e| gh_err("listing pull requests", e))?;
+        let mut v: Vec<Value> = v.as_array().cloned().unwrap_or_default();
+        // Only this exact branch (defensive: forks may share a name).
+        v.retain(|p| p["head"]["ref"].as_str() == Some(branch));
+        v.sort_by_key(|p| std::cmp::Reverse(p["number"].as_u64().unwrap_or(0)));
+        Ok(v)
+    }
+
+    /// Every open pull request of the repository.
+    pub async fn open_pulls(&self) -> Result<Vec<Value>, PrError> {
+        let mut out = Vec::new();
+        for page in 1..=50u32 {
+            let page_s = page.to_string();
+            let v: Value = self
+                .oc
+                .get(
+                    self.url("pulls"),
+                    Some(&[
+                        ("state", "open"),
+                        ("per_page", "100"),
+                        ("page", page_s.as_str()),
+                    ]),
+                )
+                .await
+                .map_err(|e| gh_err("listing open pull requests", e))?;
+            let batch = v.as_array().cloned().unwrap_or_default();
+            let n = batch.len();
+            out.extend(batch);
+            if n < 100 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn create_pull(
+        &self,
+        branch: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<Value, PrError> {
+        self.post(
+            &format!("opening a pull request for {branch}"),
+            "pulls",
+            &json!({"title": title, "head": branch, "base": base, "body": body, "maintainer_can_modify": true}),
+        )
+        .await
+    }
+
+    pub async fn update_pull(&self, number: u64, patch: &Value) -> Result<Value, PrError> {
+        self.patch(
+            &format!("updating pull request #{number}"),
+            &format!("pulls/{number}"),
+            patch,
+        )
+        .await
+    }
+
+    pub async fn add_labels(&self, number: u64, labels: &[String]) -> Result<(), PrError> {
+        if labels.is_empty() {
+            return Ok(());
+        }
+        self.post(
+            &format!("labelling pull request #{number}"),
+            &format!("issues/{number}/labels"),
+            &json!({"labels": labels}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn comment(&self, number: u64, body: &str) -> Result<(), PrError> {
+        self.post(
+            &format!("commenting on pull request #{number}"),
+            &format!("issues/{number}/comments"),
+            &json!({"body": body}),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+fn editor_parent(p: &str) -> &str {
+    p.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+/// Standard base64 (GitHub wraps lines with `\n`).
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' | b'\n' | b'\r' | b' ' => continue,
+            _ => return None,
+        } as u32;
+        buf = (buf << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+            buf &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+fn labels_for(settings: &GithubSettings, drifts: &[&ProposedDrift]) -> Vec<String> {
+    let mut l = settings.labels.clone();
+    if drifts.iter().any(|d| d.critical) && !l.iter().any(|x| x == "severity/critical") {
+        l.push("severity/critical".into());
+    }
+    l
+}
+
+fn pr_url(p: &Value) -> String {
+    p["html_url"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("#{}", p["number"]))
+}
+
+/// The GitHub side of [`super::sync_stack`].
+pub async fn sync(
+    settings: &GithubSettings,
+    stack: &str,
+    repository: &str,
+    base_branch: &str,
+    directory: &str,
+    drifts: &[ProposedDrift],
+) -> Result<StackPrOutcome, PrError> {
+    let repo = Repo::new(client(settings).await?, repository)?;
+    let mut out = StackPrOutcome::default();
+    let prefix = format!("{}/", settings.branch_prefix);
+    let stack_branch = format!("{}/{}", settings.branch_prefix, super::slug(stack));
+    let is_ours = |b: &str| b == stack_branch || b.starts_with(&format!("{stack_branch}/"));
+
+    let open = repo.open_pulls().await?;
+    let mut open_count = open
+        .iter()
+        .filter(|p| {
+            p["head"]["ref"]
+                .as_str()
+                .is_some_and(|b| b.starts_with(&prefix))
+        })
+        .count();
+
+    let groups = groups(settings, stack, drifts);
+    let wanted: std::collections::BTreeSet<&str> =
+        groups.iter().map(|g| g.branch.as_str()).collect();
+
+    // Drift gone: close the stack's PRs whose branch is no longer wanted.
+    for p in &open {
+        let Some(b) = p["head"]["ref"].as_str() else {
+            continue;
+        };
+        let body = p["body"].as_str().unwrap_or("");
+        if !is_ours(b) || wanted.contains(b) || body::parse_fingerprint(body).is_none() {
+            continue;
+        }
+        let n = p["number"].as_u64().unwrap_or(0);
+        repo.comment(n, "driftd: the drift this pull request proposed is gone (reconciled, or the code changed another way). Closing it and deleting its branch.").await?;
+        repo.update_pull(
+            n,
+            &json!({"state": "closed", "body": format!("{body}\n{CLOSED_BY_DRIFTD}\n")}),
+        )
+        .await?;
+        repo.delete_branch(b).await?;
+        tracing::info!(stack, branch = b, pr = n, "closed: drift gone");
+        out.closed.push(pr_url(p));
+        open_count = open_count.saturating_sub(1);
+    }
+    if groups.is_empty() {
+        return Ok(out);
+    }
+
+    let base_sha = repo.branch_sha(base_branch).await?.ok_or_else(|| {
+        PrError::Code(format!(
+        "base branch `{base_branch}` not found in {repository}: check the stack's code.base_branch"
+    ))
+    })?;
+    let files = repo.load_code(&base_sha, directory).await?;
+
+    for g in &groups {
+        let plan = editor::plan(&files, directory, &g.drifts);
+        let fp = body::fingerprint(&g.drifts);
+        out.needs_human.extend(plan.needs_human.iter().cloned());
+        let pulls = repo.pulls_for(&g.branch).await?;
+        let existing_open = pulls.iter().find(|p| p["state"] == "open");
+        let title = body::title(&g.subject, &g.drifts);
+        let text = body::render(stack, &g.branch, &g.drifts, &plan, &fp);
+        let labels = labels_for(settings, &g.drifts);
+
+        if let Some(p) = existing_open {
+            let n = p["number"].as_u64().unwrap_or(0);
+            let old = body::parse_fingerprint(p["body"].as_str().unwrap_or(""));
+            if old.as_deref() == Some(fp.as_str()) {
+                out.unchanged.push(pr_url(p));
+                continue;
+            }
+            if plan.files.is_empty() {
+                // Nothing left to change in code: the drift needs humans only.
+                repo.comment(n, "driftd: the drift changed and nothing in it can be changed in code any more (see the needs-a-human list in the report). Closing.").await?;
+                repo.update_pull(
+                    n,
+                    &json!({"state": "closed", "body": format!("{text}\n{CLOSED_BY_DRIFTD}\n")}),
+                )
+                .await?;
+                repo.delete_branch(&g.branch).await?;
+                out.closed.push(pr_url(p));
+                continue;
+            }
+            let msg = body::commit_message(&g.subject, &g.drifts, &plan);
+            let sha = repo.commit(&base_sha, &plan.files, &msg, settings).await?;
+            repo.set_branch(&g.branch, &sha).await?;
+            let p = repo
+                .update_pull(n, &json!({"title": title, "body": text}))
+                .await?;
+            repo.add_labels(n, &labels).await?;
+            tracing::info!(stack, branch = %g.branch, pr = n, "updated: drift changed");
+            out.updated.push(pr_url(&p));
+            continue;
+        }
+
+        // No open PR. Respect a human's "no" to this exact drift.
+        let rejected = pulls.iter().find(|p| {
+            let b = p["body"].as_str().unwrap_or("");
+            p["state"] == "closed"
+                && body::parse_fingerprint(b).as_deref() == Some(fp.as_str())
+                && (p["merged_at"].is_null() && !b.contains(CLOSED_BY_DRIFTD)
+                    || !p["merged_at"].is_null())
+        });
+        if let Some(p) = rejected {
+            if p["merged_at"].is_null() {
+                out.respected_human_close.push(g.branch.clone());
+            } else {
+                // Merged with this very drift: waiting for apply/refresh.
+                out.unchanged.push(pr_url(p));
+            }
+            continue;
+        }
+        if plan.files.is_empty() {
+            // Nothing expressible in code: listed under needs_human only.
+            continue;
+        }
+        if open_count >= settings.max_open_prs {
+            tracing::info!(stack, branch = %g.branch, "held back: max_open_prs reached");
+            out.held_back.push(g.branch.clone());
+            continue;
+        }
+        let msg = body::commit_message(&g.subject, &g.drifts, &plan);
+        let sha = repo.commit(&base_sha, &plan.files, &msg, settings).await?;
+        repo.set_branch(&g.branch, &sha).await?;
+        let p = repo
+            .create_pull(&g.branch, base_branch, &title, &text)
+            .await?;
+        let n = p["number"].as_u64().unwrap_or(0);
+        repo.add_labels(n, &labels).await?;
+        tracing::info!(stack, branch = %g.branch, pr = n, "opened");
+        open_count += 1;
+        out.opened.push(pr_url(&p));
+    }
+    out.needs_human.sort();
+    out.needs_human.dedup();
+    Ok(out)
+}

@@ -1,0 +1,516 @@
+//! The pull request lifecycle against the fake GitHub (real HTTP through
+//! octocrab): open once, update in place, close when the drift is gone,
+//! respect a human's "no", cap open PRs, never leak sensitive values.
+
+use std::path::Path;
+
+use driftd::env::MapEnv;
+use driftd::pr::{
+    self, parse_code, parse_github, CodeLocation, GithubAuth, GithubSettings, GroupBy,
+    ProposedDrift,
+};
+use serde_json::json;
+
+use crate::fake_github::FakeGithub;
+use crate::pr_editor::{app, drift};
+
+const REPO: &str = "acme/infra";
+const DIR: &str = "stacks/app";
+
+async fn fake(prefix: &str) -> FakeGithub {
+    let files: Vec<(String, String)> = app()
+        .into_iter()
+        .map(|(p, c)| (format!("{DIR}/{p}"), c))
+        .chain([("README.md".to_string(), "# infra\n".to_string())])
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    FakeGithub::start(prefix, REPO, &refs).await
+}
+
+fn settings(gh: &FakeGithub) -> GithubSettings {
+    let mut s = GithubSettings::new(GithubAuth::Token("test-token".into()));
+    s.api_url = gh.url.clone();
+    s
+}
+
+fn code() -> CodeLocation {
+    CodeLocation::GitHub {
+        repository: REPO.into(),
+        base_branch: "main".into(),
+        directory: DIR.into(),
+    }
+}
+
+fn api_type(live: &str) -> ProposedDrift {
+    drift(
+        "aws_instance.api",
+        "aws_instance",
+        &[("instance_type", json!("t3.micro"), json!(live))],
+    )
+}
+
+fn main_tf_with(live: &str) -> String {
+    app()["main.tf"].replacen(
+        "instance_type   = \"t3.micro\"   // keep small",
+        &format!("instance_type   = \"{live}\"   // keep small"),
+        1,
+    )
+}
+
+#[tokio::test]
+async fn five_runs_with_the_same_drift_make_one_pr_and_one_commit() {
+    let gh = fake("").await;
+    let s = settings(&gh);
+    let drifts = vec![api_type("t3.large")];
+    let mut outcomes = Vec::new();
+    for _ in 0..5 {
+        outcomes.push(pr::sync_stack(&s, "app", &code(), &drifts).await.unwrap());
+    }
+    assert_eq!(outcomes[0].opened.len(), 1, "{:?}", outcomes[0]);
+    for o in &outcomes[1..] {
+        assert!(o.opened.is_empty() && o.updated.is_empty() && o.closed.is_empty());
+        assert_eq!(o.unchanged, outcomes[0].opened);
+    }
+    let pulls = gh.pulls();
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(gh.commits_created(), 1);
+    let p = &pulls[0];
+    assert_eq!(p.head, "driftd/app");
+    assert_eq!(p.base, "main");
+    assert_eq!(p.state, "open");
+    assert_eq!(p.labels, vec!["drift"]);
+    assert_eq!(
+        p.title,
+        "driftd: align app with live infrastructure (1 change)"
+    );
+    assert!(p.body.contains(
+        "| `aws_instance.api` | `instance_type` | `\"t3.micro\"` | `t3.large` | 2024-05-01T10:00:00Z |"
+    ), "{}", p.body);
+    assert!(p.body.contains("<!-- driftd:fingerprint="));
+    assert!(p.body.contains("- `stacks/app/main.tf`"));
+    assert!(p.body.contains("rule keep-live"));
+    // Exact content on the branch; everything else untouched.
+    assert_eq!(
+        gh.file("driftd/app", "stacks/app/main.tf").unwrap(),
+        main_tf_with("t3.large")
+    );
+    let base = gh.files("main").unwrap();
+    let branch = gh.files("driftd/app").unwrap();
+    for (path, content) in &base {
+        if path != "stacks/app/main.tf" {
+            assert_eq!(&branch[path], content, "{path} changed");
+        }
+    }
+    assert_eq!(
+        gh.head_author("driftd/app").unwrap(),
+        json!({"name": "driftd", "email": "driftd@users.noreply.github.com"})
+    );
+    let msg = gh.head_message("driftd/app").unwrap();
+    assert!(msg.starts_with("driftd: align app with live infrastructure (1 change)\n\n- aws_instance.api instance_type: t3.large"), "{msg}");
+}
+
+#[tokio::test]
+async fn changed_drift_updates_the_same_pr() {
+    let gh = fake("").await;
+    let s = settings(&gh);
+    pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap();
+    gh.push_main("README.md", "# infra, moved on\n");
+    let o = pr::sync_stack(&s, "app", &code(), &[api_type("t3.xlarge")])
+        .await
+        .unwrap();
+    assert_eq!(o.updated.len(), 1, "{o:?}");
+    assert!(o.opened.is_empty());
+    let pulls = gh.pulls();
+    assert_eq!(pulls.len(), 1);
+    assert!(pulls[0].body.contains("`t3.xlarge`"));
+    assert!(!pulls[0].body.contains("`t3.large`"));
+    assert_eq!(
+        gh.file("driftd/app", "stacks/app/main.tf").unwrap(),
+        main_tf_with("t3.xlarge")
+    );
+    // Rebuilt on the current base.
+    assert_eq!(
+        gh.file("driftd/app", "README.md").unwrap(),
+        "# infra, moved on\n"
+    );
+    assert_eq!(gh.commits_created(), 2);
+}
+
+#[tokio::test]
+async fn resolved_drift_closes_the_pr_and_deletes_the_branch() {
+    let gh = fake("").await;
+    let s = settings(&gh);
+    pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap();
+    assert!(gh.branches().contains(&"driftd/app".to_string()));
+    let o = pr::sync_stack(&s, "app", &code(), &[]).await.unwrap();
+    assert_eq!(o.closed.len(), 1, "{o:?}");
+    let p = &gh.pulls()[0];
+    assert_eq!(p.state, "closed");
+    assert!(p.comments[0].contains("gone"), "{:?}", p.comments);
+    assert_eq!(gh.branches(), vec!["main".to_string()]);
+    // And it comes back if the same drift reappears (driftd closed it, not a human).
+    let o = pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap();
+    assert_eq!(o.opened.len(), 1, "{o:?}");
+}
+
+#[tokio::test]
+async fn a_human_closed_pr_is_not_recreated_for_the_same_drift() {
+    let gh = fake("").await;
+    let s = settings(&gh);
+    pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap();
+    gh.human_close(1);
+    for _ in 0..2 {
+        let o = pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+            .await
+            .unwrap();
+        assert_eq!(o.respected_human_close, vec!["driftd/app".to_string()]);
+        assert!(o.opened.is_empty() && o.updated.is_empty());
+    }
+    assert_eq!(gh.pulls().len(), 1);
+    // A new live value is a new proposal.
+    let o = pr::sync_stack(&s, "app", &code(), &[api_type("t3.2xlarge")])
+        .await
+        .unwrap();
+    assert_eq!(o.opened.len(), 1, "{o:?}");
+    let pulls = gh.pulls();
+    assert_eq!(pulls.len(), 2);
+    assert_eq!(pulls[1].state, "open");
+    assert_eq!(
+        gh.file("driftd/app", "stacks/app/main.tf").unwrap(),
+        main_tf_with("t3.2xlarge")
+    );
+}
+
+#[tokio::test]
+async fn the_cap_holds_back_extra_prs_per_repository() {
+    let gh = fake("").await;
+    let mut s = settings(&gh);
+    s.group_by = GroupBy::Resource;
+    s.max_open_prs = 2;
+    let drifts = vec![
+        api_type("t3.large"),
+        drift(
+            "module.storage.aws_s3_bucket_versioning.assets",
+            "aws_s3_bucket_versioning",
+            &[(
+                "versioning_configuration.status",
+                json!("Enabled"),
+                json!("Suspended"),
+            )],
+        ),
+        drift(
+            "aws_instance.web[1]",
+            "aws_instance",
+            &[("instance_type", json!("t3.micro"), json!("t3.small"))],
+        ),
+    ];
+    let o = pr::sync_stack(&s, "app", &code(), &drifts).await.unwrap();
+    assert_eq!(o.opened.len(), 2, "{o:?}");
+    assert_eq!(o.held_back.len(), 1, "{o:?}");
+    let heads: Vec<String> = gh.pulls().iter().map(|p| p.head.clone()).collect();
+    assert!(
+        heads.iter().all(|h| h.starts_with("driftd/app/")),
+        "{heads:?}"
+    );
+    assert!(
+        heads.contains(&"driftd/app/aws_instance.api".to_string()),
+        "{heads:?}"
+    );
+    // Next run: the same two stay, the third is still held back.
+    let o = pr::sync_stack(&s, "app", &code(), &drifts).await.unwrap();
+    assert_eq!(
+        (o.unchanged.len(), o.held_back.len(), o.opened.len()),
+        (2, 1, 0),
+        "{o:?}"
+    );
+    // One resolves: its PR closes and the held-back one opens.
+    let o = pr::sync_stack(&s, "app", &code(), &drifts[1..])
+        .await
+        .unwrap();
+    assert_eq!(
+        (o.closed.len(), o.opened.len(), o.held_back.len()),
+        (1, 1, 0),
+        "{o:?}"
+    );
+    assert_eq!(gh.pulls().iter().filter(|p| p.state == "open").count(), 2);
+}
+
+#[tokio::test]
+async fn sensitive_values_never_appear_and_critical_is_labelled() {
+    let gh = fake("").await;
+    let s = settings(&gh);
+    let mut d = drift(
+        "aws_instance.api",
+        "aws_instance",
+        &[
+            ("instance_type", json!("t3.micro"), json!("t3.large")),
+            ("user_data", json!("(sensitive)"), json!("(sensitive)")),
+        ],
+    );
+    d.critical = true;
+    let o = pr::sync_stack(&s, "app", &code(), &[d]).await.unwrap();
+    assert_eq!(o.opened.len(), 1);
+    assert_eq!(o.needs_human.len(), 1);
+    assert_eq!(o.needs_human[0].live_value, "(sensitive)");
+    let p = &gh.pulls()[0];
+    assert_eq!(p.labels, vec!["drift", "severity/critical"]);
+    assert!(p.body.contains("### Needs a human"));
+    assert!(
+        p.body
+            .contains("| `aws_instance.api` | `user_data` | `(sensitive)` |"),
+        "{}",
+        p.body
+    );
+    // The mask itself is never written into code.
+    for (path, content) in gh.files("driftd/app").unwrap() {
+        assert!(!content.contains("(sensitive)"), "{path}");
+        assert!(!content.contains("user_data"), "{path}");
+    }
+    assert!(!gh.head_message("driftd/app").unwrap().contains("user_data"));
+}
+
+#[tokio::test]
+async fn github_enterprise_api_prefix_works_and_5xx_are_retried() {
+    let gh = fake("/api/v3").await;
+    let s = settings(&gh);
+    assert!(s.api_url.ends_with("/api/v3"));
+    gh.fail_next(2);
+    let o = pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap();
+    assert_eq!(o.opened.len(), 1, "{o:?}");
+    let log = gh.log();
+    assert!(
+        log.iter().all(|l| l
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .starts_with("/api/v3/repos/acme/infra")),
+        "{log:?}"
+    );
+    assert_eq!(gh.pulls().len(), 1);
+}
+
+#[tokio::test]
+async fn only_needs_human_drift_opens_nothing() {
+    let gh = fake("").await;
+    let s = settings(&gh);
+    let d = drift(
+        "aws_instance.web[0]",
+        "aws_instance",
+        &[("ami", json!("ami-a"), json!("ami-b"))],
+    );
+    let o = pr::sync_stack(&s, "app", &code(), &[d]).await.unwrap();
+    assert!(o.opened.is_empty());
+    assert_eq!(o.needs_human.len(), 1);
+    assert!(gh.pulls().is_empty());
+}
+
+#[tokio::test]
+async fn a_wrong_base_branch_says_what_to_fix() {
+    let gh = fake("").await;
+    let s = settings(&gh);
+    let c = CodeLocation::GitHub {
+        repository: REPO.into(),
+        base_branch: "trunk".into(),
+        directory: DIR.into(),
+    };
+    let e = pr::sync_stack(&s, "app", &c, &[api_type("t3.large")])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("base branch `trunk` not found"), "{e}");
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("driftd-pr-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn local_code_writes_a_patch_per_branch() {
+    let root = tmp("local");
+    for (p, c) in app() {
+        let f = root.join("code").join(&p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, c).unwrap();
+    }
+    let c = CodeLocation::Local {
+        path: root.join("code"),
+        patch_dir: root.join("patches"),
+    };
+    let s = GithubSettings::new(GithubAuth::Token(String::new()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let run = |d: &[ProposedDrift]| rt.block_on(pr::sync_stack(&s, "app", &c, d)).unwrap();
+    let o = run(&[api_type("t3.large")]);
+    assert_eq!(o.opened.len(), 1, "{o:?}");
+    let patch = std::fs::read_to_string(root.join("patches/driftd__app.patch")).unwrap();
+    assert!(
+        patch.contains(
+            "diff --git a/main.tf b/main.tf\n--- a/main.tf\n+++ b/main.tf\n@@ -16,7 +16,7 @@\n"
+        ),
+        "{patch}"
+    );
+    assert!(patch.contains("-  instance_type   = \"t3.micro\"   // keep small\n+  instance_type   = \"t3.large\"   // keep small\n"));
+    let o = run(&[api_type("t3.large")]);
+    assert_eq!(o.unchanged.len(), 1);
+    let o = run(&[]);
+    assert_eq!(o.closed.len(), 1);
+    assert!(!root.join("patches/driftd__app.patch").exists());
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn github_config_is_validated_with_clear_messages() {
+    let env = MapEnv::new([("GITHUB_TOKEN", "t0k"), ("GH_ENTERPRISE", "e1")]);
+    let s = parse_github(None, &env).unwrap();
+    assert_eq!(s.auth, GithubAuth::Token("t0k".into()));
+    assert_eq!(s.api_url, "https://api.github.com");
+    assert_eq!(s.labels, vec!["drift"]);
+    assert_eq!(s.branch_prefix, "driftd");
+
+    let v: toml::Value = toml::from_str(
+        "api_url = \"https://ghe.example.com/api/v3/\"\ntoken_env = \"GH_ENTERPRISE\"\nmax_open_prs = 3\nlabels = [\"drift\", \"infra\"]\ngroup_by = \"resource\"\n",
+    )
+    .unwrap();
+    let s = parse_github(Some(&v), &env).unwrap();
+    assert_eq!(s.api_url, "https://ghe.example.com/api/v3");
+    assert_eq!(s.auth, GithubAuth::Token("e1".into()));
+    assert_eq!((s.max_open_prs, s.group_by), (3, GroupBy::Resource));
+
+    let v: toml::Value =
+        toml::from_str("token = \"ghp_x\"\nmax_open_prs = 0\ngroup_by = \"repo\"\nlables = []\n")
+            .unwrap();
+    let errs = parse_github(Some(&v), &env).unwrap_err();
+    let fields: Vec<&str> = errs.iter().map(|(f, _)| f.as_str()).collect();
+    assert!(fields.contains(&"github.token"), "{errs:?}");
+    assert!(fields.contains(&"github.max_open_prs"));
+    assert!(fields.contains(&"github.group_by"));
+    assert!(fields.contains(&"github.lables"));
+    let token_msg = &errs.iter().find(|(f, _)| f == "github.token").unwrap().1;
+    assert!(token_msg.contains("token_env"), "{token_msg}");
+
+    let errs = parse_github(None, &MapEnv::default()).unwrap_err();
+    assert!(errs[0].1.contains("GITHUB_TOKEN is not set"), "{errs:?}");
+
+    let v: toml::Value = toml::from_str("app_id = 12\n").unwrap();
+    let errs = parse_github(Some(&v), &env).unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|(_, m)| m.contains("missing: installation_id, private_key_file")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn code_config_is_validated() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let v: toml::Value =
+        toml::from_str("repository = \"acme/infra\"\ndirectory = \"stacks/app/\"").unwrap();
+    assert_eq!(
+        parse_code(&v, "stacks[0].code", base).unwrap(),
+        CodeLocation::GitHub {
+            repository: "acme/infra".into(),
+            base_branch: "main".into(),
+            directory: "stacks/app".into()
+        }
+    );
+    let v: toml::Value = toml::from_str("path = \"tests/fixtures/tf/app\"").unwrap();
+    match parse_code(&v, "stacks[0].code", base).unwrap() {
+        CodeLocation::Local { path, patch_dir } => {
+            assert!(path.ends_with("tests/fixtures/tf/app"));
+            assert!(patch_dir.ends_with(".driftd-patches"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let v: toml::Value =
+        toml::from_str("repository = \"infra\"\npath = \"x\"\nbranch = \"main\"").unwrap();
+    let errs = parse_code(&v, "stacks[0].code", base).unwrap_err();
+    let fields: Vec<&str> = errs.iter().map(|(f, _)| f.as_str()).collect();
+    assert!(fields.contains(&"stacks[0].code.branch"), "{errs:?}");
+    assert!(fields.contains(&"stacks[0].code"), "{errs:?}");
+}
+
+fn app_key_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tf/test-github-app-key.pem")
+}
+
+#[tokio::test]
+async fn github_app_auth_exchanges_a_signed_jwt_for_an_installation_token() {
+    let gh = fake("/api/v3").await;
+    gh.app_mode();
+    let env = MapEnv::default();
+    let v: toml::Value = toml::from_str(&format!(
+        "api_url = \"{}\"\napp_id = 42\ninstallation_id = 7\nprivate_key_file = \"{}\"\n",
+        gh.url,
+        app_key_path().display()
+    ))
+    .unwrap();
+    let s = parse_github(Some(&v), &env).unwrap();
+    assert!(matches!(
+        s.auth,
+        GithubAuth::App {
+            app_id: 42,
+            installation_id: 7,
+            ..
+        }
+    ));
+    assert!(!format!("{:?}", s.auth).contains("PRIVATE KEY"));
+    let o = pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap();
+    assert_eq!(o.opened.len(), 1, "{o:?}");
+    let jwts = gh.jwts();
+    assert_eq!(jwts.len(), 1);
+    let parts: Vec<&str> = jwts[0].split('.').collect();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&driftd::pr::github::base64_decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(claims["iss"], "42");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
+    // The RS256 signature verifies against the key's public half.
+    let dir = tmp("jwt");
+    let ok = std::process::Command::new("openssl")
+        .args(["rsa", "-pubout", "-in"])
+        .arg(app_key_path())
+        .arg("-out")
+        .arg(dir.join("pub.pem"))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if ok {
+        std::fs::write(dir.join("input"), format!("{}.{}", parts[0], parts[1])).unwrap();
+        std::fs::write(
+            dir.join("sig"),
+            driftd::pr::github::base64_decode(parts[2]).unwrap(),
+        )
+        .unwrap();
+        let verified = std::process::Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(dir.join("pub.pem"))
+            .arg("-signature")
+            .arg(dir.join("sig"))
+            .arg(dir.join("input"))
+            .output()
+            .unwrap();
+        assert!(verified.status.success(), "{verified:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

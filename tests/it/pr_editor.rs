@@ -1,0 +1,667 @@
+//! The code editor on fixture stacks (`tests/fixtures/tf/`): every test
+//! asserts the whole output file, so any byte changed outside the intended
+//! edit fails it; a property test checks random tag and attribute edits.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use driftd::pr::editor::{self, EditPlan, Files};
+use driftd::pr::ProposedDrift;
+use driftd::report::{AttrChange, DriftKind};
+use serde_json::{json, Value};
+
+fn load(dir: &Path, rel: &str, out: &mut Files) {
+    for e in std::fs::read_dir(dir.join(rel)).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().into_string().unwrap();
+        let r = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        if e.file_type().unwrap().is_dir() {
+            load(dir, &r, out);
+        } else {
+            out.insert(r, std::fs::read_to_string(e.path()).unwrap());
+        }
+    }
+}
+
+pub fn app() -> Files {
+    let mut f = Files::new();
+    load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tf/app"),
+        "",
+        &mut f,
+    );
+    f
+}
+
+pub fn drift(address: &str, rtype: &str, attrs: &[(&str, Value, Value)]) -> ProposedDrift {
+    ProposedDrift {
+        address: Some(address.into()),
+        rtype: rtype.into(),
+        id: format!("id-{address}"),
+        kind: DriftKind::Changed,
+        attributes: attrs
+            .iter()
+            .map(|(p, e, a)| AttrChange {
+                path: p.to_string(),
+                expected: e.clone(),
+                actual: a.clone(),
+            })
+            .collect(),
+        first_seen: Some("2024-05-01T10:00:00Z".into()),
+        critical: false,
+        reason: "rule keep-live".into(),
+    }
+}
+
+fn plan(files: &Files, drifts: &[ProposedDrift]) -> EditPlan {
+    let refs: Vec<&ProposedDrift> = drifts.iter().collect();
+    editor::plan(files, "", &refs)
+}
+
+/// Replace exactly one occurrence.
+fn edit(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "fixture snippet not unique: {from}"
+    );
+    text.replacen(from, to, 1)
+}
+
+fn only(p: &EditPlan, file: &str) -> String {
+    assert!(
+        p.needs_human.is_empty(),
+        "unexpected needs-a-human: {:#?}",
+        p.needs_human
+    );
+    assert_eq!(p.files.keys().collect::<Vec<_>>(), vec![file], "{p:#?}");
+    let out = p.files[file].clone();
+    hcl_edit::parser::parse_body(&out).expect("the result parses");
+    out
+}
+
+#[test]
+fn literal_attribute_keeps_its_comment_and_spacing() {
+    let f = app();
+    let p = plan(
+        &f,
+        &[drift(
+            "aws_instance.api",
+            "aws_instance",
+            &[("instance_type", json!("t3.micro"), json!("t3.large"))],
+        )],
+    );
+    let out = only(&p, "main.tf");
+    assert_eq!(
+        out,
+        edit(
+            &f["main.tf"],
+            "instance_type   = \"t3.micro\"   // keep small",
+            "instance_type   = \"t3.large\"   // keep small"
+        )
+    );
+    assert_eq!(p.applied.len(), 1);
+    assert_eq!(p.applied[0].code_value, "\"t3.micro\"");
+    assert_eq!(p.applied[0].live_value, "t3.large");
+}
+
+#[test]
+fn tags_add_change_and_remove_keys() {
+    let f = app();
+    let p = plan(
+        &f,
+        &[drift(
+            "aws_instance.api",
+            "aws_instance",
+            &[
+                ("tags[\"Cost Center\"]", json!("1234"), json!("5678")),
+                ("tags.Name", json!("api"), Value::Null),
+                ("tags.Owner", Value::Null, json!("ops \"core\" ${team}")),
+            ],
+        )],
+    );
+    let out = only(&p, "main.tf");
+    let want = edit(
+        &f["main.tf"],
+        "  tags = {\n    Name          = \"api\"\n    \"Cost Center\" = \"1234\"\n  }",
+        "  tags = {\n    \"Cost Center\" = \"5678\"\n    Owner         = \"ops \\\"core\\\" $${team}\"\n  }",
+    );
+    assert_eq!(out, want);
+}
+
+#[test]
+fn nested_blocks_and_new_attributes() {
+    let f = app();
+    let p = plan(
+        &f,
+        &[drift(
+            "aws_instance.api",
+            "aws_instance",
+            &[
+                (
+                    "metadata_options.http_tokens",
+                    json!("optional"),
+                    json!("required"),
+                ),
+                ("root_block_device.volume_size", json!(8), json!(20)),
+                ("monitoring", json!(false), json!(true)),
+                ("ebs_optimized", json!(false), json!(true)),
+                (
+                    "metadata_options.http_put_response_hop_limit",
+                    json!(1),
+                    json!(2),
+                ),
+            ],
+        )],
+    );
+    let out = only(&p, "main.tf");
+    let mut want = edit(
+        &f["main.tf"],
+        "http_tokens   = \"optional\"",
+        "http_tokens   = \"required\"",
+    );
+    want = edit(&want, "volume_size = 8\n", "volume_size = 20\n");
+    want = edit(
+        &want,
+        "  monitoring = false\n",
+        "  monitoring = true\n  ebs_optimized = true\n",
+    );
+    want = edit(
+        &want,
+        "    http_endpoint = \"enabled\"\n",
+        "    http_endpoint = \"enabled\"\n    http_put_response_hop_limit = 2\n",
+    );
+    assert_eq!(out, want);
+}
+
+#[test]
+fn count_instance_indexed_variable_default() {
+    let f = app();
+    let p = plan(
+        &f,
+        &[drift(
+            "aws_instance.web[1]",
+            "aws_instance",
+            &[("instance_type", json!("t3.micro"), json!("t3.large"))],
+        )],
+    );
+    let out = only(&p, "variables.tf");
+    assert_eq!(
+        out,
+        edit(
+            &f["variables.tf"],
+            "default = [\"t3.micro\", \"t3.micro\", \"t3.micro\"]",
+            "default = [\"t3.micro\", \"t3.large\", \"t3.micro\"]"
+        )
+    );
+    assert!(p.applied[0].file == "variables.tf");
+}
+
+#[test]
+fn value_shared_by_count_instances_needs_a_human_unless_all_drifted() {
+    let f = app();
+    let one = plan(
+        &f,
+        &[drift(
+            "aws_instance.web[1]",
+            "aws_instance",
+            &[("tags.Team", json!("web"), json!("ops"))],
+        )],
+    );
+    assert!(one.files.is_empty());
+    assert_eq!(one.needs_human.len(), 1);
+    assert!(
+        one.needs_human[0]
+            .reason
+            .contains("shared by all 3 instances"),
+        "{:?}",
+        one.needs_human
+    );
+    assert_eq!(one.needs_human[0].live_value, "ops");
+
+    let all: Vec<ProposedDrift> = (0..3)
+        .map(|i| {
+            drift(
+                &format!("aws_instance.web[{i}]"),
+                "aws_instance",
+                &[("tags.Team", json!("web"), json!("ops"))],
+            )
+        })
+        .collect();
+    let p = plan(&f, &all);
+    let out = only(&p, "main.tf");
+    assert_eq!(
+        out,
+        edit(
+            &f["main.tf"],
+            "Team     =   \"web\"   # owning team",
+            "Team     =   \"ops\"   # owning team"
+        )
+    );
+}
+
+#[test]
+fn for_each_entry_is_edited_in_tfvars() {
+    let f = app();
+    let p = plan(
+        &f,
+        &[
+            drift(
+                "aws_instance.worker[\"b\"]",
+                "aws_instance",
+                &[("instance_type", json!("t3.medium"), json!("t3.large"))],
+            ),
+            drift(
+                "aws_instance.worker[\"a\"]",
+                "aws_instance",
+                &[("instance_type", json!("t3.small"), json!("t3.xlarge"))],
+            ),
+        ],
+    );
+    let out = only(&p, "terraform.tfvars");
+    let mut want = edit(
+        &f["terraform.tfvars"],
+        "instance_type = \"t3.medium\"",
+        "instance_type = \"t3.large\"",
+    );
+    want = edit(
+        &want,
+        "a = { instance_type = \"t3.small\" }   # first",
+        "a = { instance_type = \"t3.xlarge\" }   # first",
+    );
+    assert_eq!(out, want);
+}
+
+#[test]
+fn local_module_and_split_s3_resources() {
+    let f = app();
+    let p = plan(
+        &f,
+        &[
+            drift(
+                "module.storage.aws_s3_bucket_versioning.assets",
+                "aws_s3_bucket_versioning",
+                &[(
+                    "versioning_configuration.status",
+                    json!("Enabled"),
+                    json!("Suspended"),
+                )],
+            ),
+            drift(
+                "module.storage.aws_s3_bucket_server_side_encryption_configuration.assets",
+                "aws_s3_bucket_server_side_encryption_configuration",
+                &[(
+                    "rule.apply_server_side_encryption_by_default.sse_algorithm",
+                    json!("aws:kms"),
+                    json!("AES256"),
+                )],
+            ),
+            drift(
+                "module.storage.aws_s3_bucket_public_access_block.assets",
+                "aws_s3_bucket_public_access_block",
+                &[("block_public_policy", json!(true), json!(false))],
+            ),
+            drift(
+                "module.storage.aws_s3_bucket.assets",
+                "aws_s3_bucket",
+                &[("tags.Env", Value::Null, json!("prod"))],
+            ),
+        ],
+    );
+    let out = only(&p, "modules/storage/main.tf");
+    let mut want = edit(
+        &f["modules/storage/main.tf"],
+        "status = \"Enabled\"",
+        "status = \"Suspended\"",
+    );
+    want = edit(
+        &want,
+        "sse_algorithm = \"aws:kms\"",
+        "sse_algorithm = \"AES256\"",
+    );
+    want = edit(
+        &want,
+        "block_public_policy     = true   # keep this on",
+        "block_public_policy     = false   # keep this on",
+    );
+    want = edit(
+        &want,
+        "tags   = { Project = \"demo\" }",
+        "tags   = { Project = \"demo\", Env = \"prod\" }",
+    );
+    assert_eq!(out, want);
+}
+
+#[test]
+fn security_group_rules_add_and_remove() {
+    let f = app();
+    let p = plan(
+        &f,
+        &[drift(
+            "aws_security_group.web",
+            "aws_security_group",
+            &[
+                (
+                    "ingress[\"tcp:8080-8080:cidr:10.1.0.0/16\"]",
+                    Value::Null,
+                    json!("alt http"),
+                ),
+                (
+                    "ingress[\"tcp:443-443:cidr:10.0.0.0/8\"]",
+                    json!("https"),
+                    Value::Null,
+                ),
+                (
+                    "ingress[\"tcp:22-22:cidr:203.0.113.0/24\"]",
+                    json!("ssh from office"),
+                    Value::Null,
+                ),
+                ("egress[\"all:*:ipv6:::/0\"]", Value::Null, json!("")),
+            ],
+        )],
+    );
+    let out = only(&p, "main.tf");
+    let mut want = edit(
+        &f["main.tf"],
+        "cidr_blocks = [\"0.0.0.0/0\", \"10.0.0.0/8\"]",
+        "cidr_blocks = [\"0.0.0.0/0\"]",
+    );
+    want = edit(
+        &want,
+        "\n  ingress {\n    description = \"ssh from office\"\n    from_port   = 22\n    to_port     = 22\n    protocol    = \"tcp\"\n    cidr_blocks = [\"203.0.113.0/24\"]\n  }\n",
+        "",
+    );
+    want = edit(
+        &want,
+        "    cidr_blocks = [\"0.0.0.0/0\"]\n  }\n}\n\nmodule \"storage\"",
+        "    cidr_blocks = [\"0.0.0.0/0\"]\n  }\n\n  ingress {\n    from_port   = 8080\n    to_port     = 8080\n    protocol    = \"tcp\"\n    cidr_blocks = [\"10.1.0.0/16\"]\n    description = \"alt http\"\n  }\n\n  egress {\n    from_port        = 0\n    to_port          = 0\n    protocol         = \"-1\"\n    ipv6_cidr_blocks = [\"::/0\"]\n  }\n}\n\nmodule \"storage\"",
+    );
+    assert_eq!(out, want);
+}
+
+#[test]
+fn what_cannot_be_expressed_needs_a_human() {
+    let f = app();
+    let mut missing = drift("aws_instance.gone", "aws_instance", &[]);
+    missing.kind = DriftKind::Missing;
+    let mut unmanaged = drift("x", "aws_s3_bucket", &[]);
+    unmanaged.address = None;
+    unmanaged.id = "demo-scratch".into();
+    unmanaged.kind = DriftKind::Unmanaged;
+    let p = plan(
+        &f,
+        &[
+            drift(
+                "aws_instance.web[0]",
+                "aws_instance",
+                &[("ami", json!("ami-a"), json!("ami-b"))],
+            ),
+            drift(
+                "aws_instance.api",
+                "aws_instance",
+                &[("user_data", json!("(sensitive)"), json!("(sensitive)"))],
+            ),
+            drift(
+                "module.vpc.aws_vpc.this",
+                "aws_vpc",
+                &[("tags.Name", json!("a"), json!("b"))],
+            ),
+            drift(
+                "module.storage.aws_s3_bucket_policy.assets",
+                "aws_s3_bucket_policy",
+                &[(
+                    "policy",
+                    json!({"Version": "2012-10-17"}),
+                    json!({"Version": "2008-10-17"}),
+                )],
+            ),
+            drift(
+                "aws_instance.api",
+                "aws_instance",
+                &[("key_name", json!("a"), Value::Null)],
+            ),
+            drift(
+                "aws_instance.api",
+                "aws_instance",
+                &[("tags.Team", json!("core"), json!("ops"))],
+            ),
+            missing,
+            unmanaged,
+        ],
+    );
+    assert!(p.files.is_empty(), "{:#?}", p.files);
+    let reasons: BTreeMap<String, String> = p
+        .needs_human
+        .iter()
+        .map(|h| {
+            (
+                format!("{} {}", h.resource, h.attribute.clone().unwrap_or_default()),
+                format!("{} | {}", h.live_value, h.reason),
+            )
+        })
+        .collect();
+    let has = |k: &str, needle: &str| {
+        let r = reasons
+            .get(k)
+            .unwrap_or_else(|| panic!("no item {k}: {reasons:#?}"));
+        assert!(r.contains(needle), "{k}: {r}");
+    };
+    has(
+        "aws_instance.web[0] ami",
+        "computed (`data.aws_ami.al2023.id`)",
+    );
+    has(
+        "aws_instance.api user_data",
+        "(sensitive) | the value is sensitive",
+    );
+    has(
+        "module.vpc.aws_vpc.this tags.Name",
+        "terraform-aws-modules/vpc/aws",
+    );
+    has(
+        "module.storage.aws_s3_bucket_policy.assets policy",
+        "policy documents",
+    );
+    has("aws_instance.api key_name", "does not set this attribute");
+    has("aws_instance.api tags.Team", "default_tags");
+    has("aws_instance.gone ", "no longer exists");
+    has("aws_s3_bucket demo-scratch ", "import");
+    // Never a sensitive value, anywhere.
+    assert!(!format!("{p:?}").contains("secret"));
+}
+
+#[test]
+fn code_already_changed_or_pending_is_not_touched() {
+    let f = app();
+    // Code already has the live value: nothing to do.
+    let p = plan(
+        &f,
+        &[drift(
+            "aws_instance.api",
+            "aws_instance",
+            &[("instance_type", json!("t3.nano"), json!("t3.micro"))],
+        )],
+    );
+    assert!(p.files.is_empty() && p.needs_human.is_empty() && p.applied.is_empty());
+    // Code differs from both state and live: a change awaits apply.
+    let p = plan(
+        &f,
+        &[drift(
+            "aws_instance.api",
+            "aws_instance",
+            &[("instance_type", json!("t3.nano"), json!("t3.large"))],
+        )],
+    );
+    assert!(p.files.is_empty());
+    assert!(p.needs_human[0].reason.contains("waiting to be applied"));
+}
+
+#[test]
+fn variable_used_in_several_places_needs_a_human() {
+    let mut f = Files::new();
+    f.insert(
+        "main.tf".into(),
+        "variable \"size\" {\n  default = \"t3.micro\"\n}\n\nresource \"aws_instance\" \"a\" {\n  instance_type = var.size\n}\n\nresource \"aws_instance\" \"b\" {\n  instance_type = var.size\n}\n".into(),
+    );
+    let p = plan(
+        &f,
+        &[drift(
+            "aws_instance.a",
+            "aws_instance",
+            &[("instance_type", json!("t3.micro"), json!("t3.large"))],
+        )],
+    );
+    assert!(p.files.is_empty());
+    assert!(
+        p.needs_human[0]
+            .reason
+            .contains("var.size is used in 2 places"),
+        "{:?}",
+        p.needs_human
+    );
+
+    // Used once: the default is edited.
+    let mut g = Files::new();
+    g.insert(
+        "main.tf".into(),
+        "variable \"size\" {\n  default = \"t3.micro\" # small\n}\n\nresource \"aws_instance\" \"a\" {\n  instance_type = var.size\n}\n".into(),
+    );
+    let p = plan(
+        &g,
+        &[drift(
+            "aws_instance.a",
+            "aws_instance",
+            &[("instance_type", json!("t3.micro"), json!("t3.large"))],
+        )],
+    );
+    assert_eq!(
+        only(&p, "main.tf"),
+        edit(
+            &g["main.tf"],
+            "default = \"t3.micro\" # small",
+            "default = \"t3.large\" # small"
+        )
+    );
+}
+
+#[test]
+fn addresses_and_paths_parse() {
+    let a = editor::parse_address("module.a.module.b.aws_instance.web[\"x y\"]").unwrap();
+    assert_eq!(a.modules.len(), 2);
+    assert_eq!(a.name, "web");
+    assert_eq!(a.key, Some(editor::InstanceKey::Str("x y".into())));
+    assert_eq!(
+        editor::parse_path("rule.apply_server_side_encryption_by_default.sse_algorithm").unwrap(),
+        vec![
+            "rule",
+            "apply_server_side_encryption_by_default",
+            "sse_algorithm"
+        ]
+    );
+    assert_eq!(
+        editor::parse_path("ingress[\"tcp:22-22:cidr:0.0.0.0/0\"]").unwrap(),
+        vec!["ingress", "tcp:22-22:cidr:0.0.0.0/0"]
+    );
+    assert!(editor::parse_address("data.aws_ami.x").is_none());
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const BASE: &str = "# header comment\nresource \"aws_instance\" \"x\" {\n  ami           = \"ami-1\"   # pinned\n  instance_type = \"t3.micro\"\n\n  tags = {\n    Name  = \"x\" // the name\n    Team  = \"core\"\n    \"a b\" = \"c\"\n  }\n}\n\n# trailing comment\nresource \"aws_s3_bucket\" \"other\" {\n  bucket = \"b\"\n}\n";
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z0-9 _.:/=+-]{0,12}",
+            Just("${x}".to_string()),
+            Just("%{ if }".to_string()),
+            Just("quote\"back\\slash".to_string()),
+            Just("line\nbreak\ttab".to_string()),
+            Just("ünïcødé ✓".to_string()),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("Name".to_string()),
+            Just("Team".to_string()),
+            Just("a b".to_string()),
+            "[A-Za-z][A-Za-z0-9_:-]{0,8}",
+            "[a-z ]{1,6}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn random_edits_reparse_and_keep_untouched_bytes(
+            edits in proptest::collection::btree_map(key(), proptest::option::of(value()), 0..5),
+            itype in proptest::option::of(value()),
+        ) {
+            let mut files = Files::new();
+            files.insert("main.tf".into(), BASE.to_string());
+            let before: BTreeMap<String, String> = [("Name", "x"), ("Team", "core"), ("a b", "c")]
+                .iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let mut attrs: Vec<(String, Value, Value)> = Vec::new();
+            let mut want = before.clone();
+            for (k, v) in &edits {
+                let exp = before.get(k).map(|s| json!(s)).unwrap_or(Value::Null);
+                let act = v.as_ref().map(|s| json!(s)).unwrap_or(Value::Null);
+                if exp == act { continue; }
+                if exp.is_null() && act.as_str() == Some("") { continue; }
+                match v { Some(s) => { want.insert(k.clone(), s.clone()); } None => { want.remove(k); } }
+                let path = driftd::diff::render_path(&["tags".to_string(), k.clone()]);
+                attrs.push((path, exp, act));
+            }
+            if let Some(t) = &itype {
+                if !t.is_empty() && t != "t3.micro" {
+                    attrs.push(("instance_type".into(), json!("t3.micro"), json!(t)));
+                }
+            }
+            let refs: Vec<(&str, Value, Value)> = attrs.iter().map(|(p, e, a)| (p.as_str(), e.clone(), a.clone())).collect();
+            let d = drift("aws_instance.x", "aws_instance", &refs);
+            let p = editor::plan(&files, "", &[&d]);
+            let out = p.files.get("main.tf").cloned().unwrap_or_else(|| BASE.to_string());
+            // Always parses.
+            let body = hcl_edit::parser::parse_body(&out).expect("output parses");
+            // Untouched bytes: everything before the resource's first attribute
+            // line and from the closing brace of the resource on.
+            let head = "# header comment\nresource \"aws_instance\" \"x\" {\n  ami           = \"ami-1\"   # pinned\n";
+            let tail = "\n# trailing comment\nresource \"aws_s3_bucket\" \"other\" {\n  bucket = \"b\"\n}\n";
+            prop_assert!(out.starts_with(head), "{}", out);
+            prop_assert!(out.ends_with(tail), "{}", out);
+            prop_assert!(out.contains("Name  = \"x\" // the name") || !want.contains_key("Name") || want["Name"] != "x");
+            prop_assert!(p.needs_human.is_empty(), "{:?}", p.needs_human);
+            // And it means what was asked.
+            let res = body.get_blocks("resource").next().unwrap();
+            let tags = &res.body.get_attribute("tags").unwrap().value;
+            let got: BTreeMap<String, String> = match tags {
+                hcl_edit::expr::Expression::Object(o) => o.iter().map(|(k, v)| {
+                    let k = match k {
+                        hcl_edit::expr::ObjectKey::Ident(i) => i.as_str().to_string(),
+                        hcl_edit::expr::ObjectKey::Expression(hcl_edit::expr::Expression::String(s)) => s.value().to_string(),
+                        other => panic!("{other:?}"),
+                    };
+                    let v = match v.expr() {
+                        hcl_edit::expr::Expression::String(s) => s.value().to_string(),
+                        other => panic!("{other:?}"),
+                    };
+                    (k, v)
+                }).collect(),
+                other => panic!("{other:?}"),
+            };
+            prop_assert_eq!(got, want);
+            if let Some(t) = itype.filter(|t| !t.is_empty()) {
+                match &res.body.get_attribute("instance_type").unwrap().value {
+                    hcl_edit::expr::Expression::String(s) => prop_assert_eq!(s.value().as_str(), t.as_str()),
+                    other => prop_assert!(false, "{:?}", other),
+                }
+            }
+        }
+    }
+}
