@@ -254,3 +254,204 @@ mod tests {
         assert!(!serde_json::to_string(&h2).unwrap().contains("ops"));
     }
 }
+
+/// A run's hold on one stack: while it is held, no other driftd run acts on
+/// that stack (reconcile, pull requests, history). Two runs of one stack can
+/// happen when a CronJob overlaps a manual run, or two daemons run by mistake.
+///
+/// Local stores use a lock file created with `O_EXCL`; S3 stores an object
+/// written with `If-None-Match: *` (a conditional put: exactly one writer
+/// wins). A lock older than [`LOCK_TTL`] belongs to a run that died: it is
+/// taken over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackLock {
+    pub stack: String,
+    token: String,
+}
+
+/// After this long a lock is considered abandoned (its run died).
+pub const LOCK_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+#[derive(Serialize, Deserialize)]
+struct LockBody {
+    token: String,
+    pid: u32,
+    acquired_at: String,
+}
+
+/// Who holds a lock, for the report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LockResult {
+    Acquired(StackLock),
+    HeldBy { acquired_at: String },
+}
+
+fn lock_token() -> String {
+    format!("{}-{}", std::process::id(), rand::random::<u64>())
+}
+
+fn stale(acquired_at: &str) -> bool {
+    humantime::parse_rfc3339(acquired_at)
+        .ok()
+        .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age > LOCK_TTL)
+}
+
+impl HistoryStore {
+    /// A store in a local directory (used for locks when no history is configured).
+    pub fn local(dir: &std::path::Path) -> Self {
+        Self {
+            location: HistoryLocation::Local(dir.to_path_buf()),
+            s3: None,
+        }
+    }
+
+    fn lock_name(stack: &str) -> String {
+        format!("{stack}.lock")
+    }
+
+    /// Try to take the lock of a stack (one takeover attempt if stale).
+    pub async fn try_lock(&self, stack: &str) -> Result<LockResult, String> {
+        for _ in 0..2 {
+            let body = LockBody {
+                token: lock_token(),
+                pid: std::process::id(),
+                acquired_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                    .to_string(),
+            };
+            let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+            let held: LockBody = match (&self.location, &self.s3) {
+                (HistoryLocation::Local(dir), _) => {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("lock {}: {e}", dir.display()))?;
+                    let path = dir.join(Self::lock_name(stack));
+                    match std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&path)
+                    {
+                        Ok(mut f) => {
+                            use std::io::Write;
+                            f.write_all(&bytes)
+                                .and_then(|_| f.sync_all())
+                                .map_err(|e| format!("lock {}: {e}", path.display()))?;
+                            return Ok(LockResult::Acquired(StackLock {
+                                stack: stack.into(),
+                                token: body.token,
+                            }));
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                            let text = std::fs::read(&path).unwrap_or_default();
+                            match serde_json::from_slice(&text) {
+                                Ok(b) => b,
+                                // Half-written by a run that died while locking.
+                                Err(_) => LockBody {
+                                    token: String::new(),
+                                    pid: 0,
+                                    acquired_at: "1970-01-01T00:00:00Z".into(),
+                                },
+                            }
+                        }
+                        Err(e) => return Err(format!("lock {}: {e}", path.display())),
+                    }
+                }
+                (HistoryLocation::S3 { bucket, prefix }, Some(s3)) => {
+                    let key =
+                        Self::key(prefix, &format!("{stack}.lock")).replace(".lock.json", ".lock");
+                    match s3
+                        .put_object()
+                        .bucket(bucket)
+                        .key(&key)
+                        .if_none_match("*")
+                        .body(bytes.into())
+                        .send()
+                        .await
+                    {
+                        Ok(_) => {
+                            return Ok(LockResult::Acquired(StackLock {
+                                stack: stack.into(),
+                                token: body.token,
+                            }))
+                        }
+                        Err(e)
+                            if matches!(
+                                e.code(),
+                                Some("PreconditionFailed") | Some("ConditionalRequestConflict")
+                            ) =>
+                        {
+                            let o = s3
+                                .get_object()
+                                .bucket(bucket)
+                                .key(&key)
+                                .send()
+                                .await
+                                .map_err(|e| {
+                                    format!("lock s3://{bucket}/{key}: {}", DisplayErrorContext(e))
+                                })?;
+                            let b = o
+                                .body
+                                .collect()
+                                .await
+                                .map_err(|e| e.to_string())?
+                                .into_bytes();
+                            serde_json::from_slice(&b).unwrap_or(LockBody {
+                                token: String::new(),
+                                pid: 0,
+                                acquired_at: "1970-01-01T00:00:00Z".into(),
+                            })
+                        }
+                        Err(e) => {
+                            return Err(format!(
+                                "lock s3://{bucket}/{key}: {}",
+                                DisplayErrorContext(e)
+                            ))
+                        }
+                    }
+                }
+                _ => return Err("lock: no S3 client".into()),
+            };
+            if !stale(&held.acquired_at) {
+                return Ok(LockResult::HeldBy {
+                    acquired_at: held.acquired_at,
+                });
+            }
+            tracing::warn!(stack, since = %held.acquired_at, "taking over an abandoned lock");
+            self.remove_lock(stack).await?;
+        }
+        Err(format!(
+            "lock of {stack}: could not take over an abandoned lock"
+        ))
+    }
+
+    async fn remove_lock(&self, stack: &str) -> Result<(), String> {
+        match (&self.location, &self.s3) {
+            (HistoryLocation::Local(dir), _) => {
+                match std::fs::remove_file(dir.join(Self::lock_name(stack))) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(format!("lock: {e}")),
+                }
+            }
+            (HistoryLocation::S3 { bucket, prefix }, Some(s3)) => {
+                let key =
+                    Self::key(prefix, &format!("{stack}.lock")).replace(".lock.json", ".lock");
+                s3.delete_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("lock: {}", DisplayErrorContext(e)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Release a lock taken by this run.
+    pub async fn unlock(&self, lock: &StackLock) {
+        let _ = &lock.token;
+        if let Err(e) = self.remove_lock(&lock.stack).await {
+            tracing::warn!(stack = %lock.stack, error = %e, "could not release the lock; it expires after an hour");
+        }
+    }
+}

@@ -144,6 +144,8 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
         }
     }
 
+    let report_names: Vec<String> = report.stacks.iter().map(|s| s.name.clone()).collect();
+
     // Decide.
     let mut reconcilers: HashMap<Target, AwsReconciler> = HashMap::new();
     let mut planned: Vec<Planned> = Vec::new();
@@ -307,6 +309,68 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                 }
             };
             d.decision = Some(decision);
+        }
+    }
+
+    // Lock every stack this run would act on: a concurrent run of the same
+    // stack (a CronJob overlapping a manual run) must not act twice.
+    let lock_store = match (&store, &config.reconcile.audit_log) {
+        (Some(s), _) => Some(s.clone()),
+        (None, Some(audit)) => Some(HistoryStore::local(
+            &audit
+                .parent()
+                .map(|p| p.join(".driftd-locks"))
+                .unwrap_or_default(),
+        )),
+        (None, None) => None,
+    };
+    let mut locks = Vec::new();
+    if let Some(ls) = &lock_store {
+        for st in report.stacks.iter_mut() {
+            let acts = st.drifts.iter().any(|d| {
+                d.decision.as_ref().is_some_and(|x| {
+                    matches!(
+                        x.action,
+                        DecisionAction::Reconcile | DecisionAction::PullRequest
+                    )
+                })
+            }) || (st.status == StackStatus::Ok
+                && config
+                    .stacks
+                    .iter()
+                    .any(|s| s.name == st.name && (s.code.is_some() || config.history.is_some())));
+            if !acts {
+                continue;
+            }
+            let held = match ls.try_lock(&st.name).await {
+                Ok(history::LockResult::Acquired(l)) => {
+                    locks.push(l);
+                    None
+                }
+                Ok(history::LockResult::HeldBy { acquired_at }) => Some(format!(
+                    "another driftd run holds the lock on this stack (since {acquired_at})"
+                )),
+                Err(e) => Some(format!("cannot take the lock on this stack: {e}")),
+            };
+            if let Some(reason) = held {
+                warn!(stack = %st.name, %reason, "not acting");
+                st.errors.push(reason.clone());
+                histories.remove(&st.name);
+                for d in st.drifts.iter_mut() {
+                    if let Some(dec) = d.decision.as_mut().filter(|x| {
+                        matches!(
+                            x.action,
+                            DecisionAction::Reconcile | DecisionAction::PullRequest
+                        )
+                    }) {
+                        dec.action = DecisionAction::ReportOnly;
+                        dec.reason = reason.clone();
+                    }
+                }
+                planned.retain(|p| p.stack != report_index(&report_names, &st.name));
+                // No pull request sync either (it could close PRs the other run keeps).
+                st.status = st.status.max(StackStatus::Incomplete);
+            }
         }
     }
 
@@ -501,8 +565,17 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
             }
         }
     }
+    if let Some(ls) = &lock_store {
+        for l in &locks {
+            ls.unlock(l).await;
+        }
+    }
     report.finish();
     report
+}
+
+fn report_index(names: &[String], name: &str) -> usize {
+    names.iter().position(|n| n == name).unwrap_or(usize::MAX)
 }
 
 /// Does a remaining difference belong to what this action changed? An action

@@ -8,6 +8,7 @@ mod cli;
 mod corpus;
 mod daemon;
 mod fake_github;
+mod locking;
 mod moto;
 mod pr;
 mod pr_e2e;
