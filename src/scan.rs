@@ -72,11 +72,12 @@ struct Loaded {
 /// A scope: where one set of live reads happens.
 type ScopeKey = Target;
 
-/// What one scope's read produced; `members[i]` projects to `desired[i]`.
+/// What one scope's read produced; `resources[i]` projects to `desired[i]`.
 struct ScopeRead {
     key: ScopeKey,
-    /// (index of the stack in `loaded`, state resource)
-    members: Vec<(usize, StateResource)>,
+    /// Index in `loaded` of the stack of each resource.
+    stacks: Vec<usize>,
+    resources: Vec<StateResource>,
     desired: Vec<Desired>,
     inventory: driftd_core::Inventory,
     /// Unmanaged detection ran in this scope.
@@ -177,69 +178,13 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         .flat_map(|s| s.regions.iter().map(|r| target(s, r)).collect::<Vec<_>>())
         .collect();
     progress.say(&format!("loading state of {} stack(s)", stacks.len()));
-    let loaded: Vec<Loaded> = stream::iter(stacks)
+    let mut loaded: Vec<Loaded> = stream::iter(stacks)
         .map(|s| load_stack(s, options, calls))
         .buffered(4)
         .collect()
         .await;
 
-    // Group resources of supported types by scope, remembering their stack.
     let supported: BTreeSet<&str> = schema.supported_types().iter().copied().collect();
-    let mut scopes: BTreeMap<ScopeKey, Vec<(usize, StateResource)>> = BTreeMap::new();
-    // Scopes a stack lists (for unmanaged detection), and whether all their stacks loaded.
-    let mut listed: BTreeMap<ScopeKey, bool> = BTreeMap::new();
-    for (si, l) in loaded.iter().enumerate() {
-        let ok = l.errors.is_empty();
-        for r in &l.stack.regions {
-            let e = listed.entry(target(&l.stack, r)).or_insert(true);
-            *e &= ok;
-        }
-        if !ok {
-            continue;
-        }
-        let resources: Vec<StateResource> = l
-            .files
-            .iter()
-            .flat_map(|f| f.resources.iter())
-            .filter(|r| supported.contains(r.rtype.as_str()))
-            .cloned()
-            .collect();
-        let regions = schema.regions(&resources);
-        for (r, region) in resources.into_iter().zip(regions) {
-            let region = region.unwrap_or_else(|| l.stack.regions[0].clone());
-            scopes
-                .entry(target(&l.stack, &region))
-                .or_default()
-                .push((si, r));
-        }
-    }
-    for key in listed.keys() {
-        scopes.entry(key.clone()).or_default();
-    }
-
-    // Read each scope once, a few scopes at a time.
-    let discover_on = config.scan.unmanaged && !options.no_unmanaged;
-    let results: Vec<ScopeRead> = stream::iter(scopes)
-            .map(|(key, members)| {
-                let schema = &schema;
-                let progress = &progress;
-                let discover = discover_on && listed.get(&key).copied().unwrap_or(false) && !outside.contains(&key);
-                async move {
-                    let resources: Vec<StateResource> = members.iter().map(|(_, r)| r.clone()).collect();
-                    let desired = schema.desired(&resources);
-                    let t = Instant::now();
-                    let reader =
-                        AwsReader::connect(&key, &options.client, calls, config.scan.concurrency).await;
-                    let inventory = reader.read(ReadRequest { desired: &desired, discover_unmanaged: discover }).await;
-                    info!(region = %key.region, resources = desired.len(), elapsed_ms = t.elapsed().as_millis() as u64, "scope read");
-                    progress.say(&format!("read {} resource(s) in {} ({:.1}s)", desired.len(), key.region, t.elapsed().as_secs_f64()));
-                    ScopeRead { key, members, desired, inventory, discover }
-                }
-            })
-            .buffer_unordered(4)
-            .collect()
-            .await;
-
     // Per-stack reports.
     let mut reports: Vec<StackReport> = loaded
         .iter()
@@ -281,20 +226,77 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
             pull_requests: None,
         })
         .collect();
+    // Group resources of supported types by scope, remembering their stack.
+    let mut scopes: BTreeMap<ScopeKey, Vec<(usize, StateResource)>> = BTreeMap::new();
+    // Scopes a stack lists (for unmanaged detection), and whether all their stacks loaded.
+    let mut listed: BTreeMap<ScopeKey, bool> = BTreeMap::new();
+    for (si, l) in loaded.iter_mut().enumerate() {
+        let ok = l.errors.is_empty();
+        for r in &l.stack.regions {
+            let e = listed.entry(target(&l.stack, r)).or_insert(true);
+            *e &= ok;
+        }
+        if !ok {
+            continue;
+        }
+        // Moved, not copied: the report's counts were taken above.
+        let resources: Vec<StateResource> = l
+            .files
+            .iter_mut()
+            .flat_map(|f| std::mem::take(&mut f.resources))
+            .filter(|r| supported.contains(r.rtype.as_str()))
+            .collect();
+        let regions = schema.regions(&resources);
+        for (r, region) in resources.into_iter().zip(regions) {
+            let region = region.unwrap_or_else(|| l.stack.regions[0].clone());
+            scopes
+                .entry(target(&l.stack, &region))
+                .or_default()
+                .push((si, r));
+        }
+    }
+    for key in listed.keys() {
+        scopes.entry(key.clone()).or_default();
+    }
+
+    // Read each scope once, a few scopes at a time.
+    let discover_on = config.scan.unmanaged && !options.no_unmanaged;
+    let results: Vec<ScopeRead> = stream::iter(scopes)
+            .map(|(key, members)| {
+                let schema = &schema;
+                let progress = &progress;
+                let discover = discover_on && listed.get(&key).copied().unwrap_or(false) && !outside.contains(&key);
+                async move {
+                    let (stacks, resources): (Vec<usize>, Vec<StateResource>) = members.into_iter().unzip();
+                    let desired = schema.desired(&resources);
+                    let t = Instant::now();
+                    let reader =
+                        AwsReader::connect(&key, &options.client, calls, config.scan.concurrency).await;
+                    let inventory = reader.read(ReadRequest { desired: &desired, discover_unmanaged: discover }).await;
+                    info!(region = %key.region, resources = desired.len(), elapsed_ms = t.elapsed().as_millis() as u64, "scope read");
+                    progress.say(&format!("read {} resource(s) in {} ({:.1}s)", desired.len(), key.region, t.elapsed().as_secs_f64()));
+                    ScopeRead { key, stacks, resources, desired, inventory, discover }
+                }
+            })
+            .buffer_unordered(4)
+            .collect()
+            .await;
+
     let mut scope_reports = Vec::new();
     let mut details = BTreeMap::new();
     let global_ignore = &config.scan.ignore;
 
     for ScopeRead {
         key,
-        members,
+        stacks,
+        resources,
         desired,
         inventory,
         discover,
     } in &results
     {
         let mut scope_failures = Vec::new();
-        for ((si, res), d) in members.iter().zip(desired) {
+        for ((si, res), d) in stacks.iter().zip(resources).zip(desired) {
             let stack = &loaded[*si].stack;
             let report = &mut reports[*si];
             let mut ignore = global_ignore.clone();

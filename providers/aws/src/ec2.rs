@@ -63,7 +63,11 @@ pub async fn read_instances(
         return Ok(BTreeMap::new());
     }
     let states: Vec<String> = LIVE_STATES.iter().map(|s| s.to_string()).collect();
-    let mut instances: Vec<Instance> = Vec::new();
+    // Each page is converted as it arrives and then dropped: only the
+    // canonical attributes of managed instances are kept (memory stays
+    // proportional to what is compared, not to the API's answer).
+    let mut out: BTreeMap<String, Live> = BTreeMap::new();
+    let mut root_volume_of: HashMap<String, String> = HashMap::new();
     for chunk in id_chunks(&ids, discover) {
         let mut req = client
             .describe_instances()
@@ -75,46 +79,52 @@ pub async fn read_instances(
         let mut pages = req.into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| err("DescribeInstances", e))?;
-            for r in page.reservations() {
-                instances.extend(r.instances().iter().cloned());
+            for r in page.reservations.unwrap_or_default() {
+                for i in r.instances.unwrap_or_default() {
+                    let Some(id) = i.instance_id() else { continue };
+                    let mut live = Live {
+                        id: id.to_string(),
+                        ..Default::default()
+                    };
+                    if i.tags()
+                        .iter()
+                        .any(|t| t.key() == Some("aws:autoscaling:groupName"))
+                    {
+                        live.owned_by_service = Some("autoscaling".into());
+                    }
+                    if let Some(d) = wanted.get(id) {
+                        live.attrs = instance_attrs(&i, None);
+                        // Root volumes, only where the state describes them.
+                        if d.attrs.contains_key("root_block_device") {
+                            let root = i.root_device_name().unwrap_or_default();
+                            if let Some(vol) = i
+                                .block_device_mappings()
+                                .iter()
+                                .find(|b| b.device_name() == Some(root))
+                                .and_then(|b| b.ebs())
+                                .and_then(|e| e.volume_id())
+                            {
+                                root_volume_of.insert(id.to_string(), vol.to_string());
+                            }
+                        }
+                    }
+                    out.insert(id.to_string(), live);
+                }
             }
-        }
-    }
-
-    // Root volumes, only for managed instances whose state describes them.
-    let mut root_volume_of: HashMap<String, String> = HashMap::new();
-    for i in &instances {
-        let id = i.instance_id().unwrap_or_default();
-        if !wanted
-            .get(id)
-            .is_some_and(|d| d.attrs.contains_key("root_block_device"))
-        {
-            continue;
-        }
-        let root = i.root_device_name().unwrap_or_default();
-        if let Some(vol) = i
-            .block_device_mappings()
-            .iter()
-            .find(|b| b.device_name() == Some(root))
-            .and_then(|b| b.ebs())
-            .and_then(|e| e.volume_id())
-        {
-            root_volume_of.insert(id.to_string(), vol.to_string());
         }
     }
     let volumes = read_volumes(client, root_volume_of.values().cloned().collect()).await?;
 
     // Termination protection: one call per instance whose canonical desired
     // form asks for it (see `InstanceAttributeReads`).
-    let protected: Vec<String> = instances
-        .iter()
-        .filter_map(|i| i.instance_id())
+    let protected: Vec<String> = out
+        .keys()
         .filter(|id| {
             wanted
-                .get(id)
+                .get(id.as_str())
                 .is_some_and(|d| d.attrs.contains_key("disable_api_termination"))
         })
-        .map(str::to_string)
+        .cloned()
         .collect();
     let protection: HashMap<String, bool> = stream::iter(protected)
         .map(|id| async move {
@@ -135,27 +145,15 @@ pub async fn read_instances(
         .try_collect()
         .await?;
 
-    let mut out = BTreeMap::new();
-    for i in &instances {
-        let Some(id) = i.instance_id() else { continue };
-        let mut live = Live {
-            id: id.to_string(),
-            ..Default::default()
-        };
-        if i.tags()
-            .iter()
-            .any(|t| t.key() == Some("aws:autoscaling:groupName"))
-        {
-            live.owned_by_service = Some("autoscaling".into());
+    for (id, live) in out.iter_mut() {
+        if let Some(root) = root_volume_of.get(id).and_then(|v| volumes.get(v)) {
+            live.attrs
+                .insert("root_block_device".into(), Value::Object(root.clone()));
         }
-        if wanted.contains_key(id) {
-            live.attrs = instance_attrs(i, root_volume_of.get(id).and_then(|v| volumes.get(v)));
-            if let Some(p) = protection.get(id) {
-                live.attrs
-                    .insert("disable_api_termination".into(), json!(p));
-            }
+        if let Some(p) = protection.get(id) {
+            live.attrs
+                .insert("disable_api_termination".into(), json!(p));
         }
-        out.insert(id.to_string(), live);
     }
     Ok(out)
 }
@@ -264,6 +262,17 @@ pub async fn describe_groups(
     ids: &BTreeSet<String>,
     discover: bool,
 ) -> Result<Vec<SecurityGroup>, String> {
+    // Groups outside `ids` (unmanaged candidates) keep only id and name.
+    let slim = |g: SecurityGroup| {
+        if g.group_id().is_some_and(|id| ids.contains(id)) {
+            g
+        } else {
+            SecurityGroup::builder()
+                .set_group_id(g.group_id)
+                .set_group_name(g.group_name)
+                .build()
+        }
+    };
     let mut groups = Vec::new();
     if ids.is_empty() && !discover {
         return Ok(groups);
@@ -276,7 +285,12 @@ pub async fn describe_groups(
         let mut pages = req.into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| err("DescribeSecurityGroups", e))?;
-            groups.extend(page.security_groups().iter().cloned());
+            groups.extend(
+                page.security_groups
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(slim),
+            );
         }
     }
     Ok(groups)
