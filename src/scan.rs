@@ -82,6 +82,8 @@ struct ScopeRead {
     inventory: driftd_core::Inventory,
     /// Unmanaged detection ran in this scope.
     discover: bool,
+    /// Ids managed by other shards' stacks in this scope, by type.
+    foreign_ids: HashMap<String, BTreeSet<String>>,
 }
 
 fn target(stack: &StackConfig, region: &str) -> Target {
@@ -169,16 +171,31 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         .into_iter()
         .cloned()
         .collect();
-    // Scopes that stacks outside this run also cover: unmanaged detection
-    // there would report those stacks' resources.
+    // Stacks left out by --stack: unmanaged detection in the regions they
+    // cover would report their resources, so it is skipped there.
+    let in_filter =
+        |s: &StackConfig| options.only_stacks.is_empty() || options.only_stacks.contains(&s.name);
     let outside: BTreeSet<ScopeKey> = config
         .stacks
         .iter()
-        .filter(|s| !stacks.iter().any(|x| x.name == s.name))
+        .filter(|s| !in_filter(s))
         .flat_map(|s| s.regions.iter().map(|r| target(s, r)).collect::<Vec<_>>())
+        .collect();
+    // Stacks of the other shards: their state is loaded (not scanned) so that
+    // the shard owning a region knows everything that is managed there.
+    let sharded_out: Vec<StackConfig> = config
+        .stacks
+        .iter()
+        .filter(|s| in_filter(s) && !stacks.iter().any(|x| x.name == s.name))
+        .cloned()
         .collect();
     progress.say(&format!("loading state of {} stack(s)", stacks.len()));
     let mut loaded: Vec<Loaded> = stream::iter(stacks)
+        .map(|s| load_stack(s, options, calls))
+        .buffered(4)
+        .collect()
+        .await;
+    let mut others: Vec<Loaded> = stream::iter(sharded_out)
         .map(|s| load_stack(s, options, calls))
         .buffered(4)
         .collect()
@@ -255,8 +272,48 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                 .push((si, r));
         }
     }
+    // Other shards' stacks: their regions' scopes, and their managed
+    // resources there (ids only matter: they are never read or diffed).
+    let mut foreign: BTreeMap<ScopeKey, Vec<StateResource>> = BTreeMap::new();
+    for l in others.iter_mut() {
+        let ok = l.errors.is_empty();
+        for r in &l.stack.regions {
+            let e = listed.entry(target(&l.stack, r)).or_insert(true);
+            *e &= ok;
+        }
+        let resources: Vec<StateResource> = l
+            .files
+            .iter_mut()
+            .flat_map(|f| std::mem::take(&mut f.resources))
+            .filter(|r| schema.discoverable_types().contains(&r.rtype.as_str()))
+            .collect();
+        let regions = schema.regions(&resources);
+        for (r, region) in resources.into_iter().zip(regions) {
+            let region = region.unwrap_or_else(|| l.stack.regions[0].clone());
+            foreign
+                .entry(target(&l.stack, &region))
+                .or_default()
+                .push(r);
+        }
+    }
+    // With shards, exactly one shard looks for unmanaged resources in a scope.
+    let owner = |key: &ScopeKey| -> Option<u32> {
+        options.shard.map(|(_, n)| {
+            let k = format!(
+                "{}|{:?}|{:?}",
+                key.region, key.endpoint_url, key.assume_role_arn
+            );
+            (stable_hash(&k) % u64::from(n)) as u32
+        })
+    };
+    let owns = |key: &ScopeKey| match (owner(key), options.shard) {
+        (Some(o), Some((i, _))) => o == i,
+        _ => true,
+    };
     for key in listed.keys() {
-        scopes.entry(key.clone()).or_default();
+        if owns(key) {
+            scopes.entry(key.clone()).or_default();
+        }
     }
 
     // Read each scope once, a few scopes at a time.
@@ -265,7 +322,15 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
             .map(|(key, members)| {
                 let schema = &schema;
                 let progress = &progress;
-                let discover = discover_on && listed.get(&key).copied().unwrap_or(false) && !outside.contains(&key);
+                let discover = discover_on && listed.get(&key).copied().unwrap_or(false) && !outside.contains(&key) && owns(&key);
+                let foreign_ids: HashMap<String, BTreeSet<String>> = if discover {
+                    schema.desired(foreign.get(&key).map(Vec::as_slice).unwrap_or(&[])).into_iter().fold(HashMap::new(), |mut m, d| {
+                        m.entry(d.rtype).or_default().insert(d.id);
+                        m
+                    })
+                } else {
+                    HashMap::new()
+                };
                 async move {
                     let (stacks, resources): (Vec<usize>, Vec<StateResource>) = members.into_iter().unzip();
                     let desired = schema.desired(&resources);
@@ -275,7 +340,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                     let inventory = reader.read(ReadRequest { desired: &desired, discover_unmanaged: discover }).await;
                     info!(region = %key.region, resources = desired.len(), elapsed_ms = t.elapsed().as_millis() as u64, "scope read");
                     progress.say(&format!("read {} resource(s) in {} ({:.1}s)", desired.len(), key.region, t.elapsed().as_secs_f64()));
-                    ScopeRead { key, stacks, resources, desired, inventory, discover }
+                    ScopeRead { key, stacks, resources, desired, inventory, discover, foreign_ids }
                 }
             })
             .buffer_unordered(4)
@@ -293,6 +358,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         desired,
         inventory,
         discover,
+        foreign_ids,
     } in &results
     {
         let mut scope_failures = Vec::new();
@@ -433,7 +499,12 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
             sr.reason = Some(if !discover_on {
                 "unmanaged detection is off".into()
             } else if outside.contains(key) {
-                "not every stack covering this region was part of this run (--stack, shard or per-stack schedule)".into()
+                "not every stack covering this region was part of this run (--stack or per-stack schedule)".into()
+            } else if !owns(key) {
+                format!(
+                    "unmanaged detection of this region runs in shard {}",
+                    owner(key).unwrap_or(0)
+                )
             } else {
                 "a stack covering this region failed to load its state: every resource it manages would look unmanaged".into()
             });
@@ -441,13 +512,12 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
             continue;
         }
         let mut ignore = global_ignore.clone();
-        for (si, l) in loaded.iter().enumerate() {
-            if l.stack.regions.contains(&key.region)
-                && listed.contains_key(&target(&l.stack, &key.region))
-            {
-                let _ = si;
-                ignore.extend(&l.stack.ignore);
-            }
+        for l in loaded
+            .iter()
+            .chain(others.iter())
+            .filter(|l| &target(&l.stack, &key.region) == key)
+        {
+            ignore.extend(&l.stack.ignore);
         }
         let managed: HashMap<&str, BTreeSet<&str>> =
             desired.iter().fold(HashMap::new(), |mut m, d| {
@@ -459,6 +529,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                 Some(TypeRead::Complete(live)) => {
                     for (id, l) in live {
                         if managed.get(t).is_some_and(|m| m.contains(id.as_str()))
+                            || foreign_ids.get(*t).is_some_and(|m| m.contains(id))
                             || !unmanaged_candidate(l, options.strict || config.scan.strict)
                             || ignore.ignores_resource(t, id)
                         {

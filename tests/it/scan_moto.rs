@@ -423,3 +423,53 @@ async fn ignore_rules_and_sensitive_values() {
     assert!(!all.contains("ops-secret-7"), "a sensitive value leaked");
     let _ = StateBuilder::default();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_together_equal_a_full_scan_unmanaged_included() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("shards");
+    let w = seed(&c, &dir).await;
+    run_instance(&c, &w.subnet, &w.sg_web, "stray", "t3.nano").await;
+    c.ec2
+        .create_tags()
+        .resources(&w.instances[0])
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("Team")
+                .value("ops")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let cfg = world::config_text(&moto.url);
+    let full = lines(&scan_text(&cfg, &dir).await);
+    let mut union = Vec::new();
+    let mut stacks = Vec::new();
+    for i in 0..2 {
+        let r = scan_with(
+            &cfg,
+            &dir,
+            ScanOptions {
+                shard: Some((i, 2)),
+                ..Default::default()
+            },
+        )
+        .await;
+        stacks.extend(r.stacks.iter().map(|s| s.name.clone()));
+        union.extend(lines(&r));
+    }
+    union.sort();
+    stacks.sort();
+    assert_eq!(
+        stacks,
+        vec!["app".to_string(), "network".to_string()],
+        "each stack in exactly one shard"
+    );
+    assert_eq!(
+        union, full,
+        "the shards' union is the full scan, unmanaged found exactly once"
+    );
+    assert!(full.contains(&"unmanaged aws_instance".to_string()));
+}
