@@ -198,6 +198,64 @@ impl HistoryStore {
     }
 }
 
+impl HistoryStore {
+    /// Load a named JSON document kept beside the stacks' histories
+    /// (names start with `@`, which stack names cannot).
+    pub async fn load_doc<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> Result<T, String> {
+        let bytes = match (&self.location, &self.s3) {
+            (HistoryLocation::Local(dir), _) => {
+                match tokio::fs::read(Self::local_path(dir, name)).await {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            (HistoryLocation::S3 { bucket, prefix }, Some(s3)) => {
+                let key = Self::key(prefix, name);
+                match s3.get_object().bucket(bucket).key(&key).send().await {
+                    Ok(o) => o
+                        .body
+                        .collect()
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .into_bytes()
+                        .to_vec(),
+                    Err(e) if e.code() == Some("NoSuchKey") => return Ok(T::default()),
+                    Err(e) => return Err(DisplayErrorContext(e).to_string()),
+                }
+            }
+            _ => return Err("no S3 client".into()),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| format!("{name}: {e}"))
+    }
+
+    /// Save a named JSON document (see [`HistoryStore::load_doc`]).
+    pub async fn save_doc<T: serde::Serialize>(&self, name: &str, doc: &T) -> Result<(), String> {
+        let bytes = serde_json::to_vec_pretty(doc).map_err(|e| e.to_string())?;
+        match (&self.location, &self.s3) {
+            (HistoryLocation::Local(dir), _) => {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                write_atomic(&Self::local_path(dir, name), &bytes).await
+            }
+            (HistoryLocation::S3 { bucket, prefix }, Some(s3)) => s3
+                .put_object()
+                .bucket(bucket)
+                .key(Self::key(prefix, name))
+                .body(bytes.into())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| DisplayErrorContext(e).to_string()),
+            _ => Err("no S3 client".into()),
+        }
+    }
+}
+
 /// Write to `path.tmp`, flush to disk, then rename over `path`.
 pub async fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
     let tmp = path.with_extension("tmp");

@@ -246,14 +246,35 @@ fn main() -> ExitCode {
             let report = runtime.block_on(pipeline::run(&cfg, &options, &calls, &ProcessEnv));
             if pushgateway.is_some() || metrics_textfile.is_some() {
                 let m = Metrics::new();
+                let instance = push_instance.clone().unwrap_or_else(|| match shard {
+                    Some((i, _)) => format!("shard-{i}"),
+                    None => "all".into(),
+                });
+                // Counters carry over from earlier runs through the history
+                // store, so that increase() works on pushed CronJob metrics.
+                let store = cfg.history.as_ref().map(|h| {
+                    runtime.block_on(driftd::history::HistoryStore::open(
+                        h,
+                        &options.scan.client,
+                        &ApiCalls::new(),
+                    ))
+                });
+                let doc = format!("@metrics-{instance}");
+                if let Some(store) = &store {
+                    match runtime.block_on(store.load_doc::<metrics::Carried>(&doc)) {
+                        Ok(c) => m.preload(&c),
+                        Err(e) => eprintln!("warning: earlier metric totals: {e}"),
+                    }
+                }
                 m.record_report(&report, started.elapsed());
                 m.sync_api_calls(&calls);
+                if let Some(store) = &store {
+                    if let Err(e) = runtime.block_on(store.save_doc(&doc, &m.carried())) {
+                        eprintln!("warning: saving metric totals: {e}");
+                    }
+                }
                 let body = m.encode();
                 if let Some(url) = &pushgateway {
-                    let instance = push_instance.clone().unwrap_or_else(|| match shard {
-                        Some((i, _)) => format!("shard-{i}"),
-                        None => "all".into(),
-                    });
                     if let Err(e) =
                         runtime.block_on(metrics::push(url, &push_job, &instance, body.clone()))
                     {

@@ -317,6 +317,74 @@ impl Metrics {
         }
     }
 
+    /// Counter totals (and last-success timestamps), to carry across runs of
+    /// a CronJob: each run is a new process, and a Pushgateway group is
+    /// replaced on every push, so without this counters would restart at 0
+    /// every run and `increase()` would never see them grow.
+    pub fn carried(&self) -> Carried {
+        let mut out = Carried::default();
+        for mf in self.registry.gather() {
+            let name = mf.name().to_string();
+            let keep =
+                name.ends_with("_total") || name == "driftd_last_successful_scan_timestamp_seconds";
+            if !keep {
+                continue;
+            }
+            for m in mf.get_metric() {
+                let labels: BTreeMap<String, String> = m
+                    .get_label()
+                    .iter()
+                    .map(|l| (l.name().to_string(), l.value().to_string()))
+                    .collect();
+                let value = if name.ends_with("_total") {
+                    m.get_counter().get_value()
+                } else {
+                    m.get_gauge().get_value()
+                };
+                out.series.push(CarriedSeries {
+                    name: name.clone(),
+                    labels,
+                    value,
+                });
+            }
+        }
+        out
+    }
+
+    /// Start from the totals of earlier runs (see [`Metrics::carried`]).
+    pub fn preload(&self, carried: &Carried) {
+        for s in &carried.series {
+            let get = |k: &str| s.labels.get(k).map(String::as_str).unwrap_or("");
+            let v = s.value.max(0.0);
+            match s.name.as_str() {
+                "driftd_scans_total" => self
+                    .scans
+                    .with_label_values(&[get("stack"), get("status")])
+                    .inc_by(v as u64),
+                "driftd_scans_skipped_total" => self
+                    .skipped
+                    .with_label_values(&[get("stack")])
+                    .inc_by(v as u64),
+                "driftd_aws_api_requests_total" => self
+                    .api
+                    .with_label_values(&[get("service"), get("operation"), get("outcome")])
+                    .inc_by(v as u64),
+                "driftd_reconcile_actions_total" => self
+                    .reconcile
+                    .with_label_values(&[get("stack"), get("outcome")])
+                    .inc_by(v as u64),
+                "driftd_pull_requests_total" => self
+                    .prs
+                    .with_label_values(&[get("stack"), get("action")])
+                    .inc_by(v as u64),
+                "driftd_last_successful_scan_timestamp_seconds" => {
+                    self.last_success.with_label_values(&[get("stack")]).set(v)
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut buf = Vec::new();
@@ -325,6 +393,19 @@ impl Metrics {
             .expect("text encoding");
         String::from_utf8(buf).expect("utf-8 exposition")
     }
+}
+
+/// Metric values carried from one CronJob run to the next.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Carried {
+    pub series: Vec<CarriedSeries>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct CarriedSeries {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
 }
 
 /// Push the metrics to a Pushgateway (PUT replaces the group's metrics).
@@ -383,6 +464,16 @@ mod tests {
         m.unknown.with_label_values(&["a"]).set(0.0);
         m.last_success.with_label_values(&["a"]).set(1.0);
         m.oldest.with_label_values(&["a"]).set(0.0);
+        // Carried across runs: counters and last-success timestamps.
+        let next = Metrics::new();
+        next.preload(&m.carried());
+        next.scans.with_label_values(&["a", "ok"]).inc();
+        assert!(next
+            .encode()
+            .contains("driftd_scans_total{stack=\"a\",status=\"ok\"} 2"));
+        assert!(next
+            .encode()
+            .contains("driftd_last_successful_scan_timestamp_seconds{stack=\"a\"} 1"));
         let text = m.encode();
         for name in METRIC_NAMES {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");

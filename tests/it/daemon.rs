@@ -472,3 +472,49 @@ fn dashboards_and_alerts_use_only_exported_metrics() {
         "only {checked} metric references found"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cronjob_counters_carry_over_between_runs_through_history() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("carry");
+    seed(&c, &dir).await;
+    let cfg = dir.join("driftd.toml");
+    std::fs::write(
+        &cfg,
+        world::config_text(&moto.url) + "\n[history]\nlocation = \"history\"\n",
+    )
+    .unwrap();
+    let prom = dir.join("driftd.prom");
+    for _ in 0..2 {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftd"));
+        cmd.args([
+            "scan",
+            "--quiet",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--metrics-textfile",
+            prom.to_str().unwrap(),
+        ]);
+        for (k, v) in aws_env() {
+            cmd.env(k, v);
+        }
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(&prom).unwrap();
+    // Each run is a new process; the second one still counts two scans.
+    assert_eq!(
+        series(&text, "driftd_scans_total{stack=\"app\",status=\"ok\"}"),
+        2.0,
+        "{text}"
+    );
+    assert!(dir.join("history/@metrics-all.json").exists());
+}
