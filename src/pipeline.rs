@@ -299,7 +299,7 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                                 });
                                 decide(
                                     DecisionAction::Reconcile,
-                                    format!("non-critical ({})", c.rule),
+                                    "non-critical: the state's value is put back".to_string(),
                                 )
                             }
                             Ok(_) => decide(DecisionAction::ReportOnly, "nothing to change".into()),

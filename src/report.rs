@@ -550,6 +550,16 @@ fn drift_text(o: &mut String, d: &Drift) {
             show(&a.actual)
         );
     }
+    if let Some(dec) = &d.decision {
+        let _ = writeln!(
+            o,
+            "            => {}{} ({}: {})",
+            dec.action.as_str(),
+            if dec.critical { ", critical" } else { "" },
+            dec.rule,
+            dec.reason
+        );
+    }
 }
 
 fn md_escape(s: &str) -> String {
