@@ -368,7 +368,18 @@ pub fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<Config, ConfigErr
     let raw: RawConfig = match RawConfig::deserialize(value) {
         Ok(r) => r,
         Err(e) => {
-            errors.add("", e.message().to_string());
+            // The value has no positions: parse the text again for the line.
+            let at = toml::from_str::<RawConfig>(text)
+                .err()
+                .and_then(|e| e.span())
+                .map(|span| {
+                    let start = span.start.min(text.len());
+                    let line_no = text[..start].matches('\n').count() + 1;
+                    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+                    format!(" (line {line_no}: `{line}`)")
+                })
+                .unwrap_or_default();
+            errors.add("", format!("{}{at}", e.message()));
             return Err(wrap(errors.0));
         }
     };

@@ -26,7 +26,7 @@ pub struct StateFile {
 /// Why a state file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("{source_name}: invalid JSON at line {line}, column {column}: {message} (is the file truncated? re-pull it with `terraform state pull`)")]
+    #[error("{source_name}: invalid JSON at line {line}, column {column}: {message}")]
     Json {
         source_name: String,
         line: usize,
@@ -37,6 +37,13 @@ pub enum StateError {
     UnsupportedVersion {
         source_name: String,
         version: String,
+    },
+    #[error("{source_name}: not a valid Terraform state at line {line}, column {column}: {message} (the JSON is well-formed but a field has the wrong type: was the file edited by hand or written by another tool?)")]
+    Shape {
+        source_name: String,
+        line: usize,
+        column: usize,
+        message: String,
     },
     #[error("{source_name}: not a Terraform state file: {message}")]
     NotState {
@@ -90,11 +97,28 @@ struct RawInstance {
 }
 
 fn json_error(source: &str, e: serde_json::Error) -> StateError {
+    // Valid JSON of the wrong shape is not a truncated file: say so.
+    if e.classify() == serde_json::error::Category::Data {
+        return StateError::Shape {
+            source_name: source.to_string(),
+            line: e.line(),
+            column: e.column(),
+            message: strip_position(&e.to_string()),
+        };
+    }
+    let what = strip_position(&e.to_string());
+    let hint = if what.contains("recursion limit") {
+        "nested more than 128 levels deep, which no Terraform state is"
+    } else if e.classify() == serde_json::error::Category::Eof {
+        "is the file truncated? re-pull it with `terraform state pull`"
+    } else {
+        "is the file truncated or corrupted? re-pull it with `terraform state pull`"
+    };
     StateError::Json {
         source_name: source.to_string(),
         line: e.line(),
         column: e.column(),
-        message: strip_position(&e.to_string()),
+        message: format!("{what} ({hint})"),
     }
 }
 
@@ -111,6 +135,12 @@ pub fn parse(source: &str, bytes: &[u8]) -> Result<StateFile, StateError> {
         return Err(StateError::NotState {
             source_name: source.into(),
             message: "the file is empty".into(),
+        });
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(StateError::NotState {
+            source_name: source.into(),
+            message: "it does not start with a JSON object (`{`): is it compressed, encrypted or another format? `terraform state pull` writes a plain state".into(),
         });
     }
     let peek: Peek = serde_json::from_slice(bytes).map_err(|e| json_error(source, e))?;
@@ -299,5 +329,7 @@ mod tests {
         assert!(e.to_string().contains("empty"), "{e}");
         let e = parse("d.tfstate", br#"{"version": 4, "resources": {"x": 1}}"#).unwrap_err();
         assert!(e.to_string().contains("d.tfstate"), "{e}");
+        assert!(e.to_string().contains("wrong type"), "{e}");
+        assert!(!e.to_string().contains("truncated"), "{e}");
     }
 }

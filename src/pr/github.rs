@@ -3,8 +3,19 @@
 //! Why raw REST calls through octocrab: the git data API (trees, commits,
 //! refs) has no typed builders in octocrab, and a few JSON calls are easier
 //! to follow (and to fake in tests) than a mix of typed and untyped ones.
-//! octocrab still provides auth, the base URL (including `/api/v3`), and
-//! retries of 5xx and rate-limit answers.
+//! octocrab still provides auth and the base URL (including `/api/v3`).
+//!
+//! Retries are ours, not octocrab's: its built-in retry repeats 5xx and 429
+//! at once, ignores `retry-after`, and never retries a 403 rate limit. Every
+//! call goes through [`send`]: up to [`RetryPolicy::max_attempts`] attempts
+//! on 5xx, 429, 403 with `x-ratelimit-remaining: 0` (or `retry-after`) and
+//! dropped connections; it waits what GitHub asks (`retry-after`,
+//! `x-ratelimit-reset`) up to a cap per wait, otherwise exponential backoff
+//! with jitter, and gives up with a clear error when the total wait would
+//! exceed its budget (a rate limit that resets in an hour fails the run's
+//! pull requests now; the next run tries again). Retried writes cannot
+//! duplicate anything: creating an existing branch moves it instead, and
+//! opening a pull request that already exists for the branch returns it.
 //!
 //! One run, per branch: read the code at the base branch, plan the edit,
 //! then open / update / leave / close the branch's pull request, as the
@@ -12,6 +23,7 @@
 //! body carries the fingerprint), so driftd needs no database.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use octocrab::Octocrab;
 use serde_json::{json, Value};
@@ -25,33 +37,212 @@ pub struct Repo {
     oc: Octocrab,
     owner: String,
     name: String,
+    retry: RetryPolicy,
 }
 
-fn gh_err(action: &str, e: octocrab::Error) -> PrError {
-    let message = match &e {
-        octocrab::Error::GitHub { source, .. } => {
-            let hint = match source.status_code.as_u16() {
-                401 => " (the token is invalid or expired)",
-                403 => " (the token lacks permission: it needs contents and pull requests write access; or a rate limit was hit)",
-                404 => " (not found: check the repository name, the base branch, and that the token can see the repository)",
-                422 => " (GitHub rejected the request)",
-                _ => "",
-            };
-            format!("{} {}{hint}", source.status_code, source.message)
+/// How GitHub calls are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts per call, the first one included.
+    pub max_attempts: u32,
+    /// First backoff (doubled per attempt, with jitter) when GitHub does not
+    /// say how long to wait.
+    pub base_delay: Duration,
+    /// Longest single wait, even when GitHub asks for more.
+    pub max_delay: Duration,
+    /// Longest total wait for one call.
+    pub max_total_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+            max_total_wait: Duration::from_secs(120),
         }
-        other => other.to_string(),
-    };
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+fn hint(status: u16) -> &'static str {
+    match status {
+        401 => " (the token is invalid or expired)",
+        403 => " (the token lacks permission: it needs contents and pull requests write access; or a rate limit was hit)",
+        404 => " (not found: check the repository name, the base branch, and that the token can see the repository)",
+        422 => " (GitHub rejected the request)",
+        _ => "",
+    }
+}
+
+fn http_err(action: &str, status: u16, body: &Value) -> PrError {
+    let message = body["message"].as_str().unwrap_or("no message");
     PrError::GitHub {
         action: action.into(),
-        message,
+        message: format!("{status} {message}{}", hint(status)),
     }
 }
 
-fn status(e: &octocrab::Error) -> Option<u16> {
-    match e {
-        octocrab::Error::GitHub { source, .. } => Some(source.status_code.as_u16()),
+fn header<'a>(h: &'a hyper::header::HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+/// How long GitHub asks to wait before the next attempt, if it is a
+/// retryable answer at all (`Some(None)`: retry with backoff).
+fn retry_wait(status: u16, h: &hyper::header::HeaderMap) -> Option<Option<Duration>> {
+    let retry_after = header(h, "retry-after")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let exhausted = header(h, "x-ratelimit-remaining") == Some("0");
+    let reset = header(h, "x-ratelimit-reset")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|t| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            Duration::from_secs(t.saturating_sub(now) + 1)
+        });
+    match status {
+        429 => Some(retry_after.or(reset)),
+        403 if retry_after.is_some() => Some(retry_after),
+        403 if exhausted => Some(reset),
+        500..=599 => Some(retry_after),
         _ => None,
     }
+}
+
+fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
+    let exp = policy
+        .base_delay
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    // Full jitter between half and all of it: retries of many runs spread out.
+    exp.mul_f64(0.5 + rand::random::<f64>() / 2.0)
+        .min(policy.max_delay)
+}
+
+/// One GitHub call with retries. Returns the final status and JSON body
+/// (`Null` when empty); non-2xx answers that are not retryable are returned
+/// too, for the caller to interpret (404 on a branch means "no branch").
+async fn send(
+    oc: &Octocrab,
+    policy: &RetryPolicy,
+    action: &str,
+    method: Method,
+    uri: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value), PrError> {
+    let started = Instant::now();
+    let mut waited = Duration::ZERO;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let res = match method {
+            Method::Get => oc._get(uri).await,
+            Method::Post => oc._post(uri, body).await,
+            Method::Patch => oc._patch(uri, body).await,
+            Method::Delete => oc._delete(uri, body).await,
+        };
+        let (wait, why) = match res {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                let text = oc.body_to_string(resp).await.unwrap_or_default();
+                let json: Value = if text.trim().is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_str(&text).unwrap_or(Value::String(text))
+                };
+                match retry_wait(status, &headers) {
+                    Some(asked) if attempt < policy.max_attempts => {
+                        let why = http_err(action, status, &json).to_string();
+                        match asked {
+                            Some(d)
+                                if d > policy.max_delay || waited + d > policy.max_total_wait =>
+                            {
+                                return Err(PrError::GitHub {
+                                    action: action.into(),
+                                    message: format!(
+                                        "{status} {}: GitHub asks to wait {} s, more than driftd waits in one run ({} s); giving up for now, the next run retries",
+                                        json["message"].as_str().unwrap_or("rate limited"),
+                                        d.as_secs(),
+                                        policy.max_delay.min(policy.max_total_wait.saturating_sub(waited)).as_secs()
+                                    ),
+                                });
+                            }
+                            Some(d) => (d, why),
+                            None => (backoff(policy, attempt), why),
+                        }
+                    }
+                    Some(_) => {
+                        return Err(match http_err(action, status, &json) {
+                            PrError::GitHub { action, message } => PrError::GitHub {
+                                action,
+                                message: format!(
+                                    "{message} (after {attempt} attempts in {} s)",
+                                    started.elapsed().as_secs()
+                                ),
+                            },
+                            other => other,
+                        });
+                    }
+                    None => return Ok((status, json)),
+                }
+            }
+            Err(e @ (octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. }))
+                if attempt < policy.max_attempts =>
+            {
+                (backoff(policy, attempt), format!("transport error: {e}"))
+            }
+            Err(e) => {
+                return Err(PrError::GitHub {
+                    action: action.into(),
+                    message: format!("{e} (after {attempt} attempts)"),
+                })
+            }
+        };
+        if waited + wait > policy.max_total_wait {
+            return Err(PrError::GitHub {
+                action: action.into(),
+                message: format!(
+                    "{why}; still failing after {attempt} attempts and {} s of waiting",
+                    waited.as_secs()
+                ),
+            });
+        }
+        tracing::warn!(action, attempt, wait_ms = wait.as_millis() as u64, error = %why, "GitHub call failed, retrying");
+        tokio::time::sleep(wait).await;
+        waited += wait;
+    }
+}
+
+/// A 2xx answer's body, or the error.
+fn ok_or_err(action: &str, (status, body): (u16, Value)) -> Result<Value, PrError> {
+    if (200..300).contains(&status) {
+        Ok(body)
+    } else {
+        Err(http_err(action, status, &body))
+    }
+}
+
+/// Percent-encode a query value.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Build an octocrab client for the settings (for a GitHub App: exchange
@@ -66,6 +257,8 @@ pub async fn client(settings: &GithubSettings) -> Result<Octocrab, PrError> {
             .base_uri(settings.api_url.as_str())
             .map_err(|e| PrError::Auth(format!("invalid api_url {}: {e}", settings.api_url)))?
             .personal_token(token)
+            // Retries are ours (see the module docs): none inside octocrab.
+            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
             .build()
             .map_err(|e| PrError::Auth(e.to_string()))
     };
@@ -78,13 +271,11 @@ pub async fn client(settings: &GithubSettings) -> Result<Octocrab, PrError> {
         } => {
             let jwt = app_jwt(*app_id, private_key_pem, chrono::Utc::now().timestamp())?;
             let app = build(jwt)?;
-            let v: Value = app
-                .post(
-                    format!("/app/installations/{installation_id}/access_tokens"),
-                    None::<&()>,
-                )
+            let uri = format!("/app/installations/{installation_id}/access_tokens");
+            let v = send(&app, &RetryPolicy::default(), "", Method::Post, &uri, None)
                 .await
-                .map_err(|e| match gh_err("", e) {
+                .and_then(|r| ok_or_err("", r))
+                .map_err(|e| match e {
                     PrError::GitHub { message, .. } => PrError::Auth(format!(
                         "cannot get a token for GitHub App {app_id}, installation {installation_id}: {message} (check app_id, installation_id and that the key belongs to the App)"
                     )),
@@ -153,6 +344,7 @@ impl Repo {
             oc,
             owner: owner.into(),
             name: name.into(),
+            retry: RetryPolicy::default(),
         })
     }
 
@@ -160,37 +352,50 @@ impl Repo {
         format!("/repos/{}/{}/{rest}", self.owner, self.name)
     }
 
+    async fn call(
+        &self,
+        action: &str,
+        method: Method,
+        rest: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), PrError> {
+        send(&self.oc, &self.retry, action, method, &self.url(rest), body).await
+    }
+
     async fn get(&self, action: &str, rest: &str) -> Result<Value, PrError> {
-        self.oc
-            .get::<Value, _, ()>(self.url(rest), None)
-            .await
-            .map_err(|e| gh_err(action, e))
+        ok_or_err(action, self.call(action, Method::Get, rest, None).await?)
     }
 
     async fn post(&self, action: &str, rest: &str, body: &Value) -> Result<Value, PrError> {
-        self.oc
-            .post::<Value, Value>(self.url(rest), Some(body))
-            .await
-            .map_err(|e| gh_err(action, e))
+        ok_or_err(
+            action,
+            self.call(action, Method::Post, rest, Some(body)).await?,
+        )
     }
 
     async fn patch(&self, action: &str, rest: &str, body: &Value) -> Result<Value, PrError> {
-        self.oc
-            .patch::<Value, _, Value>(self.url(rest), Some(body))
-            .await
-            .map_err(|e| gh_err(action, e))
+        ok_or_err(
+            action,
+            self.call(action, Method::Patch, rest, Some(body)).await?,
+        )
     }
 
     /// The commit a branch points to, or `None` when it does not exist.
     pub async fn branch_sha(&self, branch: &str) -> Result<Option<String>, PrError> {
+        let action = format!("reading branch {branch}");
         match self
-            .oc
-            .get::<Value, _, ()>(self.url(&format!("git/ref/heads/{branch}")), None)
-            .await
+            .call(
+                &action,
+                Method::Get,
+                &format!("git/ref/heads/{branch}"),
+                None,
+            )
+            .await?
         {
-            Ok(v) => Ok(v["object"]["sha"].as_str().map(str::to_string)),
-            Err(e) if status(&e) == Some(404) => Ok(None),
-            Err(e) => Err(gh_err(&format!("reading branch {branch}"), e)),
+            (404, _) => Ok(None),
+            r => Ok(ok_or_err(&action, r)?["object"]["sha"]
+                .as_str()
+                .map(str::to_string)),
         }
     }
 
@@ -313,26 +518,42 @@ impl Repo {
             )
             .await?;
         } else {
-            self.post(
-                &format!("creating branch {branch}"),
-                "git/refs",
-                &json!({"ref": format!("refs/heads/{branch}"), "sha": sha}),
-            )
-            .await?;
+            let action = format!("creating branch {branch}");
+            let body = json!({"ref": format!("refs/heads/{branch}"), "sha": sha});
+            match self
+                .call(&action, Method::Post, "git/refs", Some(&body))
+                .await?
+            {
+                // It exists after all (an earlier attempt whose answer was
+                // lost, or a concurrent run): move it instead.
+                (422, _) if self.branch_sha(branch).await?.is_some() => {
+                    self.patch(
+                        &format!("updating branch {branch}"),
+                        &format!("git/refs/heads/{branch}"),
+                        &json!({"sha": sha, "force": true}),
+                    )
+                    .await?;
+                }
+                r => {
+                    ok_or_err(&action, r)?;
+                }
+            }
         }
         Ok(())
     }
 
     pub async fn delete_branch(&self, branch: &str) -> Result<(), PrError> {
-        let uri = self.url(&format!("git/refs/heads/{branch}"));
-        let r = self
-            .oc
-            ._delete(uri.as_str(), None::<&()>)
-            .await
-            .map_err(|e| gh_err(&format!("deleting branch {branch}"), e))?;
-        let s = r.status().as_u16();
+        let action = format!("deleting branch {branch}");
+        let (s, _) = self
+            .call(
+                &action,
+                Method::Delete,
+                &format!("git/refs/heads/{branch}"),
+                None,
+            )
+            .await?;
         // 422: already gone.
-        if r.status().is_success() || s == 404 || s == 422 {
+        if (200..300).contains(&s) || s == 404 || s == 422 {
             Ok(())
         } else {
             Err(PrError::GitHub {
@@ -345,20 +566,15 @@ impl Repo {
     /// Pull requests whose head is `branch` (any state), newest first.
     pub async fn pulls_for(&self, branch: &str) -> Result<Vec<Value>, PrError> {
         let head = format!("{}:{branch}", self.owner);
-        let v: Value = self
-            .oc
+        let v = self
             .get(
-                self.url("pulls"),
-                Some(&[
-                    ("head", head.as_str()),
-                    ("state", "all"),
-                    ("per_page", "100"),
-                    ("sort", "created"),
-                    ("direction", "desc"),
-                ]),
+                "listing pull requests",
+                &format!(
+                    "pulls?head={}&state=all&per_page=100&sort=created&direction=desc",
+                    enc(&head)
+                ),
             )
-            .await
-            .map_err(|e| gh_err("listing pull requests", e))?;
+            .await?;
         let mut v: Vec<Value> = v.as_array().cloned().unwrap_or_default();
         // Only this exact branch (defensive: forks may share a name).
         v.retain(|p| p["head"]["ref"].as_str() == Some(branch));
@@ -370,19 +586,12 @@ impl Repo {
     pub async fn open_pulls(&self) -> Result<Vec<Value>, PrError> {
         let mut out = Vec::new();
         for page in 1..=50u32 {
-            let page_s = page.to_string();
-            let v: Value = self
-                .oc
+            let v = self
                 .get(
-                    self.url("pulls"),
-                    Some(&[
-                        ("state", "open"),
-                        ("per_page", "100"),
-                        ("page", page_s.as_str()),
-                    ]),
+                    "listing open pull requests",
+                    &format!("pulls?state=open&per_page=100&page={page}"),
                 )
-                .await
-                .map_err(|e| gh_err("listing open pull requests", e))?;
+                .await?;
             let batch = v.as_array().cloned().unwrap_or_default();
             let n = batch.len();
             out.extend(batch);
@@ -400,12 +609,28 @@ impl Repo {
         title: &str,
         body: &str,
     ) -> Result<Value, PrError> {
-        self.post(
-            &format!("opening a pull request for {branch}"),
-            "pulls",
-            &json!({"title": title, "head": branch, "base": base, "body": body, "maintainer_can_modify": true}),
-        )
-        .await
+        let action = format!("opening a pull request for {branch}");
+        let req = json!({"title": title, "head": branch, "base": base, "body": body, "maintainer_can_modify": true});
+        match self
+            .call(&action, Method::Post, "pulls", Some(&req))
+            .await?
+        {
+            // One already exists for the branch: an earlier attempt whose
+            // answer was lost (or a concurrent run) opened it. Use it.
+            (422, e) => match self
+                .pulls_for(branch)
+                .await?
+                .into_iter()
+                .find(|p| p["state"] == "open")
+            {
+                Some(p) => {
+                    tracing::info!(branch, pr = %p["number"], "pull request already open for the branch: reusing it");
+                    Ok(p)
+                }
+                None => Err(http_err(&action, 422, &e)),
+            },
+            r => ok_or_err(&action, r),
+        }
     }
 
     pub async fn update_pull(&self, number: u64, patch: &Value) -> Result<Value, PrError> {

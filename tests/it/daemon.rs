@@ -518,3 +518,49 @@ async fn cronjob_counters_carry_over_between_runs_through_history() {
     );
     assert!(dir.join("history/@metrics-all.json").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_a_valid_config_and_keeps_the_old_one_otherwise() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("daemon-hup");
+    seed(&c, &dir).await;
+    let port = free_port();
+    let cfg = dir.join("driftd.toml");
+    std::fs::write(&cfg, daemon_config(&moto.url, "*/2 * * * * *", port)).unwrap();
+    let mut d = start_daemon(&cfg, port);
+    wait_for("a scan of app", Duration::from_secs(30), || {
+        get(port, "/metrics").is_some_and(|(_, b)| {
+            series(&b, "driftd_scans_total{stack=\"app\",status=\"ok\"}") >= 1.0
+        })
+    });
+
+    // An invalid config is refused: the daemon keeps running the old one.
+    std::fs::write(&cfg, "[[stacks]]\nname = \"broken\"\n").unwrap();
+    signal(&d.0, "-HUP");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(d.0.try_wait().unwrap().is_none(), "still running");
+    let before = get(port, "/metrics")
+        .map(|(_, b)| series(&b, "driftd_scans_total{stack=\"app\",status=\"ok\"}"))
+        .unwrap();
+    wait_for("app still scanned", Duration::from_secs(30), || {
+        get(port, "/metrics").is_some_and(|(_, b)| {
+            series(&b, "driftd_scans_total{stack=\"app\",status=\"ok\"}") > before
+        })
+    });
+
+    // A valid one with a schedule for network too takes effect.
+    let text = daemon_config(&moto.url, "*/2 * * * * *", port).replace(
+        "name = \"network\"\n",
+        "name = \"network\"\nschedule = \"*/2 * * * * *\"\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    signal(&d.0, "-HUP");
+    wait_for("a scan of network", Duration::from_secs(30), || {
+        get(port, "/metrics").is_some_and(|(_, b)| {
+            series(&b, "driftd_scans_total{stack=\"network\",status=\"ok\"}") >= 1.0
+        })
+    });
+    signal(&d.0, "-TERM");
+    assert_eq!(wait_exit(&mut d.0, Duration::from_secs(30)), Some(0));
+}

@@ -5,9 +5,13 @@
 //! It implements just what driftd calls: git refs, commits, trees, blobs,
 //! pulls (list by head/state, create, update, get), issue labels and
 //! comments. `prefix` mimics GitHub Enterprise's `/api/v3`.
+//!
+//! Faults for the reliability tests: `fail_next` (502 for the next N
+//! requests) and `fault` (a rule per request pattern: 5xx, a 403 rate limit
+//! with `x-ratelimit-remaining: 0`, a 429 with `retry-after`, or a dropped
+//! connection, before or after the request took effect).
 
 use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use http_body_util::{BodyExt, Full};
@@ -39,6 +43,22 @@ pub struct Pull {
     pub comments: Vec<String>,
 }
 
+/// A fault the fake can answer with instead of the real answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum GhFault {
+    /// HTTP 502.
+    ServerError,
+    /// HTTP 403, `x-ratelimit-remaining: 0`, reset `reset_in` seconds from now.
+    RateLimited { reset_in: u64 },
+    /// HTTP 429 with `retry-after`.
+    TooMany { retry_after: u64 },
+    /// Close the connection without answering; the request had no effect.
+    Drop,
+    /// Do the request, then close the connection without answering (the
+    /// client never learns it worked: a crash right after the call).
+    DropAfter,
+}
+
 #[derive(Default)]
 pub struct State {
     pub owner: String,
@@ -60,6 +80,10 @@ pub struct State {
     pub installation_token: Option<String>,
     /// JWTs presented to the installation token endpoint.
     pub jwts: Vec<String>,
+    /// (pattern in "METHOD /path", fault, how many more times).
+    pub faults: Vec<(String, GhFault, usize)>,
+    /// Faults answered, in order.
+    pub faults_injected: Vec<GhFault>,
     counter: u64,
 }
 
@@ -530,7 +554,7 @@ impl FakeGithub {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let st = st.clone();
                         let pfx = pfx.clone();
-                        async move { Ok::<_, Infallible>(serve(st, &pfx, req).await) }
+                        async move { serve(st, &pfx, req).await }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
@@ -607,6 +631,33 @@ impl FakeGithub {
         self.state.lock().unwrap().jwts.clone()
     }
 
+    /// Answer the next `times` requests whose "METHOD /path" contains
+    /// `pattern` with `fault`. Rules are tried in the order added.
+    pub fn fault(&self, pattern: &str, fault: GhFault, times: usize) {
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .push((pattern.into(), fault, times));
+    }
+
+    pub fn faults_injected(&self) -> Vec<GhFault> {
+        self.state.lock().unwrap().faults_injected.clone()
+    }
+
+    /// A branch pointing at a new commit on `main` (as a run that died after
+    /// pushing its branch, before opening the pull request, leaves it).
+    pub fn push_branch(&self, branch: &str, path: &str, content: &str) {
+        let mut st = self.state.lock().unwrap();
+        let head = st.refs["main"].clone();
+        let mut tree = st.trees[&st.commits[&head].tree].clone();
+        let b = st.put_blob(content.as_bytes().to_vec());
+        tree.insert(path.into(), b);
+        let t = st.put_tree(tree);
+        let c = st.put_commit(t, vec![head], "driftd: half-done run".into(), Value::Null);
+        st.refs.insert(branch.into(), c);
+    }
+
     pub fn fail_next(&self, n: usize) {
         self.state.lock().unwrap().fail_next = n;
     }
@@ -616,11 +667,17 @@ impl FakeGithub {
     }
 }
 
-async fn serve(
-    st: Arc<Mutex<State>>,
-    prefix: &str,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+/// An error makes hyper close the connection without an answer.
+type Served = Result<Response<Full<Bytes>>, std::io::Error>;
+
+fn dropped() -> Served {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "fake GitHub: connection dropped",
+    ))
+}
+
+async fn serve(st: Arc<Mutex<State>>, prefix: &str, req: Request<Incoming>) -> Served {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -642,10 +699,48 @@ async fn serve(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let mut headers: Vec<(&str, String)> = Vec::new();
+    let drop_after;
     let (status, out) = {
         let mut s = st.lock().unwrap();
         s.log.push(format!("{method} {path}?{query}"));
-        if s.fail_next > 0 {
+        let line = format!("{method} {path}");
+        let fault = s
+            .faults
+            .iter_mut()
+            .find(|(p, _, n)| *n > 0 && line.contains(p.as_str()))
+            .map(|r| {
+                r.2 -= 1;
+                r.1
+            });
+        if let Some(f) = fault {
+            s.faults_injected.push(f);
+        }
+        if fault == Some(GhFault::Drop) {
+            return dropped();
+        }
+        drop_after = fault == Some(GhFault::DropAfter);
+        if let Some(GhFault::RateLimited { reset_in }) = fault {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            headers.push(("x-ratelimit-limit", "5000".into()));
+            headers.push(("x-ratelimit-remaining", "0".into()));
+            headers.push(("x-ratelimit-reset", (now + reset_in).to_string()));
+            (
+                StatusCode::FORBIDDEN,
+                json!({"message": "API rate limit exceeded for installation ID 1.", "documentation_url": "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"}),
+            )
+        } else if let Some(GhFault::TooMany { retry_after }) = fault {
+            headers.push(("retry-after", retry_after.to_string()));
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"message": "You have exceeded a secondary rate limit."}),
+            )
+        } else if fault == Some(GhFault::ServerError) {
+            (StatusCode::BAD_GATEWAY, json!({"message": "Server Error"}))
+        } else if s.fail_next > 0 {
             s.fail_next -= 1;
             (StatusCode::BAD_GATEWAY, json!({"message": "Server Error"}))
         } else if method == "POST"
@@ -689,9 +784,14 @@ async fn serve(
     } else {
         out.to_string()
     };
-    Response::builder()
+    if drop_after {
+        return dropped();
+    }
+    let mut b = Response::builder()
         .status(status)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(text)))
-        .unwrap()
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        b = b.header(k, v);
+    }
+    Ok(b.body(Full::new(Bytes::from(text))).unwrap())
 }

@@ -4,10 +4,12 @@
 //! AWS tests run against a real moto server per test (see `moto`); nothing
 //! leaves the loopback interface.
 
+mod bad_input;
 mod cli;
 mod corpus;
 mod daemon;
 mod fake_github;
+mod faults;
 mod locking;
 mod moto;
 mod pr;
@@ -16,4 +18,5 @@ mod pr_editor;
 mod proxy;
 mod reconcile;
 mod scan_moto;
+mod secrets;
 mod world;

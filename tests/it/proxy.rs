@@ -4,9 +4,21 @@
 //! answered with an HTTP 500 (an AWS `InternalError`) without reaching moto;
 //! everything else is forwarded. One request per connection (the proxy adds
 //! `Connection: close`), which is all the SDK needs.
+//!
+//! `start_chaos` adds a seeded-random mode for the fault tests: a fraction of
+//! requests is answered with throttling (EC2 `RequestLimitExceeded`, S3
+//! `SlowDown`, both HTTP 503), an HTTP 500, or a dropped connection (the
+//! socket closed without an answer), and some forwarded requests are slowed
+//! down. The decision for a request depends only on the seed, the request's
+//! first line and body, and how many times that same request was seen, so a
+//! run is reproducible whatever the order in which concurrent requests
+//! arrive. No request is faulted more than `max_consecutive` times in a row,
+//! so a client with more attempts than that always gets through.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -14,7 +26,121 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct FaultProxy {
     pub url: String,
     pub injected: Arc<AtomicU64>,
+    /// Per-kind counts (chaos mode only; zero otherwise).
+    pub counts: Arc<ChaosCounts>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// The seeded-random fault mode.
+#[derive(Debug, Clone)]
+pub struct Chaos {
+    pub seed: u64,
+    /// Fraction of requests answered with a fault (0.2 = 20%).
+    pub fault_fraction: f64,
+    /// Fraction of forwarded requests delayed by `slow`.
+    pub slow_fraction: f64,
+    pub slow: Duration,
+    /// Never fault one request more than this many times in a row.
+    pub max_consecutive: u32,
+}
+
+impl Default for Chaos {
+    fn default() -> Self {
+        Self {
+            seed: 0x5eed,
+            fault_fraction: 0.2,
+            slow_fraction: 0.1,
+            slow: Duration::from_millis(300),
+            max_consecutive: 2,
+        }
+    }
+}
+
+/// What chaos mode did.
+#[derive(Debug, Default)]
+pub struct ChaosCounts {
+    pub throttled: AtomicU64,
+    pub server_error: AtomicU64,
+    pub dropped: AtomicU64,
+    pub slowed: AtomicU64,
+    pub forwarded: AtomicU64,
+}
+
+impl ChaosCounts {
+    pub fn get(&self) -> (u64, u64, u64, u64) {
+        (
+            self.throttled.load(Ordering::SeqCst),
+            self.server_error.load(Ordering::SeqCst),
+            self.dropped.load(Ordering::SeqCst),
+            self.slowed.load(Ordering::SeqCst),
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    Throttle,
+    ServerError,
+    Drop,
+    Slow,
+    None,
+}
+
+/// splitmix64: a tiny, well-mixed, seedable generator.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Per request text: (times seen, faults in a row).
+type Seen = Arc<Mutex<HashMap<String, (u64, u32)>>>;
+
+fn decide(chaos: &Chaos, seen: &Seen, text: &str) -> Fault {
+    let mut m = seen.lock().unwrap();
+    let e = m.entry(text.to_string()).or_insert((0, 0));
+    e.0 += 1;
+    let r = mix(chaos.seed ^ fnv(text) ^ mix(e.0));
+    let unit = (r >> 11) as f64 / (1u64 << 53) as f64;
+    if unit < chaos.fault_fraction && e.1 < chaos.max_consecutive {
+        e.1 += 1;
+        return match (r >> 3) % 3 {
+            0 => Fault::Throttle,
+            1 => Fault::ServerError,
+            _ => Fault::Drop,
+        };
+    }
+    e.1 = 0;
+    if unit < chaos.fault_fraction + chaos.slow_fraction {
+        Fault::Slow
+    } else {
+        Fault::None
+    }
+}
+
+fn error_response(status: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// An AWS-shaped error: EC2's query protocol (a form body with `Action=`)
+/// or S3's REST XML.
+fn aws_error(ec2: bool, throttle: bool) -> String {
+    match (ec2, throttle) {
+        (true, true) => error_response("503 Service Unavailable", "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>chaos</RequestID></Response>"),
+        (true, false) => error_response("500 Internal Server Error", "<Response><Errors><Error><Code>InternalError</Code><Message>An internal error has occurred</Message></Error></Errors><RequestID>chaos</RequestID></Response>"),
+        (false, true) => error_response("503 Slow Down", "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>chaos</RequestId></Error>"),
+        (false, false) => error_response("500 Internal Server Error", "<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message><RequestId>chaos</RequestId></Error>"),
+    }
 }
 
 impl Drop for FaultProxy {
@@ -67,17 +193,35 @@ impl FaultProxy {
         fail: Vec<String>,
         delay: std::time::Duration,
     ) -> FaultProxy {
+        Self::spawn(upstream, fail, delay, None).await
+    }
+
+    /// Seeded-random faults in front of `upstream` (see the module docs).
+    pub async fn start_chaos(upstream: &str, chaos: Chaos) -> FaultProxy {
+        Self::spawn(upstream, Vec::new(), Duration::ZERO, Some(chaos)).await
+    }
+
+    async fn spawn(
+        upstream: &str,
+        fail: Vec<String>,
+        delay: std::time::Duration,
+        chaos: Option<Chaos>,
+    ) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_string();
         let injected = Arc::new(AtomicU64::new(0));
         let counter = injected.clone();
+        let counts = Arc::new(ChaosCounts::default());
+        let counts2 = counts.clone();
+        let seen: Seen = Arc::default();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut client, _)) = listener.accept().await else {
                     return;
                 };
                 let (upstream, fail, counter) = (upstream.clone(), fail.clone(), counter.clone());
+                let (chaos, seen, counts) = (chaos.clone(), seen.clone(), counts2.clone());
                 tokio::spawn(async move {
                     let Some((head, body)) = read_request(&mut client).await else {
                         return;
@@ -93,6 +237,36 @@ impl FaultProxy {
                         );
                         let _ = client.write_all(resp.as_bytes()).await;
                         return;
+                    }
+                    if let Some(chaos) = &chaos {
+                        let ec2 = String::from_utf8_lossy(&body).contains("Action=");
+                        match decide(chaos, &seen, &text) {
+                            f @ (Fault::Throttle | Fault::ServerError) => {
+                                counter.fetch_add(1, Ordering::SeqCst);
+                                let c = if f == Fault::Throttle {
+                                    &counts.throttled
+                                } else {
+                                    &counts.server_error
+                                };
+                                c.fetch_add(1, Ordering::SeqCst);
+                                let resp = aws_error(ec2, f == Fault::Throttle);
+                                let _ = client.write_all(resp.as_bytes()).await;
+                                let _ = client.shutdown().await;
+                                return;
+                            }
+                            Fault::Drop => {
+                                counter.fetch_add(1, Ordering::SeqCst);
+                                counts.dropped.fetch_add(1, Ordering::SeqCst);
+                                drop(client); // no answer at all
+                                return;
+                            }
+                            Fault::Slow => {
+                                counts.slowed.fetch_add(1, Ordering::SeqCst);
+                                tokio::time::sleep(chaos.slow).await;
+                            }
+                            Fault::None => {}
+                        }
+                        counts.forwarded.fetch_add(1, Ordering::SeqCst);
                     }
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
@@ -122,6 +296,7 @@ impl FaultProxy {
         FaultProxy {
             url,
             injected,
+            counts,
             task,
         }
     }
