@@ -147,6 +147,18 @@ async fn run_job(config: Arc<Config>, stacks: Vec<String>, shared: Arc<Shared>, 
         }
         running.extend(stacks.iter().cloned());
     }
+    // Cleared on every exit path, a panic included: a stack must never stay
+    // "running" forever (every later tick would be skipped).
+    struct Running(Arc<Shared>, Vec<String>);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let mut running = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
+            for s in &self.1 {
+                running.remove(s);
+            }
+        }
+    }
+    let _running = Running(shared.clone(), stacks.clone());
     let options = RunOptions {
         scan: ScanOptions {
             only_stacks: stacks.clone(),
@@ -172,10 +184,6 @@ async fn run_job(config: Arc<Config>, stacks: Vec<String>, shared: Arc<Shared>, 
         }
     }
     info!(stacks = ?stacks, drifts = report.summary.drifts, elapsed_ms = started.elapsed().as_millis() as u64, "scheduled run finished");
-    let mut running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
-    for s in &stacks {
-        running.remove(s);
-    }
 }
 
 /// One schedule loop: sleep to the next tick (+ jitter), start the job.
@@ -208,7 +216,14 @@ async fn schedule_loop(
             return;
         }
         let job = run_job(config.clone(), stacks.clone(), shared.clone(), env.clone());
-        jobs.lock().await.spawn(job);
+        let mut set = jobs.lock().await;
+        // Reap finished runs; a panic is logged, the schedule goes on.
+        while let Some(done) = set.try_join_next() {
+            if let Err(e) = done {
+                error!(error = %e, "a scheduled run panicked");
+            }
+        }
+        set.spawn(job);
     }
 }
 

@@ -11,12 +11,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{HistoryLocation, HistorySettings};
 use crate::report::Drift;
+use driftd_aws::errors::describe;
 
 /// What the store remembers of one stack.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -157,12 +158,7 @@ impl HistoryStore {
                         .into_bytes()
                         .to_vec(),
                     Err(e) if e.code() == Some("NoSuchKey") => return Ok(StackHistory::default()),
-                    Err(e) => {
-                        return Err(format!(
-                            "history s3://{bucket}/{key}: {}",
-                            DisplayErrorContext(e)
-                        ))
-                    }
+                    Err(e) => return Err(format!("history s3://{bucket}/{key}: {}", describe(&e))),
                 }
             }
             _ => return Err("history: no S3 client".into()),
@@ -191,7 +187,7 @@ impl HistoryStore {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| format!("history s3://{bucket}/{key}: {}", DisplayErrorContext(e)))
+                    .map_err(|e| format!("history s3://{bucket}/{key}: {}", describe(&e)))
             }
             _ => Err("history: no S3 client".into()),
         }
@@ -224,7 +220,7 @@ impl HistoryStore {
                         .into_bytes()
                         .to_vec(),
                     Err(e) if e.code() == Some("NoSuchKey") => return Ok(T::default()),
-                    Err(e) => return Err(DisplayErrorContext(e).to_string()),
+                    Err(e) => return Err(describe(&e).to_string()),
                 }
             }
             _ => return Err("no S3 client".into()),
@@ -250,7 +246,7 @@ impl HistoryStore {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| DisplayErrorContext(e).to_string()),
+                .map_err(|e| describe(&e).to_string()),
             _ => Err("no S3 client".into()),
         }
     }
@@ -290,6 +286,36 @@ mod tests {
             seen: None,
             decision: None,
         }
+    }
+
+    #[tokio::test]
+    async fn locks_are_exclusive_and_a_half_written_one_counts_as_held() {
+        let dir = std::env::temp_dir().join(format!("driftd-lock-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = HistoryStore::local(&dir);
+        let LockResult::Acquired(lock) = store.try_lock("app").await.unwrap() else {
+            panic!("first lock")
+        };
+        assert!(matches!(
+            store.try_lock("app").await.unwrap(),
+            LockResult::HeldBy { .. }
+        ));
+        store.unlock(&lock).await;
+        // A fresh, unparsable lock file (a writer mid-way) is held, not stale.
+        std::fs::write(dir.join("app.lock"), b"").unwrap();
+        assert!(matches!(
+            store.try_lock("app").await.unwrap(),
+            LockResult::HeldBy { .. }
+        ));
+        // Unlocking someone else's lock leaves it in place.
+        store
+            .unlock(&StackLock {
+                stack: "app".into(),
+                token: "not-ours".into(),
+            })
+            .await;
+        assert!(dir.join("app.lock").exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -364,8 +390,12 @@ impl HistoryStore {
         }
     }
 
-    fn lock_name(stack: &str) -> String {
-        format!("{stack}.lock")
+    fn lock_key(prefix: &str, stack: &str) -> String {
+        if prefix.is_empty() {
+            format!("{stack}.lock")
+        } else {
+            format!("{prefix}/{stack}.lock")
+        }
     }
 
     /// Try to take the lock of a stack (one takeover attempt if stale).
@@ -378,44 +408,53 @@ impl HistoryStore {
                     .to_string(),
             };
             let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-            let held: LockBody = match (&self.location, &self.s3) {
+            match (&self.location, &self.s3) {
                 (HistoryLocation::Local(dir), _) => {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| format!("lock {}: {e}", dir.display()))?;
-                    let path = dir.join(Self::lock_name(stack));
-                    match std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .open(&path)
-                    {
-                        Ok(mut f) => {
-                            use std::io::Write;
-                            f.write_all(&bytes)
-                                .and_then(|_| f.sync_all())
-                                .map_err(|e| format!("lock {}: {e}", path.display()))?;
+                    let path = dir.join(format!("{stack}.lock"));
+                    // Written whole to a private file, then linked into place:
+                    // the lock never exists half-written, and only one link wins.
+                    let tmp = dir.join(format!("{stack}.lock.{}.tmp", body.token));
+                    std::fs::write(&tmp, &bytes)
+                        .map_err(|e| format!("lock {}: {e}", tmp.display()))?;
+                    let linked = std::fs::hard_link(&tmp, &path);
+                    let _ = std::fs::remove_file(&tmp);
+                    match linked {
+                        Ok(()) => {
                             return Ok(LockResult::Acquired(StackLock {
                                 stack: stack.into(),
                                 token: body.token,
-                            }));
+                            }))
                         }
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                            let text = std::fs::read(&path).unwrap_or_default();
-                            match serde_json::from_slice(&text) {
-                                Ok(b) => b,
-                                // Half-written by a run that died while locking.
-                                Err(_) => LockBody {
-                                    token: String::new(),
-                                    pid: 0,
-                                    acquired_at: "1970-01-01T00:00:00Z".into(),
-                                },
-                            }
-                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                         Err(e) => return Err(format!("lock {}: {e}", path.display())),
+                    }
+                    let held = read_lock_file(&path);
+                    if !held.as_ref().is_none_or(|h| h.stale) {
+                        return Ok(LockResult::HeldBy {
+                            acquired_at: held.map(|h| h.acquired_at).unwrap_or_default(),
+                        });
+                    }
+                    // Abandoned: move it aside (one mover wins), check that what
+                    // was moved is the abandoned lock, then try again.
+                    let aside = dir.join(format!("{stack}.lock.{}.stale", body.token));
+                    if std::fs::rename(&path, &aside).is_ok() {
+                        let moved = read_lock_file(&aside);
+                        if moved.as_ref().is_some_and(|m| !m.stale) {
+                            // A fresh lock was taken meanwhile: put it back.
+                            let _ = std::fs::hard_link(&aside, &path);
+                            let _ = std::fs::remove_file(&aside);
+                            return Ok(LockResult::HeldBy {
+                                acquired_at: moved.map(|m| m.acquired_at).unwrap_or_default(),
+                            });
+                        }
+                        tracing::warn!(stack, "took over an abandoned lock");
+                        let _ = std::fs::remove_file(&aside);
                     }
                 }
                 (HistoryLocation::S3 { bucket, prefix }, Some(s3)) => {
-                    let key =
-                        Self::key(prefix, &format!("{stack}.lock")).replace(".lock.json", ".lock");
+                    let key = Self::lock_key(prefix, stack);
                     match s3
                         .put_object()
                         .bucket(bucket)
@@ -435,81 +474,125 @@ impl HistoryStore {
                             if matches!(
                                 e.code(),
                                 Some("PreconditionFailed") | Some("ConditionalRequestConflict")
-                            ) =>
-                        {
-                            let o = s3
-                                .get_object()
-                                .bucket(bucket)
-                                .key(&key)
-                                .send()
-                                .await
-                                .map_err(|e| {
-                                    format!("lock s3://{bucket}/{key}: {}", DisplayErrorContext(e))
-                                })?;
-                            let b = o
-                                .body
-                                .collect()
-                                .await
-                                .map_err(|e| e.to_string())?
-                                .into_bytes();
-                            serde_json::from_slice(&b).unwrap_or(LockBody {
-                                token: String::new(),
-                                pid: 0,
-                                acquired_at: "1970-01-01T00:00:00Z".into(),
-                            })
-                        }
+                            ) => {}
                         Err(e) => {
-                            return Err(format!(
-                                "lock s3://{bucket}/{key}: {}",
-                                DisplayErrorContext(e)
-                            ))
+                            return Err(format!("lock s3://{bucket}/{key}: {}", describe(&e)))
                         }
                     }
+                    let o = match s3.get_object().bucket(bucket).key(&key).send().await {
+                        Ok(o) => o,
+                        Err(e) if e.code() == Some("NoSuchKey") => continue, // released meanwhile
+                        Err(e) => {
+                            return Err(format!("lock s3://{bucket}/{key}: {}", describe(&e)))
+                        }
+                    };
+                    let etag = o.e_tag().map(str::to_string);
+                    let b = o
+                        .body
+                        .collect()
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .into_bytes();
+                    let held: Option<LockBody> = serde_json::from_slice(&b).ok();
+                    let acquired_at = held
+                        .as_ref()
+                        .map(|h| h.acquired_at.clone())
+                        .unwrap_or_default();
+                    if !stale(&acquired_at) {
+                        return Ok(LockResult::HeldBy { acquired_at });
+                    }
+                    // Delete exactly the abandoned object (If-Match on its ETag).
+                    let mut del = s3.delete_object().bucket(bucket).key(&key);
+                    if let Some(etag) = etag {
+                        del = del.if_match(etag);
+                    }
+                    tracing::warn!(stack, since = %acquired_at, "taking over an abandoned lock");
+                    del.send()
+                        .await
+                        .map_err(|e| format!("lock s3://{bucket}/{key}: {}", describe(&e)))?;
                 }
                 _ => return Err("lock: no S3 client".into()),
-            };
-            if !stale(&held.acquired_at) {
-                return Ok(LockResult::HeldBy {
-                    acquired_at: held.acquired_at,
-                });
             }
-            tracing::warn!(stack, since = %held.acquired_at, "taking over an abandoned lock");
-            self.remove_lock(stack).await?;
         }
         Err(format!(
             "lock of {stack}: could not take over an abandoned lock"
         ))
     }
 
-    async fn remove_lock(&self, stack: &str) -> Result<(), String> {
-        match (&self.location, &self.s3) {
+    /// Release a lock taken by this run (only if it is still ours).
+    pub async fn unlock(&self, lock: &StackLock) {
+        let result = match (&self.location, &self.s3) {
             (HistoryLocation::Local(dir), _) => {
-                match std::fs::remove_file(dir.join(Self::lock_name(stack))) {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                    Err(e) => Err(format!("lock: {e}")),
+                let path = dir.join(format!("{}.lock", lock.stack));
+                match std::fs::read(&path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<LockBody>(&b).ok())
+                {
+                    Some(b) if b.token == lock.token => {
+                        std::fs::remove_file(&path).map_err(|e| e.to_string())
+                    }
+                    _ => Err("the lock is no longer ours (taken over after an hour?)".into()),
                 }
             }
             (HistoryLocation::S3 { bucket, prefix }, Some(s3)) => {
-                let key =
-                    Self::key(prefix, &format!("{stack}.lock")).replace(".lock.json", ".lock");
-                s3.delete_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| format!("lock: {}", DisplayErrorContext(e)))
+                let key = Self::lock_key(prefix, &lock.stack);
+                match s3.get_object().bucket(bucket).key(&key).send().await {
+                    Ok(o) => {
+                        let etag = o.e_tag().map(str::to_string);
+                        let b = o
+                            .body
+                            .collect()
+                            .await
+                            .map(|b| b.into_bytes())
+                            .unwrap_or_default();
+                        match serde_json::from_slice::<LockBody>(&b) {
+                            Ok(body) if body.token == lock.token => {
+                                let mut del = s3.delete_object().bucket(bucket).key(&key);
+                                if let Some(etag) = etag {
+                                    del = del.if_match(etag);
+                                }
+                                del.send().await.map(|_| ()).map_err(|e| describe(&e))
+                            }
+                            _ => {
+                                Err("the lock is no longer ours (taken over after an hour?)".into())
+                            }
+                        }
+                    }
+                    Err(e) => Err(describe(&e)),
+                }
             }
             _ => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(stack = %lock.stack, error = %e, "could not release the lock; it expires after an hour");
         }
     }
+}
 
-    /// Release a lock taken by this run.
-    pub async fn unlock(&self, lock: &StackLock) {
-        let _ = &lock.token;
-        if let Err(e) = self.remove_lock(&lock.stack).await {
-            tracing::warn!(stack = %lock.stack, error = %e, "could not release the lock; it expires after an hour");
+/// A lock file as read by a run that wants it.
+struct HeldLock {
+    acquired_at: String,
+    stale: bool,
+}
+
+/// Read a lock file; one that cannot be parsed is judged by its age on disk.
+fn read_lock_file(path: &std::path::Path) -> Option<HeldLock> {
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice::<LockBody>(&bytes) {
+        Ok(b) => Some(HeldLock {
+            stale: stale(&b.acquired_at),
+            acquired_at: b.acquired_at,
+        }),
+        Err(_) => {
+            let age = std::fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+                .unwrap_or_default();
+            Some(HeldLock {
+                acquired_at: "(unreadable lock file)".into(),
+                stale: age > LOCK_TTL,
+            })
         }
     }
 }

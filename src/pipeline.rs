@@ -79,8 +79,21 @@ struct Planned {
 }
 
 fn mask_action(a: &Action, detail: &Detail) -> (Value, Value, Value) {
-    let path: Vec<String> = a.attribute.split('.').map(str::to_string).collect();
-    if is_sensitive(&path, &detail.sensitive_paths) {
+    // Compare joined paths: a tag key may itself contain dots (`db.password`).
+    let first = a.attribute.split('.').next().unwrap_or("").to_string();
+    let sensitive = is_sensitive(std::slice::from_ref(&first), &[])
+        || detail.sensitive_paths.iter().any(|sp| {
+            let joined = sp
+                .iter()
+                .filter(|s| s.parse::<u64>().is_err())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(".");
+            a.attribute == joined
+                || a.attribute.starts_with(&format!("{joined}."))
+                || joined.starts_with(&format!("{}.", a.attribute))
+        });
+    if sensitive {
         let s = Value::String(SENSITIVE.into());
         (s.clone(), s.clone(), s)
     } else {
@@ -98,6 +111,58 @@ fn no_action(has_code: bool) -> DecisionAction {
 
 /// Run one full pass: scan, decide, reconcile, record history.
 pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &dyn Env) -> Report {
+    let store = match &config.history {
+        Some(h) => Some(HistoryStore::open(h, &options.scan.client, calls).await),
+        None => None,
+    };
+    // Lock, before scanning, every stack this run may act on (reconcile,
+    // pull requests, history): a concurrent run of the same stack must not
+    // act twice, nor act on a scan taken before the other run's changes.
+    // A dry run acts on nothing and takes no lock.
+    let lock_store = match (&store, &config.reconcile.audit_log) {
+        (Some(s), _) => s.clone(),
+        (None, Some(audit)) => HistoryStore::local(
+            &audit
+                .parent()
+                .map(|p| p.join(".driftd-locks"))
+                .unwrap_or_default(),
+        ),
+        (None, None) => HistoryStore::local(
+            &config
+                .path
+                .parent()
+                .map(|p| p.join(".driftd-locks"))
+                .unwrap_or_default(),
+        ),
+    };
+    let mut locks = Vec::new();
+    let mut held: BTreeMap<String, String> = BTreeMap::new();
+    if !options.dry_run {
+        for sc in scan::select_stacks(config, &options.scan) {
+            let acts =
+                sc.reconcile != ReconcileMode::Off || sc.code.is_some() || config.history.is_some();
+            if !acts {
+                continue;
+            }
+            match lock_store.try_lock(&sc.name).await {
+                Ok(history::LockResult::Acquired(l)) => locks.push(l),
+                Ok(history::LockResult::HeldBy { acquired_at }) => {
+                    held.insert(
+                        sc.name.clone(),
+                        format!(
+                            "another driftd run holds the lock on this stack (since {acquired_at})"
+                        ),
+                    );
+                }
+                Err(e) => {
+                    held.insert(
+                        sc.name.clone(),
+                        format!("cannot take the lock on this stack: {e}"),
+                    );
+                }
+            }
+        }
+    }
     let scan::Scan {
         mut report,
         details,
@@ -108,10 +173,6 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
     };
 
     // History: first_seen and consecutive sightings.
-    let store = match &config.history {
-        Some(h) => Some(HistoryStore::open(h, &options.scan.client, calls).await),
-        None => None,
-    };
     let mut histories = BTreeMap::new();
     for st in report.stacks.iter_mut() {
         let prev = match &store {
@@ -286,14 +347,36 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                         } else {
                             detail.diffs.clone()
                         };
-                        match rec.plan(&detail.desired, &diffs) {
+                        // Whole-set writes (S3 tags) keep ignored attributes as they are live.
+                        let mut desired = detail.desired.clone();
+                        for x in detail
+                            .ignored
+                            .iter()
+                            .filter(|x| x.path.len() == 2 && x.path[0] == "tags")
+                        {
+                            if let Some(Value::Object(tags)) = desired.attrs.get_mut("tags") {
+                                match &x.actual {
+                                    Value::Null => {
+                                        tags.remove(&x.path[1]);
+                                    }
+                                    v => {
+                                        tags.insert(x.path[1].clone(), v.clone());
+                                    }
+                                }
+                            }
+                        }
+                        match rec.plan(&desired, &diffs) {
                             Ok(actions) if !actions.is_empty() => {
                                 let dry_run =
                                     options.dry_run || stack_cfg.reconcile == ReconcileMode::DryRun;
                                 planned.push(Planned {
                                     stack: si,
                                     drift: di,
-                                    detail: detail.clone(),
+                                    // Verified against what was asked for (ignored attributes as live).
+                                    detail: Detail {
+                                        desired: desired.clone(),
+                                        ..detail.clone()
+                                    },
                                     actions,
                                     dry_run,
                                 });
@@ -312,66 +395,28 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
         }
     }
 
-    // Lock every stack this run would act on: a concurrent run of the same
-    // stack (a CronJob overlapping a manual run) must not act twice.
-    let lock_store = match (&store, &config.reconcile.audit_log) {
-        (Some(s), _) => Some(s.clone()),
-        (None, Some(audit)) => Some(HistoryStore::local(
-            &audit
-                .parent()
-                .map(|p| p.join(".driftd-locks"))
-                .unwrap_or_default(),
-        )),
-        (None, None) => None,
-    };
-    let mut locks = Vec::new();
-    if let Some(ls) = &lock_store {
-        for st in report.stacks.iter_mut() {
-            let acts = st.drifts.iter().any(|d| {
-                d.decision.as_ref().is_some_and(|x| {
-                    matches!(
-                        x.action,
-                        DecisionAction::Reconcile | DecisionAction::PullRequest
-                    )
-                })
-            }) || (st.status == StackStatus::Ok
-                && config
-                    .stacks
-                    .iter()
-                    .any(|s| s.name == st.name && (s.code.is_some() || config.history.is_some())));
-            if !acts {
-                continue;
-            }
-            let held = match ls.try_lock(&st.name).await {
-                Ok(history::LockResult::Acquired(l)) => {
-                    locks.push(l);
-                    None
-                }
-                Ok(history::LockResult::HeldBy { acquired_at }) => Some(format!(
-                    "another driftd run holds the lock on this stack (since {acquired_at})"
-                )),
-                Err(e) => Some(format!("cannot take the lock on this stack: {e}")),
-            };
-            if let Some(reason) = held {
-                warn!(stack = %st.name, %reason, "not acting");
-                st.errors.push(reason.clone());
-                histories.remove(&st.name);
-                for d in st.drifts.iter_mut() {
-                    if let Some(dec) = d.decision.as_mut().filter(|x| {
-                        matches!(
-                            x.action,
-                            DecisionAction::Reconcile | DecisionAction::PullRequest
-                        )
-                    }) {
-                        dec.action = DecisionAction::ReportOnly;
-                        dec.reason = reason.clone();
-                    }
-                }
-                planned.retain(|p| p.stack != report_index(&report_names, &st.name));
-                // No pull request sync either (it could close PRs the other run keeps).
-                st.status = st.status.max(StackStatus::Incomplete);
+    // Stacks another run holds: reported, never acted on.
+    for st in report.stacks.iter_mut() {
+        let Some(reason) = held.get(&st.name) else {
+            continue;
+        };
+        warn!(stack = %st.name, %reason, "not acting");
+        st.errors.push(reason.clone());
+        histories.remove(&st.name);
+        for d in st.drifts.iter_mut() {
+            if let Some(dec) = d.decision.as_mut().filter(|x| {
+                matches!(
+                    x.action,
+                    DecisionAction::Reconcile | DecisionAction::PullRequest
+                )
+            }) {
+                dec.action = DecisionAction::ReportOnly;
+                dec.reason = reason.clone();
             }
         }
+        planned.retain(|p| p.stack != report_index(&report_names, &st.name));
+        // No pull request sync either (it could close PRs the other run keeps).
+        st.status = st.status.max(StackStatus::Incomplete);
     }
 
     // Act.
@@ -493,7 +538,7 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
 
     // Pull requests: only for complete stacks (an empty proposal closes PRs,
     // which must never happen because a read failed).
-    if let Some(settings) = &config.github {
+    if let (Some(settings), false) = (&config.github, options.dry_run) {
         for st in report
             .stacks
             .iter_mut()
@@ -555,7 +600,7 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
     }
 
     // History is saved last: only for complete stacks.
-    if let Some(store) = &store {
+    if let (Some(store), false) = (&store, options.dry_run) {
         for (stack, h) in &histories {
             if let Err(e) = store.save(stack, h).await {
                 if let Some(st) = report.stacks.iter_mut().find(|s| &s.name == stack) {
@@ -565,10 +610,8 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
             }
         }
     }
-    if let Some(ls) = &lock_store {
-        for l in &locks {
-            ls.unlock(l).await;
-        }
+    for l in &locks {
+        lock_store.unlock(l).await;
     }
     report.finish();
     report
@@ -620,5 +663,45 @@ async fn verify(
         },
         Some(TypeRead::Failed(e)) => Err(e.clone()),
         None => Err("not read".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_tag_keys_with_dots_are_masked() {
+        let detail = Detail {
+            target: Target {
+                region: "us-east-1".into(),
+                endpoint_url: None,
+                assume_role_arn: None,
+            },
+            desired: Desired {
+                address: "aws_instance.a".into(),
+                rtype: "aws_instance".into(),
+                id: "i-1".into(),
+                attrs: Default::default(),
+            },
+            diffs: vec![],
+            ignored: vec![],
+            sensitive_paths: vec![vec!["tags".into(), "db.password".into()]],
+        };
+        let action = |attr: &str| Action {
+            rtype: "aws_instance".into(),
+            id: "i-1".into(),
+            attribute: attr.into(),
+            operation: "ec2:CreateTags".into(),
+            params: json!({"Tags": [{"Key": "db.password", "Value": "hunter2"}]}),
+            before: json!("hunter3"),
+            after: json!("hunter2"),
+        };
+        let (p, b, a) = mask_action(&action("tags.db.password"), &detail);
+        assert!(!format!("{p}{b}{a}").contains("hunter"));
+        let (p, _, _) = mask_action(&action("tags.Team"), &detail);
+        assert!(p.to_string().contains("hunter2"), "other tags are shown");
+        let (p, _, _) = mask_action(&action("user_data"), &detail);
+        assert_eq!(p, json!(SENSITIVE));
     }
 }

@@ -175,9 +175,17 @@ pub fn classify(settings: &PolicySettings, d: &Drift, tags: &Value) -> Classific
         vec![]
     };
     let rules: Vec<&PolicyRule> = settings.rules.iter().chain(builtin.iter()).collect();
+    // Creating or deleting whole resources stays critical unless a user rule
+    // names that kind explicitly (a broad rule must not re-open a deleted
+    // security group rule by accident).
     let first = |attr: Option<&str>| {
         rules
             .iter()
+            .filter(|r| {
+                d.kind == DriftKind::Changed
+                    || r.name.starts_with("builtin:")
+                    || r.kinds.contains(&d.kind)
+            })
             .find(|r| rule_matches(r, d, attr, tags))
             .map(|r| Classification {
                 critical: r.critical,
@@ -202,12 +210,28 @@ pub fn classify(settings: &PolicySettings, d: &Drift, tags: &Value) -> Classific
             .map(|a| first(Some(&a.path)).unwrap_or(default.clone()))
             .collect()
     };
-    per_attr
+    // Critical if any attribute is; a forced action counts only when every
+    // attribute agrees on ignoring, else the most restrictive one wins.
+    let mut out = per_attr
         .iter()
         .find(|c| c.critical)
         .or_else(|| per_attr.first())
         .cloned()
-        .unwrap_or(default)
+        .unwrap_or(default);
+    let forced: Vec<DecisionAction> = per_attr.iter().filter_map(|c| c.action).collect();
+    out.action = if !forced.is_empty()
+        && forced.len() == per_attr.len()
+        && forced.iter().all(|a| *a == DecisionAction::Ignored)
+    {
+        Some(DecisionAction::Ignored)
+    } else if forced.contains(&DecisionAction::ReportOnly) {
+        Some(DecisionAction::ReportOnly)
+    } else if forced.contains(&DecisionAction::PullRequest) {
+        Some(DecisionAction::PullRequest)
+    } else {
+        None
+    };
+    out
 }
 
 /// Compile a Rego file once: a readable error with file and line on failure.
@@ -414,6 +438,96 @@ mod tests {
         assert!(c.critical);
         assert_eq!(c.rule, "config:prod-tags-matter");
         assert!(!classify(&s, &d, &json!({"Environment": "dev"})).critical);
+    }
+
+    fn rule(
+        name: &str,
+        attributes: &[&str],
+        kinds: &[DriftKind],
+        critical: bool,
+        action: Option<DecisionAction>,
+    ) -> PolicyRule {
+        PolicyRule {
+            name: name.into(),
+            types: vec![],
+            addresses: vec![],
+            attributes: attributes.iter().map(|s| s.to_string()).collect(),
+            kinds: kinds.to_vec(),
+            tags: Default::default(),
+            critical,
+            action,
+        }
+    }
+
+    #[test]
+    fn forced_actions_combine_across_attributes() {
+        let s = settings(vec![
+            rule(
+                "owner-by-hand",
+                &["tags.Owner"],
+                &[],
+                false,
+                Some(DecisionAction::ReportOnly),
+            ),
+            rule(
+                "noise",
+                &["tags.LastPatched"],
+                &[],
+                false,
+                Some(DecisionAction::Ignored),
+            ),
+        ]);
+        // The forced report_only of one attribute holds for the drift.
+        let d = drift(
+            "aws_instance",
+            DriftKind::Changed,
+            &["tags.CostCenter", "tags.Owner"],
+        );
+        assert_eq!(
+            classify(&s, &d, &json!({})).action,
+            Some(DecisionAction::ReportOnly)
+        );
+        // One ignored attribute does not ignore the others.
+        let d = drift(
+            "aws_instance",
+            DriftKind::Changed,
+            &["tags.LastPatched", "tags.Team"],
+        );
+        assert_eq!(classify(&s, &d, &json!({})).action, None);
+        let d = drift("aws_instance", DriftKind::Changed, &["tags.LastPatched"]);
+        assert_eq!(
+            classify(&s, &d, &json!({})).action,
+            Some(DecisionAction::Ignored)
+        );
+    }
+
+    #[test]
+    fn a_broad_user_rule_does_not_make_missing_resources_non_critical() {
+        let s = settings(vec![rule("dev-is-fine", &[], &[], false, None)]);
+        assert!(
+            classify(
+                &s,
+                &drift("aws_security_group_rule", DriftKind::Missing, &[]),
+                &json!({})
+            )
+            .critical
+        );
+        // Unless it names the kind.
+        let s = settings(vec![rule(
+            "dev-missing-ok",
+            &[],
+            &[DriftKind::Missing],
+            false,
+            None,
+        )]);
+        assert!(
+            !classify(
+                &s,
+                &drift("aws_security_group_rule", DriftKind::Missing, &[]),
+                &json!({})
+            )
+            .critical
+        );
     }
 
     #[test]

@@ -143,6 +143,9 @@ pub struct Detail {
     pub desired: Desired,
     /// Differences after ignore rules (empty for missing resources).
     pub diffs: Vec<driftd_core::AttrDiff>,
+    /// Differences the ignore rules dropped: a reconcile must leave them as
+    /// they are live (e.g. a whole-set S3 tag write keeps ignored tags).
+    pub ignored: Vec<driftd_core::AttrDiff>,
     pub sensitive_paths: Vec<Vec<String>>,
 }
 
@@ -407,6 +410,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                                 target: key.clone(),
                                 desired: d.clone(),
                                 diffs: vec![],
+                                ignored: vec![],
                                 sensitive_paths: res.sensitive_paths.clone(),
                             },
                         );
@@ -425,10 +429,12 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                     Some(l) => {
                         let all = diff(&d.attrs, &l.attrs, |a| schema.shape(&d.rtype, a));
                         let had = !all.is_empty();
-                        let kept: Vec<driftd_core::AttrDiff> = all
+                        let (kept, ignored_diffs): (
+                            Vec<driftd_core::AttrDiff>,
+                            Vec<driftd_core::AttrDiff>,
+                        ) = all
                             .into_iter()
-                            .filter(|a| !ignore.ignores_attribute(&d.rtype, &d.id, &a.path))
-                            .collect();
+                            .partition(|a| !ignore.ignores_attribute(&d.rtype, &d.id, &a.path));
                         let attributes: Vec<AttrChange> = kept
                             .iter()
                             .cloned()
@@ -461,6 +467,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                                     target: key.clone(),
                                     desired: d.clone(),
                                     diffs: kept,
+                                    ignored: ignored_diffs,
                                     sensitive_paths: res.sensitive_paths.clone(),
                                 },
                             );

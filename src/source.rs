@@ -8,8 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-use aws_sdk_s3::error::DisplayErrorContext;
-
 use crate::config::StateLocation;
 use crate::state::{self, StateFile};
 
@@ -136,7 +134,7 @@ async fn load_s3(
             let page = page.map_err(|e| {
                 format!(
                     "s3://{bucket}/{key}: cannot list objects: {}",
-                    DisplayErrorContext(e)
+                    driftd_aws::errors::describe(&e)
                 )
             })?;
             keys.extend(
@@ -161,7 +159,7 @@ async fn load_s3(
     for k in keys {
         let url = format!("s3://{bucket}/{k}");
         let obj = client.get_object().bucket(bucket).key(&k).send().await.map_err(|e| {
-            format!("{url}: cannot read the state object: {} (check the bucket, key, region and s3:GetObject permission)", DisplayErrorContext(e))
+            format!("{url}: cannot read the state object: {} (check the bucket, key, region and s3:GetObject permission)", driftd_aws::errors::describe(&e))
         })?;
         let bytes = obj
             .body

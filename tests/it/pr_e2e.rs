@@ -32,6 +32,10 @@ resource "aws_security_group" "web" {
 "#;
 
 async fn run(config: &str, dir: &std::path::Path) -> Report {
+    run_with(config, dir, false).await
+}
+
+async fn run_with(config: &str, dir: &std::path::Path, dry_run: bool) -> Report {
     let env = MapEnv::new([("GITHUB_TOKEN", "test-token")]);
     let cfg = driftd::config::parse(config, &dir.join("driftd.toml"), &env)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -40,7 +44,7 @@ async fn run(config: &str, dir: &std::path::Path) -> Report {
             client: client_options(),
             ..Default::default()
         },
-        dry_run: false,
+        dry_run,
     };
     pipeline::run(&cfg, &options, &ApiCalls::new(), &env).await
 }
@@ -63,6 +67,14 @@ async fn critical_drift_becomes_one_pull_request_with_the_right_edit() {
         "name = \"network\"\n",
         "name = \"network\"\ncode = { repository = \"acme/infra\", base_branch = \"main\", directory = \"network\" }\n",
     ) + &format!("\n[github]\napi_url = \"{}\"\n", gh.url);
+
+    // --dry-run changes nothing, on GitHub either.
+    run_with(&config, &dir, true).await;
+    assert!(
+        gh.pulls().is_empty() && !gh.branches().iter().any(|b| b.contains("driftd")),
+        "a dry run opens nothing: {:?}",
+        gh.branches()
+    );
 
     for _ in 0..2 {
         let r = run(&config, &dir).await;

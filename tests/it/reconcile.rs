@@ -444,3 +444,80 @@ fn invalid_policy_is_a_config_error_with_file_and_line() {
     assert!(shown.contains("policy.rules[0].criticality"), "{shown}");
     assert!(shown.contains("reconcile.audit_log"), "{shown}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_tag_reconcile_keeps_ignored_tags_and_dry_run_writes_no_history() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("rec-s3tags");
+    let w = seed(&c, &dir).await;
+    // Owner drifted (reconciled), LastScan added out of band (ignored: kept).
+    let set = |pairs: &[(&str, &str)]| {
+        aws_sdk_s3::types::Tagging::builder()
+            .set_tag_set(Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| {
+                        aws_sdk_s3::types::Tag::builder()
+                            .key(*k)
+                            .value(*v)
+                            .build()
+                            .unwrap()
+                    })
+                    .collect(),
+            ))
+            .build()
+            .unwrap()
+    };
+    c.s3.put_bucket_tagging()
+        .bucket(&w.bucket_v3)
+        .tagging(set(&[("Owner", "someone"), ("LastScan", "today")]))
+        .send()
+        .await
+        .unwrap();
+    let extra = "\n[history]\nlocation = \"history\"\n";
+    let cfg = config(&moto.url, "apply", extra).replace(
+        "[scan]\n",
+        "[scan]\nignore = [\"aws_s3_bucket.*.tags.LastScan\"]\n",
+    );
+
+    // A dry run acts on nothing: no change, no history written.
+    let r = run(&cfg, &w.dir, &MapEnv::default(), true).await;
+    assert!(r
+        .stacks
+        .iter()
+        .flat_map(|s| &s.actions)
+        .all(|a| a.outcome == ActionOutcome::DryRun));
+    assert!(
+        !w.dir.join("history/app.json").exists(),
+        "a dry run writes no history"
+    );
+
+    let r = run(&cfg, &w.dir, &MapEnv::default(), false).await;
+    let app = r.stacks.iter().find(|s| s.name == "app").unwrap();
+    let a = app
+        .actions
+        .iter()
+        .find(|a| a.operation == "s3:PutBucketTagging")
+        .expect("a bucket tag action");
+    assert_eq!(a.outcome, ActionOutcome::Succeeded, "{}", r.to_text());
+    let tags =
+        c.s3.get_bucket_tagging()
+            .bucket(&w.bucket_v3)
+            .send()
+            .await
+            .unwrap();
+    let mut got: Vec<(String, String)> = tags
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("LastScan".to_string(), "today".to_string()),
+            ("Owner".to_string(), "platform".to_string())
+        ]
+    );
+}

@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aws_sdk_ec2::error::DisplayErrorContext;
 use aws_sdk_ec2::types::{Filter, Instance, InstanceAttributeName, IpPermission, SecurityGroup};
 use aws_sdk_ec2::Client;
 use driftd_core::{Attrs, Desired, Live};
@@ -27,8 +26,8 @@ pub const PAGE_SIZE: i32 = 1000;
 
 pub type ReadResult = Result<BTreeMap<String, Live>, String>;
 
-fn err<E: std::error::Error>(op: &str, e: E) -> String {
-    format!("{op}: {}", DisplayErrorContext(e))
+fn err<E: std::error::Error + 'static>(op: &str, e: E) -> String {
+    format!("{op}: {}", crate::errors::describe(&e))
 }
 
 fn filter(name: &str, values: &[String]) -> Filter {

@@ -9,6 +9,7 @@
 pub mod calls;
 pub mod client;
 pub mod ec2;
+pub mod errors;
 pub mod normalize;
 pub mod policy;
 pub mod reconcile;

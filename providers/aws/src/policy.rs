@@ -62,7 +62,37 @@ fn canonical_principal(v: Value) -> Value {
             m.insert("AWS".into(), string_set(Value::String(s)));
             Value::Object(m)
         }
-        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, string_set(v))).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let v = if k == "AWS" { account_to_root(v) } else { v };
+                    (k, string_set(v))
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// IAM stores a bare account id principal as the account's root ARN.
+fn account_to_root(v: Value) -> Value {
+    let fix = |s: String| {
+        if s.len() == 12 && s.chars().all(|c| c.is_ascii_digit()) {
+            format!("arn:aws:iam::{s}:root")
+        } else {
+            s
+        }
+    };
+    match v {
+        Value::String(s) => Value::String(fix(s)),
+        Value::Array(a) => Value::Array(
+            a.into_iter()
+                .map(|x| match x {
+                    Value::String(s) => Value::String(fix(s)),
+                    other => other,
+                })
+                .collect(),
+        ),
         other => other,
     }
 }
@@ -131,6 +161,13 @@ mod tests {
     fn condition_value_types_are_not_drift() {
         let a = r#"{"Statement":[{"Effect":"Deny","Condition":{"Bool":{"aws:SecureTransport":false}}}]}"#;
         let b = r#"{"Statement":[{"Effect":"Deny","Condition":{"Bool":{"aws:SecureTransport":["false"]}}}]}"#;
+        assert_eq!(canonical_policy(a), canonical_policy(b));
+    }
+
+    #[test]
+    fn account_id_principal_equals_its_root_arn() {
+        let a = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"s3:GetObject"}]}"#;
+        let b = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"s3:GetObject"}]}"#;
         assert_eq!(canonical_policy(a), canonical_policy(b));
     }
 

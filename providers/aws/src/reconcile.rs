@@ -496,7 +496,7 @@ impl Reconciler for AwsReconciler {
                 $req.send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| fail(&aws_sdk_ec2::error::DisplayErrorContext(e)))
+                    .map_err(|e| fail(&crate::errors::describe(&e)))
             };
         }
         match a.operation.as_str() {

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::Client;
 use driftd_core::{Desired, Live};
 use futures::stream::{self, StreamExt};
@@ -72,7 +72,7 @@ where
         Err(e) => match e.code() {
             Some(code) if ABSENT_CODES.contains(&code) => Ok(Fetch::Absent),
             Some("NoSuchBucket") => Ok(Fetch::Gone),
-            _ => Err(format!("{op}: {}", DisplayErrorContext(e))),
+            _ => Err(format!("{op}: {}", crate::errors::describe(&e))),
         },
     }
 }
@@ -176,7 +176,7 @@ async fn list_buckets(client: &Client) -> Result<Vec<(String, Option<String>)>, 
             .set_continuation_token(token.clone())
             .send()
             .await
-            .map_err(|e| format!("ListBuckets: {}", DisplayErrorContext(e)))?;
+            .map_err(|e| format!("ListBuckets: {}", crate::errors::describe(&e)))?;
         for b in resp.buckets() {
             if let Some(name) = b.name() {
                 out.push((name.to_string(), b.bucket_region().map(str::to_string)));
@@ -196,7 +196,12 @@ async fn bucket_region(client: &Client, bucket: &str) -> Result<String, String> 
         .bucket(bucket)
         .send()
         .await
-        .map_err(|e| format!("GetBucketLocation {bucket}: {}", DisplayErrorContext(e)))?;
+        .map_err(|e| {
+            format!(
+                "GetBucketLocation {bucket}: {}",
+                crate::errors::describe(&e)
+            )
+        })?;
     Ok(match out.location_constraint().map(|c| c.as_str()) {
         None | Some("") => "us-east-1".into(),
         Some("EU") => "eu-west-1".into(),

@@ -169,14 +169,26 @@ impl Schema for AwsSchema {
             .filter(|r| r.rtype == AWS_S3_BUCKET)
             .filter_map(|r| Some((bucket_name(r), own(r)?)))
             .collect();
+        // Standalone group rules carry no region either: their group's.
+        let group_regions: HashMap<String, String> = resources
+            .iter()
+            .filter(|r| r.rtype == AWS_SECURITY_GROUP)
+            .filter_map(|r| Some((r.id.clone(), own(r)?)))
+            .collect();
         resources
             .iter()
             .map(|r| {
                 own(r).or_else(|| {
-                    S3_SPLIT_TYPES
-                        .contains(&r.rtype.as_str())
-                        .then(|| bucket_regions.get(&bucket_name(r)).cloned())
-                        .flatten()
+                    if S3_SPLIT_TYPES.contains(&r.rtype.as_str()) {
+                        bucket_regions.get(&bucket_name(r)).cloned()
+                    } else if r.rtype == AWS_SECURITY_GROUP_RULE {
+                        r.attrs
+                            .get("security_group_id")
+                            .and_then(Value::as_str)
+                            .and_then(|g| group_regions.get(g).cloned())
+                    } else {
+                        None
+                    }
                 })
             })
             .collect()
