@@ -203,6 +203,47 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         .buffered(4)
         .collect()
         .await;
+    // Stacks left out by --stack (a per-stack daemon run): only their
+    // standalone security group rules matter here, so that a group's rules
+    // managed in another stack are not reported as drift of the group.
+    let left_out: Vec<StackConfig> = config
+        .stacks
+        .iter()
+        .filter(|s| !in_filter(s))
+        .cloned()
+        .collect();
+    let filtered_out: Vec<Loaded> = stream::iter(left_out)
+        .map(|s| load_stack(s, options, calls))
+        .buffered(4)
+        .collect()
+        .await;
+    const RULE_TYPES: &[&str] = &[
+        "aws_security_group_rule",
+        "aws_vpc_security_group_ingress_rule",
+        "aws_vpc_security_group_egress_rule",
+    ];
+    let mut foreign_rules: BTreeMap<ScopeKey, Vec<StateResource>> = BTreeMap::new();
+    for l in others
+        .iter()
+        .chain(filtered_out.iter())
+        .filter(|l| l.errors.is_empty())
+    {
+        let rules: Vec<StateResource> = l
+            .files
+            .iter()
+            .flat_map(|f| f.resources.iter())
+            .filter(|r| RULE_TYPES.contains(&r.rtype.as_str()))
+            .cloned()
+            .collect();
+        let regions = schema.regions(&rules);
+        for (r, region) in rules.into_iter().zip(regions) {
+            let region = region.unwrap_or_else(|| l.stack.regions[0].clone());
+            foreign_rules
+                .entry(target(&l.stack, &region))
+                .or_default()
+                .push(r);
+        }
+    }
 
     let supported: BTreeSet<&str> = schema.supported_types().iter().copied().collect();
     // Per-stack reports.
@@ -325,6 +366,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
             .map(|(key, members)| {
                 let schema = &schema;
                 let progress = &progress;
+                let foreign_rules = &foreign_rules;
                 let discover = discover_on && listed.get(&key).copied().unwrap_or(false) && !outside.contains(&key) && owns(&key);
                 let foreign_ids: HashMap<String, BTreeSet<String>> = if discover {
                     schema.desired(foreign.get(&key).map(Vec::as_slice).unwrap_or(&[])).into_iter().fold(HashMap::new(), |mut m, d| {
@@ -335,12 +377,21 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                     HashMap::new()
                 };
                 async move {
-                    let (stacks, resources): (Vec<usize>, Vec<StateResource>) = members.into_iter().unzip();
-                    let desired = schema.desired(&resources);
+                    let (stacks, mut resources): (Vec<usize>, Vec<StateResource>) = members.into_iter().unzip();
+                    // Other stacks' standalone rules project together with this
+                    // scope's groups (and are read, never reported: the report
+                    // walks only this run's resources, the first ones).
+                    let own = resources.len();
+                    resources.extend(foreign_rules.get(&key).cloned().unwrap_or_default());
+                    let mut desired = schema.desired(&resources);
+                    resources.truncate(own);
+                    let foreign_desired = desired.split_off(own);
+                    let mut read_desired = desired.clone();
+                    read_desired.extend(foreign_desired);
                     let t = Instant::now();
                     let reader =
                         AwsReader::connect(&key, &options.client, calls, config.scan.concurrency).await;
-                    let inventory = reader.read(ReadRequest { desired: &desired, discover_unmanaged: discover }).await;
+                    let inventory = reader.read(ReadRequest { desired: &read_desired, discover_unmanaged: discover }).await;
                     info!(region = %key.region, resources = desired.len(), elapsed_ms = t.elapsed().as_millis() as u64, "scope read");
                     progress.say(&format!("read {} resource(s) in {} ({:.1}s)", desired.len(), key.region, t.elapsed().as_secs_f64()));
                     ScopeRead { key, stacks, resources, desired, inventory, discover, foreign_ids }

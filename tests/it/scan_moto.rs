@@ -473,3 +473,38 @@ async fn shards_together_equal_a_full_scan_unmanaged_included() {
     );
     assert!(full.contains(&"unmanaged aws_instance".to_string()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_rules_managed_in_another_stack_are_not_its_drift_in_a_partial_run() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("foreign-rules");
+    seed(&c, &dir).await;
+    // Move the standalone 8080 rule of group `web` into a stack of its own.
+    let mut net: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("network.tfstate")).unwrap()).unwrap();
+    let resources = net["resources"].as_array_mut().unwrap();
+    let i = resources
+        .iter()
+        .position(|r| r["type"] == "aws_security_group_rule")
+        .unwrap();
+    let rule = resources.remove(i);
+    std::fs::write(dir.join("network.tfstate"), net.to_string()).unwrap();
+    let mut rules = net.clone();
+    rules["resources"] = serde_json::json!([rule]);
+    std::fs::write(dir.join("rules.tfstate"), rules.to_string()).unwrap();
+    let cfg = world::config_text(&moto.url)
+        + &format!("\n[[stacks]]\nname = \"rules\"\nstate = \"rules.tfstate\"\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\n", moto.url);
+    // A per-stack run of `network` (as the daemon does) sees no drift.
+    let r = scan_with(
+        &cfg,
+        &dir,
+        ScanOptions {
+            only_stacks: vec!["network".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(lines(&r), Vec::<String>::new(), "{}", r.to_text());
+    assert_eq!(lines(&scan_text(&cfg, &dir).await), Vec::<String>::new());
+}
