@@ -85,18 +85,7 @@ async fn exit_codes_and_formats() {
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["summary"]["drifts"], 0);
 
-    c.ec2
-        .create_tags()
-        .resources(&w.instances[0])
-        .tags(
-            aws_sdk_ec2::types::Tag::builder()
-                .key("Team")
-                .value("ops")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::world::tag_instance(&c, &w.instances[0], "Team", "ops").await;
     let report_file = dir.join("report.json");
     let out = driftd(&[
         "scan",

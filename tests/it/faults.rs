@@ -64,21 +64,6 @@ fn essence(r: &Report) -> (Vec<String>, Vec<String>, Vec<String>) {
     (lines(r), stacks, scopes)
 }
 
-async fn add_tag(c: &driftd::aws::Clients, id: &str, key: &str, value: &str) {
-    c.ec2
-        .create_tags()
-        .resources(id)
-        .tags(
-            aws_sdk_ec2::types::Tag::builder()
-                .key(key)
-                .value(value)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
 fn api_attempts(calls: &ApiCalls, outcome: &str) -> u64 {
     calls
         .snapshot()
@@ -95,7 +80,7 @@ async fn random_throttling_5xx_slow_and_dropped_calls_give_the_same_report() {
     let dir = world::temp_dir("faults-chaos");
     let w = seed(&c, &dir).await;
     // Some drift, so that the comparison covers every kind.
-    add_tag(&c, &w.instances[0], "Team", "ops").await;
+    crate::world::tag_instance(&c, &w.instances[0], "Team", "ops").await;
     c.ec2
         .authorize_security_group_ingress()
         .group_id(&w.sg_web)
@@ -204,7 +189,7 @@ async fn a_type_whose_reads_all_fail_means_incomplete_unknown_and_no_action() {
     let w = seed(&c, &dir).await;
     // A non-critical drift (reconcile would revert it) and a critical one
     // (a pull request would propose it).
-    add_tag(&c, &w.instances[0], "Team", "ops").await;
+    crate::world::tag_instance(&c, &w.instances[0], "Team", "ops").await;
     c.ec2
         .modify_instance_attribute()
         .instance_id(&w.instances[1])
@@ -438,7 +423,7 @@ async fn a_reconcile_applied_but_never_recorded_converges() {
     let c = moto.clients().await;
     let dir = world::temp_dir("faults-crash-reconcile");
     let w = seed(&c, &dir).await;
-    add_tag(&c, &w.instances[0], "Team", "ops").await;
+    crate::world::tag_instance(&c, &w.instances[0], "Team", "ops").await;
     let config = world::config_text(&moto.url).replace(
         "name = \"app\"\n",
         "name = \"app\"\nreconcile = \"apply\"\n",
@@ -450,7 +435,7 @@ async fn a_reconcile_applied_but_never_recorded_converges() {
         "attribute": "tags.Team", "operation": "ec2:CreateTags", "before": "ops", "after": "web",
         "outcome": "skipped", "dry_run": false});
     std::fs::write(dir.join("audit.jsonl"), format!("{started}\n")).unwrap();
-    add_tag(&c, &w.instances[0], "Team", "web").await;
+    crate::world::tag_instance(&c, &w.instances[0], "Team", "web").await;
 
     let r = run_pipeline(&config, &dir).await;
     let app = r.stacks.iter().find(|s| s.name == "app").unwrap();

@@ -3,28 +3,15 @@
 
 use std::path::Path;
 
-use driftd::aws::ApiCalls;
 use driftd::env::MapEnv;
-use driftd::pipeline::{self, RunOptions};
 use driftd::report::{ActionOutcome, Report, StackStatus};
-use driftd::scan::ScanOptions;
 
-use crate::moto::{client_options, Moto};
+use crate::moto::Moto;
 use crate::proxy::FaultProxy;
 use crate::world::{self, seed};
 
 async fn run(config: &str, dir: &Path) -> Report {
-    let env = MapEnv::default();
-    let cfg = driftd::config::parse(config, &dir.join("driftd.toml"), &env)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let options = RunOptions {
-        scan: ScanOptions {
-            client: client_options(),
-            ..Default::default()
-        },
-        dry_run: false,
-    };
-    pipeline::run(&cfg, &options, &ApiCalls::new(), &env).await
+    world::run_pipeline(config, dir, &MapEnv::default(), false).await
 }
 
 fn config(endpoint: &str, history: &str) -> String {
@@ -34,21 +21,6 @@ fn config(endpoint: &str, history: &str) -> String {
     ) + &format!(
         "\n[reconcile]\naudit_log = \"audit.jsonl\"\n\n[history]\nlocation = \"{history}\"\n"
     )
-}
-
-async fn drift_tag(c: &driftd::aws::Clients, id: &str) {
-    c.ec2
-        .create_tags()
-        .resources(id)
-        .tags(
-            aws_sdk_ec2::types::Tag::builder()
-                .key("Team")
-                .value("ops")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
 }
 
 fn succeeded(r: &Report) -> usize {
@@ -65,7 +37,7 @@ async fn a_held_lock_stops_acting_and_a_stale_one_is_taken_over() {
     let c = moto.clients().await;
     let dir = world::temp_dir("lock-held");
     let w = seed(&c, &dir).await;
-    drift_tag(&c, &w.instances[0]).await;
+    crate::world::tag_instance(&c, &w.instances[0], "Team", "ops").await;
     std::fs::create_dir_all(dir.join("history")).unwrap();
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     std::fs::write(
@@ -108,7 +80,7 @@ async fn two_concurrent_runs_act_once() {
     let c = moto.clients().await;
     let dir = world::temp_dir("lock-race");
     let w = seed(&c, &dir).await;
-    drift_tag(&c, &w.instances[0]).await;
+    crate::world::tag_instance(&c, &w.instances[0], "Team", "ops").await;
     // Slow AWS: both runs are in flight at the same time.
     let proxy =
         FaultProxy::start_with(&moto.url, vec![], std::time::Duration::from_millis(150)).await;
@@ -135,7 +107,7 @@ async fn the_s3_lock_is_a_conditional_put() {
     let c = moto.clients().await;
     let dir = world::temp_dir("lock-s3");
     let w = seed(&c, &dir).await;
-    drift_tag(&c, &w.instances[0]).await;
+    crate::world::tag_instance(&c, &w.instances[0], "Team", "ops").await;
     c.s3.create_bucket()
         .bucket("driftd-history")
         .send()

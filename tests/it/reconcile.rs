@@ -2,27 +2,15 @@
 
 use std::path::Path;
 
-use driftd::aws::ApiCalls;
 use driftd::env::MapEnv;
-use driftd::pipeline::{self, RunOptions};
 use driftd::report::{ActionOutcome, DecisionAction, Report};
-use driftd::scan::ScanOptions;
 
-use crate::moto::{client_options, Moto};
+use crate::moto::Moto;
 use crate::proxy::FaultProxy;
 use crate::world::{self, seed};
 
 async fn run(config: &str, dir: &Path, env: &MapEnv, dry_run: bool) -> Report {
-    let cfg = driftd::config::parse(config, &dir.join("driftd.toml"), env)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let options = RunOptions {
-        scan: ScanOptions {
-            client: client_options(),
-            ..Default::default()
-        },
-        dry_run,
-    };
-    pipeline::run(&cfg, &options, &ApiCalls::new(), env).await
+    world::run_pipeline(config, dir, env, dry_run).await
 }
 
 /// The two-stack world config with reconcile settings for the app stack.
@@ -31,21 +19,6 @@ fn config(endpoint: &str, mode: &str, extra: &str) -> String {
         "name = \"app\"\n",
         &format!("name = \"app\"\nreconcile = \"{mode}\"\n"),
     ) + &format!("\n[reconcile]\naudit_log = \"audit.jsonl\"\n{extra}\n")
-}
-
-async fn tag(c: &driftd::aws::Clients, id: &str, key: &str, value: &str) {
-    c.ec2
-        .create_tags()
-        .resources(id)
-        .tags(
-            aws_sdk_ec2::types::Tag::builder()
-                .key(key)
-                .value(value)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
 }
 
 async fn live_tag(c: &driftd::aws::Clients, id: &str, key: &str) -> Option<String> {
@@ -96,7 +69,7 @@ async fn drifted_world(name: &str) -> (Moto, driftd::aws::Clients, world::World)
     let moto = Moto::start();
     let c = moto.clients().await;
     let w = seed(&c, &world::temp_dir(name)).await;
-    tag(&c, &w.instances[0], "Team", "ops").await;
+    crate::world::tag_instance(&c, &w.instances[0], "Team", "ops").await;
     // A critical drift on the other instance: its type (moto allows the change).
     c.ec2
         .modify_instance_attribute()
@@ -367,7 +340,7 @@ async fn persistence_threshold_acts_on_the_second_scan() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incomplete_scan_means_no_action_and_budget_caps_actions() {
     let (moto, c, w) = drifted_world("rec-incomplete").await;
-    tag(&c, &w.instances[1], "Team", "ops").await;
+    crate::world::tag_instance(&c, &w.instances[1], "Team", "ops").await;
     // S3 reads fail: the app stack is incomplete, its instance drift visible.
     let proxy = FaultProxy::start(&moto.url, vec!["?tagging".into(), "?versioning".into()]).await;
     let r = run(

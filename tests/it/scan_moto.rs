@@ -431,18 +431,7 @@ async fn shards_together_equal_a_full_scan_unmanaged_included() {
     let dir = world::temp_dir("shards");
     let w = seed(&c, &dir).await;
     run_instance(&c, &w.subnet, &w.sg_web, "stray", "t3.nano").await;
-    c.ec2
-        .create_tags()
-        .resources(&w.instances[0])
-        .tags(
-            aws_sdk_ec2::types::Tag::builder()
-                .key("Team")
-                .value("ops")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::world::tag_instance(&c, &w.instances[0], "Team", "ops").await;
     let cfg = world::config_text(&moto.url);
     let full = lines(&scan_text(&cfg, &dir).await);
     let mut union = Vec::new();

@@ -560,3 +560,33 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// Set one tag on an EC2 resource (out-of-band drift in tests).
+pub async fn tag_instance(c: &Clients, id: &str, key: &str, value: &str) {
+    c.ec2
+        .create_tags()
+        .resources(id)
+        .tags(Tag::builder().key(key).value(value).build())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// One full pipeline run (scan, decide, act) with the test client options.
+pub async fn run_pipeline(
+    config: &str,
+    dir: &Path,
+    env: &driftd::env::MapEnv,
+    dry_run: bool,
+) -> driftd::report::Report {
+    let cfg = driftd::config::parse(config, &dir.join("driftd.toml"), env)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let options = driftd::pipeline::RunOptions {
+        scan: driftd::scan::ScanOptions {
+            client: crate::moto::client_options(),
+            ..Default::default()
+        },
+        dry_run,
+    };
+    driftd::pipeline::run(&cfg, &options, &driftd::aws::ApiCalls::new(), env).await
+}
