@@ -72,12 +72,13 @@ struct Loaded {
 /// A scope: where one set of live reads happens.
 type ScopeKey = Target;
 
-/// What one scope's read produced; `resources[i]` projects to `desired[i]`.
+/// What one scope's read produced; resource `i` projects to `desired[i]`.
 struct ScopeRead {
     key: ScopeKey,
     /// Index in `loaded` of the stack of each resource.
     stacks: Vec<usize>,
-    resources: Vec<StateResource>,
+    /// Sensitive paths of each resource (from its state).
+    sensitive: Vec<Vec<Vec<String>>>,
     desired: Vec<Desired>,
     inventory: driftd_core::Inventory,
     /// Unmanaged detection ran in this scope.
@@ -385,16 +386,18 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                     resources.extend(foreign_rules.get(&key).cloned().unwrap_or_default());
                     let mut desired = schema.desired(&resources);
                     resources.truncate(own);
-                    let foreign_desired = desired.split_off(own);
-                    let mut read_desired = desired.clone();
-                    read_desired.extend(foreign_desired);
+                    // Raw state attributes are no longer needed: keep only the
+                    // sensitive paths, and free the rest before the live read.
+                    let sensitive: Vec<Vec<Vec<String>>> = resources.into_iter().map(|r| r.sensitive_paths).collect();
                     let t = Instant::now();
                     let reader =
                         AwsReader::connect(&key, &options.client, calls, config.scan.concurrency).await;
-                    let inventory = reader.read(ReadRequest { desired: &read_desired, discover_unmanaged: discover }).await;
+                    // Read with the other stacks' rules included, then keep this run's own.
+                    let inventory = reader.read(ReadRequest { desired: &desired, discover_unmanaged: discover }).await;
+                    desired.truncate(own);
                     info!(region = %key.region, resources = desired.len(), elapsed_ms = t.elapsed().as_millis() as u64, "scope read");
                     progress.say(&format!("read {} resource(s) in {} ({:.1}s)", desired.len(), key.region, t.elapsed().as_secs_f64()));
-                    ScopeRead { key, stacks, resources, desired, inventory, discover, foreign_ids }
+                    ScopeRead { key, stacks, sensitive, desired, inventory, discover, foreign_ids }
                 }
             })
             .buffer_unordered(4)
@@ -408,7 +411,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
     for ScopeRead {
         key,
         stacks,
-        resources,
+        sensitive,
         desired,
         inventory,
         discover,
@@ -416,7 +419,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
     } in &results
     {
         let mut scope_failures = Vec::new();
-        for ((si, res), d) in stacks.iter().zip(resources).zip(desired) {
+        for ((si, sensitive_paths), d) in stacks.iter().zip(sensitive).zip(desired) {
             let stack = &loaded[*si].stack;
             let report = &mut reports[*si];
             let mut ignore = global_ignore.clone();
@@ -462,7 +465,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                                 desired: d.clone(),
                                 diffs: vec![],
                                 ignored: vec![],
-                                sensitive_paths: res.sensitive_paths.clone(),
+                                sensitive_paths: sensitive_paths.clone(),
                             },
                         );
                         report.counts.missing += 1;
@@ -490,7 +493,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                             .iter()
                             .cloned()
                             .map(|a| {
-                                let secret = is_sensitive(&a.path, &res.sensitive_paths);
+                                let secret = is_sensitive(&a.path, sensitive_paths);
                                 let mask = |v: serde_json::Value| {
                                     if secret && !v.is_null() {
                                         serde_json::Value::String(SENSITIVE.into())
@@ -519,7 +522,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                                     desired: d.clone(),
                                     diffs: kept,
                                     ignored: ignored_diffs,
-                                    sensitive_paths: res.sensitive_paths.clone(),
+                                    sensitive_paths: sensitive_paths.clone(),
                                 },
                             );
                             report.counts.changed += 1;
