@@ -197,6 +197,12 @@ impl Metrics {
             self.unknown
                 .with_label_values(&[&st.name])
                 .set(st.unknown.len() as f64);
+            if st.status == StackStatus::Incomplete {
+                // Drift figures keep the last complete scan's: a throttled read
+                // must not make a critical-drift alert resolve and fire again.
+                // (Incomplete stacks never act, so there are no actions to count.)
+                continue;
+            }
             for old in series.remove(&st.name).unwrap_or_default() {
                 let refs: Vec<&str> = old.iter().map(String::as_str).collect();
                 let _ = self.drifted.remove_label_values(&refs);
@@ -443,6 +449,43 @@ pub async fn write_textfile(path: &std::path::Path, body: &str) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report(status: &str, drifts: serde_json::Value) -> Report {
+        serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "driftd_version": "0", "generated_at": "2026-01-01T00:00:00Z",
+            "summary": {"stacks": 1, "stacks_failed": 0, "stacks_incomplete": 0, "drifts": 0, "changed": 0,
+                        "missing": 0, "unmanaged": 0, "unknown": 0},
+            "stacks": [{"name": "app", "status": status, "errors": [], "sources": [],
+                        "counts": {"managed": 1, "unsupported": 0, "in_sync": 0, "changed": 1, "missing": 0, "unknown": 0, "ignored": 0},
+                        "drifts": drifts, "unknown": []}],
+            "unmanaged": []
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_incomplete_scan_keeps_the_last_drift_figures() {
+        let m = Metrics::new();
+        let drift = serde_json::json!([{"address": "aws_instance.a", "type": "aws_instance", "id": "i-1",
+            "kind": "changed", "attributes": [],
+            "decision": {"action": "report_only", "critical": true, "rule": "r", "reason": "x"}}]);
+        m.record_report(&report("ok", drift), Duration::from_secs(1));
+        let series = "driftd_drifted_resources{criticality=\"critical\",kind=\"changed\",stack=\"app\",type=\"aws_instance\"} 1";
+        assert!(m.encode().contains(series));
+        m.record_report(
+            &report("incomplete", serde_json::json!([])),
+            Duration::from_secs(1),
+        );
+        assert!(
+            m.encode().contains(series),
+            "kept through an incomplete scan"
+        );
+        m.record_report(&report("ok", serde_json::json!([])), Duration::from_secs(1));
+        assert!(
+            !m.encode().contains(series),
+            "dropped after a complete scan without it"
+        );
+    }
 
     #[test]
     fn every_family_is_registered() {
