@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes_util::full;
 use driftd_aws::{ApiCalls, ClientOptions};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -30,14 +29,6 @@ use crate::metrics::Metrics;
 use crate::pipeline::{self, RunOptions};
 use crate::report::Report;
 use crate::scan::ScanOptions;
-
-mod bytes_util {
-    use http_body_util::Full;
-    use hyper::body::Bytes;
-    pub fn full(s: impl Into<Bytes>) -> Full<Bytes> {
-        Full::new(s.into())
-    }
-}
 
 /// State shared by the scheduler and the HTTP server.
 pub struct Shared {
@@ -70,7 +61,7 @@ async fn handle(
         Response::builder()
             .status(code)
             .header("content-type", ctype)
-            .body(full(body))
+            .body(Full::new(Bytes::from(body)))
             .expect("valid response")
     };
     Ok(match req.uri().path() {

@@ -136,49 +136,66 @@ impl HistoryStore {
 
     /// Load a stack's history (empty when there is none yet).
     pub async fn load(&self, stack: &str) -> Result<StackHistory, String> {
-        let bytes = match (&self.location, &self.s3) {
-            (HistoryLocation::Local(dir), _) => {
-                let p = Self::local_path(dir, stack);
-                match tokio::fs::read(&p).await {
-                    Ok(b) => b,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Ok(StackHistory::default())
-                    }
-                    Err(e) => return Err(format!("history {}: {e}", p.display())),
-                }
-            }
-            (HistoryLocation::S3 { bucket, prefix }, Some(s3)) => {
-                let key = Self::key(prefix, stack);
-                match s3.get_object().bucket(bucket).key(&key).send().await {
-                    Ok(o) => o
-                        .body
-                        .collect()
-                        .await
-                        .map_err(|e| format!("history s3://{bucket}/{key}: {e}"))?
-                        .into_bytes()
-                        .to_vec(),
-                    Err(e) if e.code() == Some("NoSuchKey") => return Ok(StackHistory::default()),
-                    Err(e) => return Err(format!("history s3://{bucket}/{key}: {}", describe(&e))),
-                }
-            }
-            _ => return Err("history: no S3 client".into()),
-        };
-        serde_json::from_slice(&bytes)
-            .map_err(|e| format!("history of {stack} is unreadable ({e}); delete it to start over"))
+        self.load_doc(stack)
+            .await
+            .map_err(|e| format!("{e}; delete it to start over"))
     }
 
     /// Save a stack's history (atomically for local files).
     pub async fn save(&self, stack: &str, h: &StackHistory) -> Result<(), String> {
-        let bytes = serde_json::to_vec_pretty(h).map_err(|e| e.to_string())?;
+        self.save_doc(stack, h).await
+    }
+
+    /// Load a JSON document of the store: a stack's history, or a named one
+    /// kept beside them (names start with `@`, which stack names cannot).
+    /// Absent means the default.
+    pub async fn load_doc<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> Result<T, String> {
+        let (bytes, shown) = match (&self.location, &self.s3) {
+            (HistoryLocation::Local(dir), _) => {
+                let p = Self::local_path(dir, name);
+                match tokio::fs::read(&p).await {
+                    Ok(b) => (b, p.display().to_string()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
+                    Err(e) => return Err(format!("history {}: {e}", p.display())),
+                }
+            }
+            (HistoryLocation::S3 { bucket, prefix }, Some(s3)) => {
+                let key = Self::key(prefix, name);
+                let shown = format!("s3://{bucket}/{key}");
+                match s3.get_object().bucket(bucket).key(&key).send().await {
+                    Ok(o) => (
+                        o.body
+                            .collect()
+                            .await
+                            .map_err(|e| format!("history {shown}: {e}"))?
+                            .into_bytes()
+                            .to_vec(),
+                        shown,
+                    ),
+                    Err(e) if e.code() == Some("NoSuchKey") => return Ok(T::default()),
+                    Err(e) => return Err(format!("history {shown}: {}", describe(&e))),
+                }
+            }
+            _ => return Err("history: no S3 client".into()),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| format!("history {shown} is unreadable ({e})"))
+    }
+
+    /// Save a JSON document of the store (atomically for local files).
+    pub async fn save_doc<T: serde::Serialize>(&self, name: &str, doc: &T) -> Result<(), String> {
+        let bytes = serde_json::to_vec_pretty(doc).map_err(|e| e.to_string())?;
         match (&self.location, &self.s3) {
             (HistoryLocation::Local(dir), _) => {
                 tokio::fs::create_dir_all(dir)
                     .await
                     .map_err(|e| format!("history {}: {e}", dir.display()))?;
-                write_atomic(&Self::local_path(dir, stack), &bytes).await
+                write_atomic(&Self::local_path(dir, name), &bytes).await
             }
             (HistoryLocation::S3 { bucket, prefix }, Some(s3)) => {
-                let key = Self::key(prefix, stack);
+                let key = Self::key(prefix, name);
                 s3.put_object()
                     .bucket(bucket)
                     .key(&key)
@@ -190,64 +207,6 @@ impl HistoryStore {
                     .map_err(|e| format!("history s3://{bucket}/{key}: {}", describe(&e)))
             }
             _ => Err("history: no S3 client".into()),
-        }
-    }
-}
-
-impl HistoryStore {
-    /// Load a named JSON document kept beside the stacks' histories
-    /// (names start with `@`, which stack names cannot).
-    pub async fn load_doc<T: serde::de::DeserializeOwned + Default>(
-        &self,
-        name: &str,
-    ) -> Result<T, String> {
-        let bytes = match (&self.location, &self.s3) {
-            (HistoryLocation::Local(dir), _) => {
-                match tokio::fs::read(Self::local_path(dir, name)).await {
-                    Ok(b) => b,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-            (HistoryLocation::S3 { bucket, prefix }, Some(s3)) => {
-                let key = Self::key(prefix, name);
-                match s3.get_object().bucket(bucket).key(&key).send().await {
-                    Ok(o) => o
-                        .body
-                        .collect()
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .into_bytes()
-                        .to_vec(),
-                    Err(e) if e.code() == Some("NoSuchKey") => return Ok(T::default()),
-                    Err(e) => return Err(describe(&e).to_string()),
-                }
-            }
-            _ => return Err("no S3 client".into()),
-        };
-        serde_json::from_slice(&bytes).map_err(|e| format!("{name}: {e}"))
-    }
-
-    /// Save a named JSON document (see [`HistoryStore::load_doc`]).
-    pub async fn save_doc<T: serde::Serialize>(&self, name: &str, doc: &T) -> Result<(), String> {
-        let bytes = serde_json::to_vec_pretty(doc).map_err(|e| e.to_string())?;
-        match (&self.location, &self.s3) {
-            (HistoryLocation::Local(dir), _) => {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                write_atomic(&Self::local_path(dir, name), &bytes).await
-            }
-            (HistoryLocation::S3 { bucket, prefix }, Some(s3)) => s3
-                .put_object()
-                .bucket(bucket)
-                .key(Self::key(prefix, name))
-                .body(bytes.into())
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| describe(&e).to_string()),
-            _ => Err("no S3 client".into()),
         }
     }
 }

@@ -130,6 +130,15 @@ fn init_logs(format: LogFormat, filter: &str) {
     }
 }
 
+/// The async runtime, or `None` after saying why it could not start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| eprintln!("error: cannot start the async runtime: {e}"))
+        .ok()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format, &cli.log);
@@ -137,15 +146,8 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let code = match cli.command {
         Command::Daemon { config, listen } => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::from(1);
-                }
+            let Some(runtime) = runtime() else {
+                return ExitCode::from(1);
             };
             let code =
                 runtime.block_on(daemon::run(config, listen, std::sync::Arc::new(ProcessEnv)));
@@ -231,15 +233,8 @@ fn main() -> ExitCode {
                 },
                 dry_run,
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::from(1);
-                }
+            let Some(runtime) = runtime() else {
+                return ExitCode::from(1);
             };
             let calls = ApiCalls::new();
             let started = std::time::Instant::now();

@@ -205,8 +205,6 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
         }
     }
 
-    let report_names: Vec<String> = report.stacks.iter().map(|s| s.name.clone()).collect();
-
     // Decide.
     let mut reconcilers: HashMap<Target, AwsReconciler> = HashMap::new();
     let mut planned: Vec<Planned> = Vec::new();
@@ -396,7 +394,7 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
     }
 
     // Stacks another run holds: reported, never acted on.
-    for st in report.stacks.iter_mut() {
+    for (si, st) in report.stacks.iter_mut().enumerate() {
         let Some(reason) = held.get(&st.name) else {
             continue;
         };
@@ -414,7 +412,7 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                 dec.reason = reason.clone();
             }
         }
-        planned.retain(|p| p.stack != report_index(&report_names, &st.name));
+        planned.retain(|p| p.stack != si);
         // No pull request sync either (it could close PRs the other run keeps).
         st.status = st.status.max(StackStatus::Incomplete);
     }
@@ -490,14 +488,10 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
         }
         // Verify: re-read the resource; what we changed must no longer differ.
         if !applied_paths.is_empty() {
-            let still = verify(
-                &schema,
-                &p.detail,
-                &options.scan,
-                calls,
-                config.scan.concurrency,
-            )
-            .await;
+            let still = match &rec {
+                Some(r) => verify(&schema, &p.detail, &r.clients, config.scan.concurrency).await,
+                None => Err("no client".into()),
+            };
             for r in records
                 .iter_mut()
                 .filter(|r| r.outcome == ActionOutcome::Succeeded)
@@ -617,10 +611,6 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
     report
 }
 
-fn report_index(names: &[String], name: &str) -> usize {
-    names.iter().position(|n| n == name).unwrap_or(usize::MAX)
-}
-
 /// Does a remaining difference belong to what this action changed? An action
 /// on a whole resource (`public_access_block`) owns every remaining path.
 fn still_drifted(paths: &[String], attribute: &str, desired: &Desired) -> bool {
@@ -639,11 +629,15 @@ fn still_drifted(paths: &[String], attribute: &str, desired: &Desired) -> bool {
 async fn verify(
     schema: &AwsSchema,
     detail: &Detail,
-    options: &ScanOptions,
-    calls: &ApiCalls,
+    clients: &Clients,
     concurrency: usize,
 ) -> Result<Vec<String>, String> {
-    let reader = AwsReader::connect(&detail.target, &options.client, calls, concurrency).await;
+    // The reconciler's clients: same target, no second credential resolution.
+    let reader = AwsReader {
+        clients: clients.clone(),
+        region: detail.target.region.clone(),
+        concurrency,
+    };
     let desired = [detail.desired.clone()];
     let inv = reader
         .read(ReadRequest {

@@ -407,6 +407,15 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
     let mut scope_reports = Vec::new();
     let mut details = BTreeMap::new();
     let global_ignore = &config.scan.ignore;
+    // Global rules, then the stack's: merged once per stack, not per resource.
+    let stack_ignores: Vec<crate::ignore::IgnoreRules> = loaded
+        .iter()
+        .map(|l| {
+            let mut r = global_ignore.clone();
+            r.extend(&l.stack.ignore);
+            r
+        })
+        .collect();
 
     for ScopeRead {
         key,
@@ -422,8 +431,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         for ((si, sensitive_paths), d) in stacks.iter().zip(sensitive).zip(desired) {
             let stack = &loaded[*si].stack;
             let report = &mut reports[*si];
-            let mut ignore = global_ignore.clone();
-            ignore.extend(&stack.ignore);
+            let ignore = &stack_ignores[*si];
             report.counts.managed += 1;
             if ignore.ignores_resource(&d.rtype, &d.id) {
                 report.counts.ignored += 1;
