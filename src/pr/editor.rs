@@ -134,6 +134,28 @@ impl Workspace {
             .collect()
     }
 
+    /// The `kind "label"...` blocks of a directory's `.tf` files, with their
+    /// file; an error when the directory does not parse.
+    fn blocks<'a>(
+        &'a self,
+        dir: &str,
+        kind: &'a str,
+        labels: &[&str],
+    ) -> Result<Vec<(&'a str, &'a Block)>, String> {
+        if let Some(e) = self.parse_errors(dir) {
+            return Err(format!("cannot parse the code: {e}"));
+        }
+        Ok(self
+            .tf(dir)
+            .into_iter()
+            .flat_map(|(f, b)| {
+                b.get_blocks(kind)
+                    .filter(|x| x.has_exact_labels(labels))
+                    .map(move |x| (f, x))
+            })
+            .collect())
+    }
+
     fn parse_errors(&self, dir: &str) -> Option<String> {
         let errs: Vec<String> = self
             .errors
@@ -780,19 +802,7 @@ impl<'w> Planner<'w, '_> {
             caller: None,
         };
         for (name, key) in &addr.modules {
-            if let Some(e) = self.ws.parse_errors(&scope.dir) {
-                return Err(format!("cannot parse the code: {e}"));
-            }
-            let found: Vec<(&str, &Block)> = self
-                .ws
-                .tf(&scope.dir)
-                .into_iter()
-                .flat_map(|(f, b)| {
-                    b.get_blocks("module")
-                        .filter(|m| m.has_exact_labels(&[name.as_str()]))
-                        .map(move |m| (f, m))
-                })
-                .collect();
+            let found = self.ws.blocks(&scope.dir, "module", &[name.as_str()])?;
             let [(file, block)] = found[..] else {
                 return Err(format!(
                     "module \"{name}\" not found in {}",
@@ -826,19 +836,11 @@ impl<'w> Planner<'w, '_> {
                 caller: Some((block, file, Box::new(scope))),
             };
         }
-        if let Some(e) = self.ws.parse_errors(&scope.dir) {
-            return Err(format!("cannot parse the code: {e}"));
-        }
-        let found: Vec<(&str, &Block)> = self
-            .ws
-            .tf(&scope.dir)
-            .into_iter()
-            .flat_map(|(f, b)| {
-                b.get_blocks("resource")
-                    .filter(|r| r.has_exact_labels(&[addr.rtype.as_str(), addr.name.as_str()]))
-                    .map(move |r| (f, r))
-            })
-            .collect();
+        let found = self.ws.blocks(
+            &scope.dir,
+            "resource",
+            &[addr.rtype.as_str(), addr.name.as_str()],
+        )?;
         let [(file, block)] = found[..] else {
             return Err(format!(
                 "resource \"{}\" \"{}\" not found in {} (generated code, or a different directory?)",
