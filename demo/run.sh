@@ -5,6 +5,10 @@
 #   ./demo/run.sh              # the demo: drift found, exits 0
 #   ./demo/run.sh --no-drift   # an untouched world: no drift expected
 #   DRIFTD=target/debug/driftd ./demo/run.sh   # use a prebuilt binary
+#
+# The JSON report is kept in demo/.world/report.json; CI checks it with
+# demo/check_report.py (changed, missing and unmanaged drift, a decision per
+# drift, the reconcile dry-run calls; with --no-drift: no drift at all).
 set -euo pipefail
 
 MOTO_VERSION=5.1.22
@@ -46,11 +50,15 @@ echo "demo: driftd scan --config $world/driftd.toml"
 echo
 status=0
 if [ -n "${DRIFTD:-}" ]; then
-  "$DRIFTD" scan --config "$world/driftd.toml" || status=$?
+  "$DRIFTD" scan --config "$world/driftd.toml" --report-file "$world/report.json" || status=$?
 else
-  cargo run --quiet --bin driftd -- scan --config "$world/driftd.toml" || status=$?
+  cargo run --quiet --bin driftd -- scan --config "$world/driftd.toml" --report-file "$world/report.json" || status=$?
 fi
 
+if [ "$status" = 2 ] && [ "${1:-}" = "--no-drift" ]; then
+  echo "demo: driftd found drift in the untouched world: a false positive (see $world/report.json)" >&2
+  exit 1
+fi
 if [ "$status" = 2 ]; then
   echo "demo: driftd exited 2 (drift found): expected, the world was changed out of band."
   status=0
