@@ -182,9 +182,11 @@ async fn planted_secrets_appear_in_no_output() {
             "{want} in {names:?}"
         );
     }
+    // Logs are on (driftd's own; the SDK's wire logs stay capped at info,
+    // see `trace_logs_never_print_wire_bodies`).
     assert!(
-        String::from_utf8_lossy(&outputs[1].1).contains("\"level\":\"DEBUG\""),
-        "debug logs are on"
+        String::from_utf8_lossy(&outputs[1].1).contains("\"level\":\"INFO\""),
+        "logs are on"
     );
 
     // Everything on the fake GitHub: PRs, comments, commits, every file on
