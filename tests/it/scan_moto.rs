@@ -550,6 +550,23 @@ async fn a_vpc_rule_changed_in_place_is_reported_once_on_the_rule() {
         "{}",
         r.to_text()
     );
+    // When the rules cannot be read, their group is unknown, not drifted.
+    let proxy =
+        FaultProxy::start(&moto.url, vec!["Action=DescribeSecurityGroupRules".into()]).await;
+    let r = scan_text(&world::config_text(&proxy.url), &dir).await;
+    assert_eq!(lines(&r), Vec::<String>::new(), "{}", r.to_text());
+    let net = r.stacks.iter().find(|s| s.name == "network").unwrap();
+    assert_eq!(net.status, StackStatus::Incomplete);
+    let unknown: Vec<&str> = net.unknown.iter().map(|u| u.address.as_str()).collect();
+    assert_eq!(
+        unknown,
+        vec![
+            "aws_security_group.db",
+            "module.db.aws_vpc_security_group_ingress_rule.postgres"
+        ],
+        "{}",
+        r.to_text()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

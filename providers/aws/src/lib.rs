@@ -178,6 +178,26 @@ impl AwsReader {
                 let (g, r) = ec2::security_groups_live(&groups, &group_ids, &rule_res, &standalone);
                 put(&mut inv, AWS_SECURITY_GROUP, Ok(g));
                 put(&mut inv, AWS_SECURITY_GROUP_RULE, Ok(r));
+                // Without their VPC rules' live keys, groups those rules point
+                // into cannot be told apart from a rule changed in place:
+                // unknown, rather than false drift.
+                if let Err(e) = &vpc {
+                    for d in &vpc_rules {
+                        let Some(sg) = d.attrs.get("security_group_id").and_then(|v| v.as_str())
+                        else {
+                            continue;
+                        };
+                        if group_ids.contains(sg) {
+                            inv.failed
+                                .entry(AWS_SECURITY_GROUP.to_string())
+                                .or_default()
+                                .insert(
+                                    sg.to_string(),
+                                    format!("the rules of its aws_vpc_security_group_*_rule resources could not be read: {e}"),
+                                );
+                        }
+                    }
+                }
             }
             Err(e) => {
                 put(&mut inv, AWS_SECURITY_GROUP, Err(e.clone()));
