@@ -101,6 +101,8 @@ struct RawScan {
     driftignore: Option<String>,
     #[serde(default)]
     ignore: Vec<String>,
+    attempt_timeout: Option<RawDuration>,
+    stack_timeout: Option<RawDuration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -228,6 +230,12 @@ pub struct ScanSettings {
     pub strict: bool,
     /// Global ignore rules (driftignore file, then `ignore` entries).
     pub ignore: IgnoreRules,
+    /// Timeout of one AWS request attempt (then it is retried); `None`: the
+    /// client default (`driftd_aws::client::DEFAULT_ATTEMPT_TIMEOUT`, 15 s).
+    pub attempt_timeout: Option<std::time::Duration>,
+    /// Deadline of a scope's live reads (per stack and region): what is not
+    /// read by then is unknown and the stack incomplete.
+    pub stack_timeout: std::time::Duration,
 }
 
 /// One `[[stacks]]` entry.
@@ -635,6 +643,10 @@ fn validate(
             format!("{max_attempts} is out of range: use 1 to 20"),
         );
     }
+    let attempt_timeout =
+        duration_setting(s.attempt_timeout.as_ref(), "scan.attempt_timeout", errors);
+    let stack_timeout = duration_setting(s.stack_timeout.as_ref(), "scan.stack_timeout", errors)
+        .unwrap_or(DEFAULT_STACK_TIMEOUT);
     let instance_attribute_reads =
         match s.instance_attribute_reads.as_deref().unwrap_or("protected") {
             "protected" => InstanceAttributeReads::Protected,
@@ -889,9 +901,55 @@ fn validate(
             unmanaged: s.unmanaged.unwrap_or(true),
             strict: s.strict.unwrap_or(false),
             ignore,
+            attempt_timeout,
+            stack_timeout,
         },
         stacks,
     }
+}
+
+/// Default `scan.stack_timeout`.
+pub const DEFAULT_STACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A duration setting: seconds (`10`) or text with a unit (`"10s"`, `"2m"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Seconds(u64),
+    Text(String),
+}
+
+/// A duration setting between 1 s and 24 h (`None` when unset or invalid).
+fn duration_setting(
+    raw: Option<&RawDuration>,
+    field: &str,
+    errors: &mut Errors,
+) -> Option<std::time::Duration> {
+    let d = match raw {
+        None => return None,
+        Some(RawDuration::Seconds(n)) => std::time::Duration::from_secs(*n),
+        Some(RawDuration::Text(t)) => match humantime::parse_duration(t.trim()) {
+            Ok(d) => d,
+            Err(e) => {
+                errors.add(
+                    field,
+                    format!("`{t}` is not a duration ({e}): use e.g. \"15s\" or \"2m\""),
+                );
+                return None;
+            }
+        },
+    };
+    if d < std::time::Duration::from_secs(1) || d > std::time::Duration::from_secs(86_400) {
+        errors.add(
+            field,
+            format!(
+                "{} is out of range: use 1s to 24h",
+                humantime::format_duration(d)
+            ),
+        );
+        return None;
+    }
+    Some(d)
 }
 
 #[cfg(test)]

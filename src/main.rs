@@ -24,9 +24,19 @@ struct Cli {
     /// Log format on stderr: text (for terminals) or json (for clusters).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "DRIFTD_LOG_FORMAT")]
     log_format: LogFormat,
-    /// Log filter (tracing syntax), e.g. `info` or `driftd=debug`.
+    /// Log filter (tracing syntax), e.g. `info` or `driftd=debug`. The AWS
+    /// SDK's and the HTTP stack's own logs stay at `info` or above whatever
+    /// the filter says: below that they print raw requests and responses,
+    /// sensitive values included (see --unsafe-log-wire).
     #[arg(long, global = true, default_value = "warn", env = "DRIFTD_LOG")]
     log: String,
+    /// UNSAFE: let the SDK's and the HTTP stack's debug/trace logs through
+    /// (raw request and response bodies and headers: secrets, tag values,
+    /// state contents). For debugging against an emulator only.
+    #[arg(long, global = true, env = "DRIFTD_UNSAFE_LOG_WIRE",
+          action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    unsafe_log_wire: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -118,15 +128,65 @@ enum Command {
     },
 }
 
-fn init_logs(format: LogFormat, filter: &str) {
+/// Log targets that print what goes over the wire below `info`: the SDK's
+/// orchestrator ("transmitting request", "received response" with bodies),
+/// request signing (canonical requests), credential and profile loading,
+/// and the HTTP, TLS and GitHub client stacks.
+const WIRE_TARGETS: &[&str] = &[
+    "aws_smithy_",
+    "aws_sigv4",
+    "aws_runtime",
+    "aws_config",
+    "aws_credential_types",
+    "aws_sdk_",
+    "hyper",
+    "hyper_util",
+    "hyper_rustls",
+    "h2",
+    "http_body",
+    "reqwest",
+    "rustls",
+    "tower",
+    "tower_http",
+    "octocrab",
+];
+
+fn is_wire_target(target: &str) -> bool {
+    WIRE_TARGETS.iter().any(|p| {
+        if p.ends_with('_') {
+            target.starts_with(p)
+        } else {
+            target == *p
+                || target
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.starts_with("::"))
+        }
+    })
+}
+
+fn init_logs(format: LogFormat, filter: &str, unsafe_wire: bool) {
+    use tracing_subscriber::filter::FilterExt;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    // Wire-level targets never go below info, whatever the filter asks,
+    // unless the unsafe switch is set.
+    let cap = tracing_subscriber::filter::filter_fn(move |m| {
+        unsafe_wire || *m.level() <= tracing::Level::INFO || !is_wire_target(m.target())
+    });
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => b.init(),
-        LogFormat::Json => b.json().init(),
+        LogFormat::Text => tracing_subscriber::registry()
+            .with(layer.with_filter(filter.and(cap)))
+            .init(),
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(layer.json().with_filter(filter.and(cap)))
+            .init(),
+    }
+    if unsafe_wire {
+        tracing::warn!("--unsafe-log-wire: SDK wire logs are on; they contain secrets");
     }
 }
 
@@ -141,7 +201,7 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs(cli.log_format, &cli.log);
+    init_logs(cli.log_format, &cli.log, cli.unsafe_log_wire);
     // octocrab and the AWS SDK bring different rustls crypto backends: pick one.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let code = match cli.command {

@@ -15,7 +15,7 @@ use std::io::IsTerminal;
 use std::time::Instant;
 
 use driftd_aws::{ApiCalls, AwsReader, AwsSchema, ClientOptions, Clients, Target};
-use driftd_core::{Desired, Live, ReadRequest, Reader, Schema, StateResource, TypeRead};
+use driftd_core::{Desired, Live, ReadRequest, Schema, StateResource, TypeRead};
 use futures::stream::{self, StreamExt};
 use tracing::{info, warn};
 
@@ -162,9 +162,23 @@ pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Re
     scan(config, options, calls).await.report
 }
 
+/// The client options of a run: the caller's, with the config's
+/// `scan.attempt_timeout` when it sets one.
+pub fn client_options(config: &Config, base: &ClientOptions) -> ClientOptions {
+    let mut c = base.clone();
+    if let Some(t) = config.scan.attempt_timeout {
+        c.attempt_timeout = t;
+    }
+    c
+}
+
 /// Run one scan over the configured stacks.
 pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Scan {
     let started = Instant::now();
+    let options = &ScanOptions {
+        client: client_options(config, &options.client),
+        ..options.clone()
+    };
     let progress = Progress {
         on: options.progress && std::io::stderr().is_terminal(),
     };
@@ -390,10 +404,14 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                     // sensitive paths, and free the rest before the live read.
                     let sensitive: Vec<Vec<Vec<String>>> = resources.into_iter().map(|r| r.sensitive_paths).collect();
                     let t = Instant::now();
+                    // Every read of the scope ends by `scan.stack_timeout`.
+                    let deadline = tokio::time::Instant::now() + config.scan.stack_timeout;
                     let reader =
                         AwsReader::connect(&key, &options.client, calls, config.scan.concurrency).await;
                     // Read with the other stacks' rules included, then keep this run's own.
-                    let inventory = reader.read(ReadRequest { desired: &desired, discover_unmanaged: discover }).await;
+                    let inventory = reader
+                        .read_within(ReadRequest { desired: &desired, discover_unmanaged: discover }, Some(deadline))
+                        .await;
                     desired.truncate(own);
                     info!(region = %key.region, resources = desired.len(), elapsed_ms = t.elapsed().as_millis() as u64, "scope read");
                     progress.say(&format!("read {} resource(s) in {} ({:.1}s)", desired.len(), key.region, t.elapsed().as_secs_f64()));
@@ -406,6 +424,17 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
 
     let mut scope_reports = Vec::new();
     let mut details = BTreeMap::new();
+    // Discoverable resources managed by this run's stacks, by endpoint: a
+    // bucket name is global, so one managed in any region is not unmanaged.
+    let managed_anywhere: BTreeSet<(Option<String>, String, String)> = results
+        .iter()
+        .flat_map(|r| {
+            r.desired
+                .iter()
+                .map(move |d| (r.key.endpoint_url.clone(), d.rtype.clone(), d.id.clone()))
+        })
+        .filter(|(_, t, _)| schema.discoverable_types().contains(&t.as_str()))
+        .collect();
     let global_ignore = &config.scan.ignore;
     // Global rules, then the stack's: merged once per stack, not per resource.
     let stack_ignores: Vec<crate::ignore::IgnoreRules> = loaded
@@ -428,6 +457,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
     } in &results
     {
         let mut scope_failures = Vec::new();
+        let mut listing_failed = false;
         for ((si, sensitive_paths), d) in stacks.iter().zip(sensitive).zip(desired) {
             let stack = &loaded[*si].stack;
             let report = &mut reports[*si];
@@ -450,7 +480,17 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                     .push(unknown("the state has no id for this resource".into()));
                 continue;
             }
-            match inventory.get(&d.rtype) {
+            // One resource's own read failed (one bucket answering 403):
+            // that resource is unknown, the others of its type are compared.
+            let own_failure;
+            let read = match inventory.failed.get(&d.rtype).and_then(|m| m.get(&d.id)) {
+                Some(e) => {
+                    own_failure = TypeRead::Failed(e.clone());
+                    Some(&own_failure)
+                }
+                None => inventory.get(&d.rtype),
+            };
+            match read {
                 None => {
                     report.counts.unknown += 1;
                     report.unknown.push(unknown("not read".into()));
@@ -616,8 +656,23 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                         });
                     }
                 }
-                Some(TypeRead::Failed(e)) => scope_failures.push(format!("{t}: {e}")),
+                Some(TypeRead::Failed(e)) => {
+                    listing_failed = true;
+                    scope_failures.push(format!("{t}: {e}"));
+                }
                 None => {}
+            }
+            // Resources the listing could not place (one bucket whose region
+            // could not be read): incomplete for those alone, unless a stack
+            // of this run manages them (then they are not unmanaged anywhere).
+            for (id, reason) in inventory.gaps.get(*t).into_iter().flatten() {
+                if managed_anywhere.contains(&(key.endpoint_url.clone(), t.to_string(), id.clone()))
+                    || foreign_ids.get(*t).is_some_and(|m| m.contains(id))
+                    || ignore.ignores_resource(t, id)
+                {
+                    continue;
+                }
+                scope_failures.push(format!("{t}: {reason}"));
             }
         }
         if !scope_failures.is_empty() {
@@ -627,6 +682,30 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                 scope_failures.join("; ")
             ));
             warn!(region = %key.region, "unmanaged detection incomplete");
+            // A failed read is never a clean run: every stack covering this
+            // scope gets the error (exit 1). A failed listing also makes it
+            // incomplete (no `ok` scan, no fresh success timestamp), even
+            // when it has no resource of the failed types; a few resources
+            // that could not be placed (one bucket's region) do not: every
+            // resource of the stack was still compared.
+            let msg = format!(
+                "unmanaged detection in {} incomplete: {}",
+                key.region,
+                scope_failures.join("; ")
+            );
+            for (si, l) in loaded.iter().enumerate() {
+                if l.errors.is_empty()
+                    && l.stack.regions.iter().any(|r| &target(&l.stack, r) == key)
+                {
+                    let report = &mut reports[si];
+                    if listing_failed {
+                        report.status = report.status.max(StackStatus::Incomplete);
+                    }
+                    if !report.errors.contains(&msg) {
+                        report.errors.push(msg.clone());
+                    }
+                }
+            }
         }
         scope_reports.push(sr);
     }

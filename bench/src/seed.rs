@@ -333,8 +333,10 @@ pub async fn seed(
     std::fs::write(
         &config_path,
         format!(
-            "[scan]\nconcurrency = {concurrency}\n\n[[stacks]]\nname = \"bench\"\nstate = \"bench.tfstate\"\nregions = [\"{}\"]\nendpoint_url = \"{endpoint}\"\n",
-            crate::world::REGION
+            "[scan]\nconcurrency = {concurrency}\nattempt_timeout = {attempt}\n\n[[stacks]]\nname = \"bench\"\nstate = \"bench.tfstate\"\nregions = [\"{}\"]\nendpoint_url = \"{endpoint}\"\n",
+            crate::world::REGION,
+            // The CLI scenario gets the same per-attempt timeout as the others.
+            attempt = crate::world::ATTEMPT_TIMEOUT.as_secs(),
         ),
     )
     .with_context(|| format!("writing {}", config_path.display()))?;

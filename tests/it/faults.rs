@@ -446,3 +446,325 @@ async fn a_reconcile_applied_but_never_recorded_converges() {
     assert_eq!(audit.lines().count(), 1, "no new action: {audit}");
     assert_eq!(r.exit_code(), 0);
 }
+
+// ---- One unreadable bucket, a region whose reads all fail, endpoints that
+// never answer, throttling back-off.
+
+use crate::proxy::{Answer, Rule};
+
+/// `world::config_text` plus a stack `west` in us-west-2 (state `west.tfstate`).
+fn config_with_west(endpoint: &str) -> String {
+    world::config_text(endpoint)
+        + &format!(
+            "\n[[stacks]]\nname = \"west\"\nstate = \"west.tfstate\"\nregions = [\"us-west-2\"]\nendpoint_url = \"{endpoint}\"\n"
+        )
+}
+
+async fn s3_tag(c: &driftd::aws::Clients, bucket: &str, key: &str, value: &str) {
+    use aws_sdk_s3::types::{Tag, Tagging};
+    c.s3.put_bucket_tagging()
+        .bucket(bucket)
+        .tagging(
+            Tagging::builder()
+                .tag_set(Tag::builder().key(key).value(value).build().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+fn stack<'a>(r: &'a Report, name: &str) -> &'a driftd::report::StackReport {
+    r.stacks.iter().find(|s| s.name == name).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_unreadable_bucket_makes_only_that_bucket_unknown() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("faults-one-bucket");
+    let w = seed(&c, &dir).await;
+    // A second region: stack `west` manages one bucket there, with drift.
+    let west = driftd::aws::Clients::new(
+        &driftd::aws::Target {
+            region: "us-west-2".into(),
+            endpoint_url: Some(moto.url.clone()),
+            assume_role_arn: None,
+        },
+        &crate::moto::client_options(),
+        &ApiCalls::new(),
+    )
+    .await;
+    west.s3
+        .create_bucket()
+        .bucket("west-data")
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s3_tag(&west, "west-data", "Owner", "someone-else").await;
+    let mut st = world::StateBuilder::default();
+    st.add(
+        None,
+        "aws_s3_bucket",
+        "west",
+        None,
+        json!({"id": "west-data", "bucket": "west-data", "arn": "arn:aws:s3:::west-data",
+               "region": "us-west-2", "tags": {"Owner": "platform"}, "tags_all": {"Owner": "platform"}}),
+    );
+    st.write(&dir.join("west.tfstate"));
+    // Drift on the readable managed bucket of the same stack and region.
+    s3_tag(&c, &w.bucket_v4, "Owner", "someone-else").await;
+    // Unmanaged buckets: one readable, one answering 403 to everything.
+    for b in ["scratch-unmanaged", "zz-unreadable"] {
+        c.s3.create_bucket().bucket(b).send().await.unwrap();
+    }
+    let proxy = FaultProxy::start_rules(
+        &moto.url,
+        vec![
+            Rule::bucket(&w.bucket_v3, 403, "AccessDenied"),
+            Rule::bucket("zz-unreadable", 403, "AccessDenied"),
+        ],
+    )
+    .await;
+    let r = scan_counted(&config_with_west(&proxy.url), &dir, &ApiCalls::new()).await;
+    let text = r.to_text();
+    assert!(proxy.injected.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+
+    // The unreadable managed bucket, and only it, is unknown.
+    let app = stack(&r, "app");
+    assert_eq!(app.status, StackStatus::Incomplete, "{text}");
+    let unknown: Vec<&str> = app.unknown.iter().map(|u| u.address.as_str()).collect();
+    assert_eq!(unknown, vec!["aws_s3_bucket.logs"], "{text}");
+    assert!(
+        app.unknown[0].reason.contains("logs-v3") && app.unknown[0].reason.contains("AccessDenied"),
+        "{:?}",
+        app.unknown[0]
+    );
+    // The other bucket of the stack is compared: its drift is reported, its
+    // split resources are in sync.
+    let l = lines(&r);
+    assert!(
+        l.contains(&"changed module.assets.aws_s3_bucket.this tags.Owner: \"platform\" -> \"someone-else\"".to_string()),
+        "{l:#?}"
+    );
+    assert!(
+        app.drifts.iter().all(|d| d.kind != DriftKind::Missing),
+        "{text}"
+    );
+    assert_eq!(app.counts.unknown, 1);
+    // The other region's drift is seen; its stack manages nothing unreadable.
+    assert!(
+        l.contains(
+            &"changed aws_s3_bucket.west tags.Owner: \"platform\" -> \"someone-else\"".to_string()
+        ),
+        "{l:#?}"
+    );
+    let west_r = stack(&r, "west");
+    assert_eq!(west_r.status, StackStatus::Ok, "{text}");
+    assert_eq!(west_r.counts.unknown, 0);
+    assert_eq!(stack(&r, "network").status, StackStatus::Ok, "{text}");
+    // Unmanaged detection: incomplete for the one bucket it cannot place, in
+    // each region; everything else is still reported.
+    assert!(
+        l.contains(&"unmanaged aws_s3_bucket".to_string()),
+        "scratch-unmanaged is still reported: {l:#?}"
+    );
+    let unmanaged_ids: Vec<&str> = r
+        .unmanaged
+        .iter()
+        .flat_map(|s| &s.drifts)
+        .map(|d| d.id.as_str())
+        .collect();
+    assert_eq!(unmanaged_ids, vec!["scratch-unmanaged"], "{text}");
+    assert_eq!(r.unmanaged.len(), 2);
+    for sc in &r.unmanaged {
+        assert_eq!(sc.status, driftd::report::ScopeStatus::Incomplete, "{text}");
+        let reason = sc.reason.as_deref().unwrap_or("");
+        assert!(reason.contains("zz-unreadable"), "{reason}");
+        // A managed bucket is not unmanaged anywhere, readable or not.
+        assert!(!reason.contains("logs-v3"), "{reason}");
+    }
+    // A failed live read is never a clean run.
+    assert_eq!(r.exit_code(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_whose_reads_all_fail_is_incomplete_and_exits_1() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("faults-region-down");
+    seed(&c, &dir).await;
+    // `west` manages nothing yet in us-west-2: only unmanaged detection reads there.
+    world::StateBuilder::default().write(&dir.join("west.tfstate"));
+    // Every request signed for us-west-2 (EC2 and S3) fails, after retries.
+    let proxy = FaultProxy::start_rules(
+        &moto.url,
+        vec![Rule::always(&["/us-west-2/"], 500, "InternalError")],
+    )
+    .await;
+    let started = Instant::now();
+    let r = scan_counted(&config_with_west(&proxy.url), &dir, &ApiCalls::new()).await;
+    let text = r.to_text();
+    assert!(
+        proxy.injected.load(std::sync::atomic::Ordering::SeqCst) >= 6,
+        "retried"
+    );
+    let west = stack(&r, "west");
+    assert_eq!(west.status, StackStatus::Incomplete, "{text}");
+    let errors = west.errors.join("\n");
+    for op in ["DescribeInstances", "DescribeSecurityGroups", "ListBuckets"] {
+        assert!(errors.contains(op), "{op} in {errors}");
+    }
+    let scope = r
+        .unmanaged
+        .iter()
+        .find(|s| s.region == "us-west-2")
+        .unwrap();
+    assert_eq!(scope.status, driftd::report::ScopeStatus::Incomplete);
+    // us-east-1 is unaffected.
+    for name in ["app", "network"] {
+        assert_eq!(stack(&r, name).status, StackStatus::Ok, "{text}");
+    }
+    assert_eq!(r.summary.stacks_incomplete, 1);
+    assert_eq!(r.exit_code(), 1);
+    // No `ok` scan and no fresh success timestamp for `west`.
+    let m = Metrics::new();
+    m.record_report(&r, started.elapsed());
+    let metrics = m.encode();
+    assert!(
+        !metrics.contains("driftd_scans_total{stack=\"west\",status=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.lines().any(|l| l
+            .starts_with("driftd_last_successful_scan_timestamp_seconds{stack=\"west\"}")
+            && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("driftd_scans_total{stack=\"app\",status=\"ok\"} 1"),
+        "{metrics}"
+    );
+}
+
+fn timeouts_config(endpoint: &str, scan: &str) -> String {
+    world::config_text(endpoint).replacen("[scan]\n", &format!("[scan]\n{scan}\n"), 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_never_answers_fails_within_the_timeouts() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("faults-hang");
+    seed(&c, &dir).await;
+    let hang = Rule {
+        any: vec![" HTTP/1.1".into()],
+        answer: Answer::Hang,
+        fraction: 1.0,
+        max_consecutive: 0,
+    };
+    let proxy = FaultProxy::start_rules(&moto.url, vec![hang.clone()]).await;
+    // Per attempt: 5 attempts of 1 s (plus at most 0.2+0.4+0.8+1.6 s of backoff).
+    let t = Instant::now();
+    let r = scan_counted(
+        &timeouts_config(&proxy.url, "attempt_timeout = \"1s\""),
+        &dir,
+        &ApiCalls::new(),
+    )
+    .await;
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    let app = stack(&r, "app");
+    assert_eq!(app.status, StackStatus::Incomplete, "{}", r.to_text());
+    assert_eq!(app.counts.unknown, 8, "{}", r.to_text());
+    assert!(
+        app.errors
+            .iter()
+            .any(|e| e.contains("timeout") || e.contains("timed out")),
+        "{:?}",
+        app.errors
+    );
+    assert_eq!(r.exit_code(), 1);
+
+    // The per-stack deadline: attempts may be long, the scope read is not.
+    let t = Instant::now();
+    let r = scan_counted(
+        &timeouts_config(&proxy.url, "attempt_timeout = 30\nstack_timeout = \"2s\""),
+        &dir,
+        &ApiCalls::new(),
+    )
+    .await;
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let app = stack(&r, "app");
+    assert_eq!(app.status, StackStatus::Incomplete, "{}", r.to_text());
+    assert!(
+        app.errors.iter().any(|e| e.contains("scan.stack_timeout")),
+        "{:?}",
+        app.errors
+    );
+    assert!(app.drifts.iter().all(|d| d.kind != DriftKind::Missing));
+
+    // Bad values are config errors.
+    for bad in ["attempt_timeout = \"soon\"", "stack_timeout = 0"] {
+        let e = driftd::config::parse(
+            &timeouts_config(&proxy.url, bad),
+            &dir.join("driftd.toml"),
+            &MapEnv::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("scan."), "{bad}: {e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_backs_off_in_proportion() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("faults-throttle-time");
+    let w = seed(&c, &dir).await;
+    crate::world::tag_instance(&c, &w.instances[0], "Team", "ops").await;
+    let clean = scan_counted(&world::config_text(&moto.url), &dir, &ApiCalls::new()).await;
+    let fraction = |answer: Answer| Rule {
+        any: vec![" HTTP/1.1".into()],
+        answer,
+        fraction: 0.3,
+        max_consecutive: 2,
+    };
+    let mut took = Vec::new();
+    for answer in [
+        Answer::Error {
+            status: 500,
+            code: "InternalError",
+        },
+        Answer::Throttle,
+    ] {
+        let proxy = FaultProxy::start_rules(&moto.url, vec![fraction(answer.clone())]).await;
+        let calls = ApiCalls::new();
+        let t = Instant::now();
+        let r = scan_counted(&world::config_text(&proxy.url), &dir, &calls).await;
+        let secs = t.elapsed();
+        assert_eq!(essence(&r), essence(&clean), "{answer:?}: {}", r.to_text());
+        let faults = proxy.injected.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(faults >= 3, "{answer:?}: only {faults} faults");
+        eprintln!(
+            "30% {answer:?}: {secs:?}, {faults} faults, calls {:?}",
+            calls.snapshot()
+        );
+        took.push(secs);
+    }
+    // Throttling costs about what 5xx cost (the SDK's adaptive mode took 8-20 s per retry).
+    assert!(
+        took[1] <= took[0] * 3 + Duration::from_secs(4),
+        "30% 5xx {:?}, 30% throttled {:?}",
+        took[0],
+        took[1]
+    );
+}

@@ -301,3 +301,184 @@ impl FaultProxy {
         }
     }
 }
+
+// ---- Rule-based faults (per bucket, per region, a fraction of requests, or
+// no answer at all). Self-contained: its own accept loop, sharing only the
+// seeded mixing functions above.
+
+/// What a rule answers with.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// An AWS-shaped error: `status` with `code`, in EC2's query-protocol
+    /// shape (body with `Action=`) or S3's REST XML.
+    Error { status: u16, code: &'static str },
+    /// Throttling: EC2 `RequestLimitExceeded` or S3 `SlowDown` (HTTP 503).
+    Throttle,
+    /// Accept the request and never answer (the connection stays open).
+    Hang,
+}
+
+/// One fault rule: requests whose head (request line and headers, e.g. the
+/// SigV4 credential scope `/us-west-2/ec2/`) or body contain any of `any`
+/// get `answer`, on `fraction` of their attempts (1.0: always), never more
+/// than `max_consecutive` times in a row for one request (0: no limit).
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub any: Vec<String>,
+    pub answer: Answer,
+    pub fraction: f64,
+    pub max_consecutive: u32,
+}
+
+impl Rule {
+    /// Always answer `status`/`code` to requests containing any of `any`.
+    pub fn always(any: &[&str], status: u16, code: &'static str) -> Rule {
+        Rule {
+            any: any.iter().map(|s| s.to_string()).collect(),
+            answer: Answer::Error { status, code },
+            fraction: 1.0,
+            max_consecutive: 0,
+        }
+    }
+
+    /// Requests addressed to one S3 bucket (path style: `/bucket`, `/bucket?...`,
+    /// `/bucket/key`), never `ListBuckets`.
+    pub fn bucket(bucket: &str, status: u16, code: &'static str) -> Rule {
+        let any: Vec<String> = [" ", "?", "/"]
+            .iter()
+            .map(|end| format!(" /{bucket}{end}"))
+            .collect();
+        Rule {
+            any,
+            answer: Answer::Error { status, code },
+            fraction: 1.0,
+            max_consecutive: 0,
+        }
+    }
+}
+
+fn status_text(status: u16) -> &'static str {
+    match status {
+        403 => "Forbidden",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+fn rule_error(ec2: bool, status: u16, code: &str) -> String {
+    let body = if ec2 {
+        format!("<Response><Errors><Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error></Errors><RequestID>rule</RequestID></Response>")
+    } else {
+        format!("<Error><Code>{code}</Code><Message>injected by the test proxy</Message><RequestId>rule</RequestId></Error>")
+    };
+    error_response(&format!("{status} {}", status_text(status)), &body)
+}
+
+/// Should rule `i` fault this attempt of this request?
+fn rule_fires(rule: &Rule, i: usize, seen: &Seen, text: &str) -> bool {
+    if rule.fraction >= 1.0 && rule.max_consecutive == 0 {
+        return true;
+    }
+    let mut m = seen.lock().unwrap();
+    let e = m.entry(format!("{i}\n{text}")).or_insert((0, 0));
+    e.0 += 1;
+    let r = mix(0x7e57 ^ fnv(text) ^ mix(e.0) ^ i as u64);
+    let unit = (r >> 11) as f64 / (1u64 << 53) as f64;
+    if unit < rule.fraction && (rule.max_consecutive == 0 || e.1 < rule.max_consecutive) {
+        e.1 += 1;
+        true
+    } else {
+        e.1 = 0;
+        false
+    }
+}
+
+impl FaultProxy {
+    /// Faults by rule in front of `upstream` (first matching rule that fires
+    /// wins); `injected` counts the faulted requests.
+    pub async fn start_rules(upstream: &str, rules: Vec<Rule>) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let injected = Arc::new(AtomicU64::new(0));
+        let counter = injected.clone();
+        let seen: Seen = Arc::default();
+        let rules = Arc::new(rules);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let (upstream, rules, counter, seen) = (
+                    upstream.clone(),
+                    rules.clone(),
+                    counter.clone(),
+                    seen.clone(),
+                );
+                tokio::spawn(async move {
+                    let Some((head, body)) = read_request(&mut client).await else {
+                        return;
+                    };
+                    let body_text = String::from_utf8_lossy(&body).to_string();
+                    let full = format!("{head}\n{body_text}");
+                    // The request's identity for fractions: no headers (the
+                    // signature and date change on every attempt).
+                    let first_line = head.lines().next().unwrap_or("").to_string();
+                    let ident = format!("{first_line}\n{body_text}");
+                    let ec2 = body_text.contains("Action=");
+                    for (i, rule) in rules.iter().enumerate() {
+                        if !rule.any.iter().any(|p| full.contains(p.as_str())) {
+                            continue;
+                        }
+                        if !rule_fires(rule, i, &seen, &ident) {
+                            continue;
+                        }
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        match &rule.answer {
+                            Answer::Error { status, code } => {
+                                let resp = rule_error(ec2, *status, code);
+                                let _ = client.write_all(resp.as_bytes()).await;
+                                let _ = client.shutdown().await;
+                            }
+                            Answer::Throttle => {
+                                let _ = client.write_all(aws_error(ec2, true).as_bytes()).await;
+                                let _ = client.shutdown().await;
+                            }
+                            Answer::Hang => {
+                                // Keep the connection open, answer nothing.
+                                tokio::time::sleep(Duration::from_secs(3600)).await;
+                            }
+                        }
+                        return;
+                    }
+                    let Ok(mut up) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let mut new_head: String = head
+                        .trim_end()
+                        .lines()
+                        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                        .map(|l| format!("{l}\r\n"))
+                        .collect();
+                    new_head.push_str("Connection: close\r\n\r\n");
+                    if up.write_all(new_head.as_bytes()).await.is_err()
+                        || up.write_all(&body).await.is_err()
+                    {
+                        return;
+                    }
+                    let mut resp = Vec::new();
+                    let _ = up.read_to_end(&mut resp).await;
+                    let _ = client.write_all(&resp).await;
+                    let _ = client.shutdown().await;
+                });
+            }
+        });
+        FaultProxy {
+            url,
+            injected,
+            counts: Arc::new(ChaosCounts::default()),
+            task,
+        }
+    }
+}

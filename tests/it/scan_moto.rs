@@ -497,3 +497,122 @@ async fn a_groups_rules_managed_in_another_stack_are_not_its_drift_in_a_partial_
     assert_eq!(lines(&r), Vec::<String>::new(), "{}", r.to_text());
     assert_eq!(lines(&scan_text(&cfg, &dir).await), Vec::<String>::new());
 }
+
+/// Add one resource to a state file written by `world::seed`.
+fn add_to_state(path: &Path, rtype: &str, name: &str, attrs: serde_json::Value) {
+    let mut st: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    st["resources"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mode": "managed", "type": rtype, "name": name,
+            "provider": "provider[\"registry.terraform.io/hashicorp/aws\"]",
+            "instances": [{"schema_version": 0, "attributes": attrs, "sensitive_attributes": []}],
+        }));
+    std::fs::write(path, st.to_string()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vpc_rule_changed_in_place_is_reported_once_on_the_rule() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("vpc-rule-modified");
+    let w = seed(&c, &dir).await;
+    // ModifySecurityGroupRules keeps the sgr- id and changes CIDR and description.
+    c.ec2
+        .modify_security_group_rules()
+        .group_id(&w.sg_db)
+        .security_group_rules(
+            aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
+                .security_group_rule_id(&w.vpc_rule_id)
+                .security_group_rule(
+                    aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+                        .ip_protocol("tcp")
+                        .from_port(5432)
+                        .to_port(5432)
+                        .cidr_ipv4("10.9.0.0/16")
+                        .description("postgres (widened)")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = scan_text(&world::config_text(&moto.url), &dir).await;
+    let rule = "module.db.aws_vpc_security_group_ingress_rule.postgres";
+    assert_eq!(
+        lines(&r),
+        vec![
+            format!(r#"changed {rule} cidr_ipv4: "10.1.0.0/16" -> "10.9.0.0/16""#),
+            format!(r#"changed {rule} description: "postgres" -> "postgres (widened)""#),
+        ],
+        "{}",
+        r.to_text()
+    );
+    // When the rules cannot be read, their group is unknown, not drifted.
+    let proxy =
+        FaultProxy::start(&moto.url, vec!["Action=DescribeSecurityGroupRules".into()]).await;
+    let r = scan_text(&world::config_text(&proxy.url), &dir).await;
+    assert_eq!(lines(&r), Vec::<String>::new(), "{}", r.to_text());
+    let net = r.stacks.iter().find(|s| s.name == "network").unwrap();
+    assert_eq!(net.status, StackStatus::Incomplete);
+    let unknown: Vec<&str> = net.unknown.iter().map(|u| u.address.as_str()).collect();
+    assert_eq!(
+        unknown,
+        vec![
+            "aws_security_group.db",
+            "module.db.aws_vpc_security_group_ingress_rule.postgres"
+        ],
+        "{}",
+        r.to_text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vpc_rule_to_a_group_given_with_its_account_is_not_drift() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("vpc-rule-account-ref");
+    let w = seed(&c, &dir).await;
+    // db accepts 6379 from web; the provider stores the peer as ACCOUNT/sg-...
+    // when the group is (or may be) in another account.
+    let out = c
+        .ec2
+        .authorize_security_group_ingress()
+        .group_id(&w.sg_db)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(6379)
+                .to_port(6379)
+                .user_id_group_pairs(
+                    aws_sdk_ec2::types::UserIdGroupPair::builder()
+                        .group_id(&w.sg_web)
+                        .user_id(world::ACCOUNT)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let id = out.security_group_rules()[0]
+        .security_group_rule_id()
+        .unwrap()
+        .to_string();
+    add_to_state(
+        &dir.join("network.tfstate"),
+        "aws_vpc_security_group_ingress_rule",
+        "redis_from_web",
+        serde_json::json!({"id": id, "security_group_rule_id": id, "security_group_id": w.sg_db,
+            "ip_protocol": "tcp", "from_port": 6379, "to_port": 6379, "cidr_ipv4": null,
+            "cidr_ipv6": null, "prefix_list_id": null,
+            "referenced_security_group_id": format!("{}/{}", world::ACCOUNT, w.sg_web),
+            "description": null, "tags": null, "tags_all": {}}),
+    );
+    let r = scan_text(&world::config_text(&moto.url), &dir).await;
+    assert_eq!(lines(&r), Vec::<String>::new(), "{}", r.to_text());
+    let net = r.stacks.iter().find(|s| s.name == "network").unwrap();
+    assert_eq!(net.counts.in_sync, 5, "{:?}", net.counts);
+}

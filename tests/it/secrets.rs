@@ -182,9 +182,11 @@ async fn planted_secrets_appear_in_no_output() {
             "{want} in {names:?}"
         );
     }
+    // Logs are on (driftd's own; the SDK's wire logs stay capped at info,
+    // see `trace_logs_never_print_wire_bodies`).
     assert!(
-        String::from_utf8_lossy(&outputs[1].1).contains("\"level\":\"DEBUG\""),
-        "debug logs are on"
+        String::from_utf8_lossy(&outputs[1].1).contains("\"level\":\"INFO\""),
+        "logs are on"
     );
 
     // Everything on the fake GitHub: PRs, comments, commits, every file on
@@ -229,4 +231,86 @@ async fn planted_secrets_appear_in_no_output() {
             );
         }
     }
+}
+
+/// `--log trace` shows driftd's own traces and never the SDK's wire logs
+/// (raw response bodies carry live tag values); the explicitly unsafe
+/// switch lets them through, which is what makes this test meaningful.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_logs_never_print_wire_bodies() {
+    let secret = format!("wire-secret-{}-f6", std::process::id());
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("secrets-trace");
+    let w = seed(&c, &dir).await;
+    // The live value of a tag the state marks sensitive.
+    world::tag_instance(&c, &w.instances[0], "ApiKey", &secret).await;
+    let mut st: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("app.tfstate")).unwrap()).unwrap();
+    let inst = &mut st["resources"][0]["instances"][0];
+    inst["attributes"]["tags"]["ApiKey"] = json!("old-key");
+    inst["attributes"]["tags_all"]["ApiKey"] = json!("old-key");
+    inst["sensitive_attributes"] = json!([
+        [{"type": "get_attr", "value": "tags"}, {"type": "index", "value": {"value": "ApiKey", "type": "string"}}]
+    ]);
+    std::fs::write(dir.join("app.tfstate"), st.to_string()).unwrap();
+    let cfg_path = dir.join("driftd.toml");
+    std::fs::write(&cfg_path, world::config_text(&moto.url)).unwrap();
+
+    let run = |extra: Vec<(&'static str, &'static str)>, args: Vec<String>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftd"));
+        cmd.args(&args)
+            .env_remove("DRIFTD_CONFIG")
+            .env_remove("DRIFTD_LOG")
+            .env_remove("DRIFTD_UNSAFE_LOG_WIRE");
+        for (k, v) in aws_env().into_iter().chain(extra) {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let base: Vec<String> = vec![
+        "scan".into(),
+        "--config".into(),
+        cfg_path.display().to_string(),
+        "--log".into(),
+        "trace".into(),
+        "--quiet".into(),
+    ];
+    for format in ["text", "json"] {
+        let mut args = base.clone();
+        args.extend(["--log-format".to_string(), format.to_string()]);
+        let out = tokio::task::spawn_blocking(move || run(vec![], args))
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("scope read"),
+            "driftd's logs are on: {stderr}"
+        );
+        assert!(
+            !stderr.contains(&secret),
+            "{format}: the secret leaked into the logs:\n{}",
+            &stderr[stderr.find(&secret).unwrap().saturating_sub(300)..]
+                .chars()
+                .take(600)
+                .collect::<String>()
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(&secret));
+    }
+    // The unsafe switch (flag or environment) shows the wire: the secret is
+    // there, so the assertion above could fail.
+    let mut args = base.clone();
+    args.push("--unsafe-log-wire".into());
+    let out = tokio::task::spawn_blocking(move || run(vec![], args))
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&secret));
+    let args = base.clone();
+    let out = tokio::task::spawn_blocking(move || run(vec![("DRIFTD_UNSAFE_LOG_WIRE", "1")], args))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&secret));
+    assert!(stderr.contains("unsafe-log-wire"), "a warning says so");
 }

@@ -2,7 +2,7 @@
 //!
 //! Why: every client driftd makes must agree on the same things: region,
 //! endpoint override (emulators, VPC endpoints), the credential chain or an
-//! assumed role, adaptive retry for throttling, timeouts, and the call
+//! assumed role, bounded retry with capped backoff, timeouts, and the call
 //! counter. One constructor keeps them from drifting apart.
 
 use std::time::Duration;
@@ -42,13 +42,25 @@ pub struct Target {
     pub assume_role_arn: Option<String>,
 }
 
+/// Default per-attempt timeout (`scan.attempt_timeout`): an AWS read answers
+/// in well under a second; a full page of 1,000 instances in a few.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+/// First retry waits up to this long (full jitter), doubling per attempt...
+pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+/// ... up to this cap.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(2);
+
 /// Tuning shared by every client of a scan.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    /// Total attempts per request (first try included), adaptive backoff between.
+    /// Total attempts per request (first try included), exponential backoff between.
     pub max_attempts: u32,
     /// Per-attempt timeout.
     pub attempt_timeout: Duration,
+    /// Backoff before the first retry (full jitter), doubling per retry...
+    pub initial_backoff: Duration,
+    /// ... capped at this.
+    pub max_backoff: Duration,
     /// Use these instead of the default chain (emulators only).
     pub static_credentials: Option<StaticCredentials>,
 }
@@ -57,10 +69,25 @@ impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             max_attempts: 5,
-            attempt_timeout: Duration::from_secs(60),
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            initial_backoff: DEFAULT_INITIAL_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
             static_credentials: None,
         }
     }
+}
+
+/// The retry policy of every client: the SDK's standard mode (exponential
+/// backoff with full jitter, bounded attempts), with a short, capped backoff.
+/// Not adaptive mode: its client-side rate limiter is shared by every client
+/// of the process and, under sustained throttling, held each retry for 8-20 s
+/// (a scan took 74 s under 30% throttling where 30% 5xx took 3.5 s). With
+/// 5 attempts the waits add up to at most 0.2 + 0.4 + 0.8 + 1.6 s per call.
+pub fn retry_config(options: &ClientOptions) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(options.max_attempts.max(1))
+        .with_initial_backoff(options.initial_backoff)
+        .with_max_backoff(options.max_backoff)
 }
 
 /// EC2 and S3 clients for one target, sharing one call counter.
@@ -74,7 +101,7 @@ pub struct Clients {
 pub async fn sdk_config(target: &Target, options: &ClientOptions) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(target.region.clone()))
-        .retry_config(RetryConfig::adaptive().with_max_attempts(options.max_attempts.max(1)))
+        .retry_config(retry_config(options))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(10))

@@ -3,7 +3,7 @@
 //! - [`schema`]: the compared attributes per type and the state projection;
 //! - [`normalize`] and [`policy`]: named normalizers that remove false drift;
 //! - [`ec2`] and [`s3`]: batched, paginated live reads;
-//! - [`client`]: SDK clients with adaptive retry, endpoint override, assume-role;
+//! - [`client`]: SDK clients with bounded retry, timeouts, endpoint override, assume-role;
 //! - [`calls`]: an interceptor that counts every API attempt.
 
 pub mod calls;
@@ -58,9 +58,39 @@ fn of<'a>(desired: &'a [Desired], types: &[&str]) -> Vec<&'a Desired> {
         .collect()
 }
 
-#[async_trait::async_trait]
-impl Reader for AwsReader {
-    async fn read(&self, request: ReadRequest<'_>) -> Inventory {
+const S3_TYPES: [&str; 5] = [
+    AWS_S3_BUCKET,
+    AWS_S3_BUCKET_VERSIONING,
+    AWS_S3_BUCKET_SSE,
+    AWS_S3_BUCKET_POLICY,
+    AWS_S3_BUCKET_PAB,
+];
+
+/// Run one type's read within the deadline: past it, the read is a failure
+/// that says so (and the other types keep what they read).
+async fn within<T>(
+    deadline: Option<tokio::time::Instant>,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    match deadline {
+        None => fut.await,
+        Some(d) => match tokio::time::timeout_at(d, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "{what}: not finished by the scan deadline (scan.stack_timeout)"
+            )),
+        },
+    }
+}
+
+impl AwsReader {
+    /// [`Reader::read`], each type's read bounded by `deadline`.
+    pub async fn read_within(
+        &self,
+        request: ReadRequest<'_>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Inventory {
         let desired = request.desired;
         let discover = request.discover_unmanaged;
         let ec2 = &self.clients.ec2;
@@ -68,16 +98,7 @@ impl Reader for AwsReader {
         let group_ids = ec2::ids_of(&of(desired, &[AWS_SECURITY_GROUP]), AWS_SECURITY_GROUP);
         let rule_res = of(desired, &[AWS_SECURITY_GROUP_RULE]);
         let vpc_rules = of(desired, &[AWS_VPC_SG_INGRESS_RULE, AWS_VPC_SG_EGRESS_RULE]);
-        let s3_res = of(
-            desired,
-            &[
-                AWS_S3_BUCKET,
-                AWS_S3_BUCKET_VERSIONING,
-                AWS_S3_BUCKET_SSE,
-                AWS_S3_BUCKET_POLICY,
-                AWS_S3_BUCKET_PAB,
-            ],
-        );
+        let s3_res = of(desired, &S3_TYPES);
         // Groups are read for the groups themselves and for the groups that
         // standalone `aws_security_group_rule` resources point into.
         let mut read_groups: BTreeSet<String> = group_ids.clone();
@@ -88,21 +109,33 @@ impl Reader for AwsReader {
                 .map(str::to_string),
         );
         let (inst, groups, vpc, s3) = tokio::join!(
-            ec2::read_instances(ec2, &instances, discover, self.concurrency),
-            ec2::describe_groups(ec2, &read_groups, discover),
-            async {
+            within(
+                deadline,
+                "DescribeInstances",
+                ec2::read_instances(ec2, &instances, discover, self.concurrency)
+            ),
+            within(
+                deadline,
+                "DescribeSecurityGroups",
+                ec2::describe_groups(ec2, &read_groups, discover)
+            ),
+            within(deadline, "DescribeSecurityGroupRules", async {
                 if vpc_rules.is_empty() {
                     Ok(Default::default())
                 } else {
                     ec2::read_vpc_rules(ec2, &vpc_rules).await
                 }
-            },
-            s3::read_s3(
-                &self.clients.s3,
-                &self.region,
-                &s3_res,
-                discover,
-                self.concurrency
+            }),
+            within(
+                deadline,
+                "S3",
+                s3::read_s3(
+                    &self.clients.s3,
+                    &self.region,
+                    &s3_res,
+                    discover,
+                    self.concurrency
+                )
             ),
         );
 
@@ -119,10 +152,52 @@ impl Reader for AwsReader {
         put(&mut inv, AWS_INSTANCE, inst);
         match groups {
             Ok(groups) => {
-                let standalone = standalone_rules(desired);
+                // Rules owned by rule resources leave the group's own sets:
+                // by the keys the state gives them, and (for VPC rules, which
+                // have ids) by the keys their live rules have now, so that a
+                // rule changed in place is reported once, on the rule.
+                let mut standalone = standalone_rules(desired);
+                if let Ok(live_rules) = &vpc {
+                    for (id, l) in live_rules {
+                        let egress = vpc_rules
+                            .iter()
+                            .any(|d| &d.id == id && d.rtype == AWS_VPC_SG_EGRESS_RULE);
+                        let sg = l
+                            .attrs
+                            .get("security_group_id")
+                            .and_then(|v| v.as_str())
+                            .unwrap_or("");
+                        if let Some(key) = vpc_rule_key(&l.attrs) {
+                            standalone
+                                .entry((sg.to_string(), direction_key(egress)))
+                                .or_default()
+                                .insert(key);
+                        }
+                    }
+                }
                 let (g, r) = ec2::security_groups_live(&groups, &group_ids, &rule_res, &standalone);
                 put(&mut inv, AWS_SECURITY_GROUP, Ok(g));
                 put(&mut inv, AWS_SECURITY_GROUP_RULE, Ok(r));
+                // Without their VPC rules' live keys, groups those rules point
+                // into cannot be told apart from a rule changed in place:
+                // unknown, rather than false drift.
+                if let Err(e) = &vpc {
+                    for d in &vpc_rules {
+                        let Some(sg) = d.attrs.get("security_group_id").and_then(|v| v.as_str())
+                        else {
+                            continue;
+                        };
+                        if group_ids.contains(sg) {
+                            inv.failed
+                                .entry(AWS_SECURITY_GROUP.to_string())
+                                .or_default()
+                                .insert(
+                                    sg.to_string(),
+                                    format!("the rules of its aws_vpc_security_group_*_rule resources could not be read: {e}"),
+                                );
+                        }
+                    }
+                }
             }
             Err(e) => {
                 put(&mut inv, AWS_SECURITY_GROUP, Err(e.clone()));
@@ -148,23 +223,38 @@ impl Reader for AwsReader {
             }
         }
         match s3 {
-            Ok(m) => {
-                for (t, live) in m {
+            Ok(read) => {
+                for (t, live) in read.live {
                     put(&mut inv, t, Ok(live));
+                }
+                // One bucket's failed read: that bucket's resources only.
+                for (bucket, reason) in read.failed {
+                    for t in S3_TYPES {
+                        if s3_res.iter().any(|d| d.id == bucket && d.rtype == t) {
+                            inv.failed
+                                .entry(t.to_string())
+                                .or_default()
+                                .insert(bucket.clone(), reason.clone());
+                        }
+                    }
+                }
+                if !read.gaps.is_empty() {
+                    inv.gaps.insert(AWS_S3_BUCKET.to_string(), read.gaps);
                 }
             }
             Err(e) => {
-                for t in [
-                    AWS_S3_BUCKET,
-                    AWS_S3_BUCKET_VERSIONING,
-                    AWS_S3_BUCKET_SSE,
-                    AWS_S3_BUCKET_POLICY,
-                    AWS_S3_BUCKET_PAB,
-                ] {
+                for t in S3_TYPES {
                     put(&mut inv, t, Err(e.clone()));
                 }
             }
         }
         inv
+    }
+}
+
+#[async_trait::async_trait]
+impl Reader for AwsReader {
+    async fn read(&self, request: ReadRequest<'_>) -> Inventory {
+        self.read_within(request, None).await
     }
 }

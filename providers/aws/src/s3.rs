@@ -189,35 +189,50 @@ async fn list_buckets(client: &Client) -> Result<Vec<(String, Option<String>)>, 
     }
 }
 
-/// `GetBucketLocation`'s answer as a region name (empty means us-east-1, `EU` eu-west-1).
-async fn bucket_region(client: &Client, bucket: &str) -> Result<String, String> {
-    let out = client
-        .get_bucket_location()
-        .bucket(bucket)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "GetBucketLocation {bucket}: {}",
+/// `GetBucketLocation`'s answer as a region name (empty means us-east-1, `EU`
+/// eu-west-1); `None` when the bucket no longer exists.
+async fn bucket_region(client: &Client, bucket: &str) -> Result<Option<String>, String> {
+    let out = match client.get_bucket_location().bucket(bucket).send().await {
+        Ok(o) => o,
+        Err(e) if e.code() == Some("NoSuchBucket") => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "bucket {bucket}: GetBucketLocation: {}",
                 crate::errors::describe(&e)
-            )
-        })?;
-    Ok(match out.location_constraint().map(|c| c.as_str()) {
+            ))
+        }
+    };
+    Ok(Some(match out.location_constraint().map(|c| c.as_str()) {
         None | Some("") => "us-east-1".into(),
         Some("EU") => "eu-west-1".into(),
         Some(r) => r.to_string(),
-    })
+    }))
 }
 
-/// Read all S3 types of one scope. Returns per type the live resources, or
-/// one error for all of them (S3 reads share `ListBuckets`).
+/// What one scope's S3 read produced.
+#[derive(Debug, Default)]
+pub struct S3Read {
+    /// Per type, the live resources that were read.
+    pub live: BTreeMap<&'static str, BTreeMap<String, Live>>,
+    /// Managed buckets whose own reads failed: bucket -> reason. Every S3
+    /// resource of such a bucket is unknown; the other buckets are compared.
+    pub failed: BTreeMap<String, String>,
+    /// Unmanaged candidates that could not be placed in a region (their
+    /// `GetBucketLocation` failed): bucket -> reason. Unmanaged detection is
+    /// incomplete for those buckets only.
+    pub gaps: BTreeMap<String, String>,
+}
+
+/// Read all S3 types of one scope. `Err` only when `ListBuckets` fails (every
+/// S3 read of the scope depends on it); a failure of one bucket's reads makes
+/// only that bucket unknown (see [`S3Read`]).
 pub async fn read_s3(
     client: &Client,
     region: &str,
     desired: &[&Desired],
     discover: bool,
     concurrency: usize,
-) -> Result<BTreeMap<&'static str, BTreeMap<String, Live>>, String> {
+) -> Result<S3Read, String> {
     let mut needs: BTreeMap<String, Needs> = BTreeMap::new();
     for d in desired {
         let n = needs.entry(d.id.clone()).or_default();
@@ -235,7 +250,7 @@ pub async fn read_s3(
             _ => {}
         }
     }
-    let mut out: BTreeMap<&'static str, BTreeMap<String, Live>> = BTreeMap::new();
+    let mut read = S3Read::default();
     for t in [
         AWS_S3_BUCKET,
         AWS_S3_BUCKET_VERSIONING,
@@ -243,10 +258,10 @@ pub async fn read_s3(
         AWS_S3_BUCKET_POLICY,
         AWS_S3_BUCKET_PAB,
     ] {
-        out.insert(t, BTreeMap::new());
+        read.live.insert(t, BTreeMap::new());
     }
     if needs.is_empty() && !discover {
-        return Ok(out);
+        return Ok(read);
     }
 
     let listed = list_buckets(client).await?;
@@ -258,13 +273,25 @@ pub async fn read_s3(
         .filter(|(b, _)| existing.contains(b.as_str()))
         .map(|(b, n)| (b.clone(), *n))
         .collect();
-    let reads: Vec<(String, Option<Facts>)> = stream::iter(todo)
-        .map(|(b, n)| async move { read_bucket(client, &b, n).await.map(|f| (b, f)) })
+    let results: Vec<(String, Result<Option<Facts>, String>)> = stream::iter(todo)
+        .map(|(b, n)| async move {
+            let r = read_bucket(client, &b, n).await;
+            (b, r)
+        })
         .buffer_unordered(concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+        .collect()
+        .await;
+    let mut reads: Vec<(String, Option<Facts>)> = Vec::with_capacity(results.len());
+    for (b, r) in results {
+        match r {
+            Ok(f) => reads.push((b, f)),
+            Err(e) => {
+                let reason = format!("bucket {b}: {e}");
+                read.failed.insert(b, reason);
+            }
+        }
+    }
+    let out = &mut read.live;
     let kinds: HashMap<&str, BTreeSet<&str>> = desired.iter().fold(HashMap::new(), |mut m, d| {
         m.entry(d.id.as_str()).or_default().insert(d.rtype.as_str());
         m
@@ -345,21 +372,27 @@ pub async fn read_s3(
             .into_iter()
             .filter(|(b, _)| !needs.contains_key(b))
             .collect();
-        let located: Vec<(String, String)> = stream::iter(candidates)
+        let located: Vec<(String, Result<Option<String>, String>)> = stream::iter(candidates)
             .map(|(b, r)| async move {
                 let r = match r {
-                    Some(r) => r,
-                    None => bucket_region(client, &b).await?,
+                    Some(r) => Ok(Some(r)),
+                    None => bucket_region(client, &b).await,
                 };
-                Ok::<_, String>((b, r))
+                (b, r)
             })
             .buffer_unordered(concurrency.max(1))
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()?;
-        let buckets = out.get_mut(AWS_S3_BUCKET).unwrap();
+            .collect()
+            .await;
+        let buckets = read.live.get_mut(AWS_S3_BUCKET).unwrap();
         for (b, r) in located {
+            let r = match r {
+                Ok(Some(r)) => r,
+                Ok(None) => continue, // deleted since ListBuckets
+                Err(e) => {
+                    read.gaps.insert(b, e);
+                    continue;
+                }
+            };
             if r == region {
                 buckets.insert(
                     b.clone(),
@@ -371,5 +404,5 @@ pub async fn read_s3(
             }
         }
     }
-    Ok(out)
+    Ok(read)
 }

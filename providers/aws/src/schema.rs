@@ -449,15 +449,16 @@ pub fn vpc_rule(a: &Attrs) -> Attrs {
         }
     }
     m.insert("ip_protocol".into(), json!(proto));
-    for key in [
-        "cidr_ipv4",
-        "cidr_ipv6",
-        "prefix_list_id",
-        "referenced_security_group_id",
-        "description",
-    ] {
+    for key in ["cidr_ipv4", "cidr_ipv6", "prefix_list_id", "description"] {
         m.insert(key.into(), string_or_empty(a.get(key)));
     }
+    // A group in another account is stored as `ACCOUNT/sg-...`; AWS answers
+    // with the bare id. The rule keys already compare the id alone.
+    let group = string_or_empty(a.get("referenced_security_group_id"));
+    m.insert(
+        "referenced_security_group_id".into(),
+        json!(crate::normalize::group_ref(group.as_str().unwrap_or(""))),
+    );
     m.insert("tags".into(), effective_tags(a));
     m
 }
@@ -661,6 +662,29 @@ mod tests {
             all.desired(&[i])[0].attrs["disable_api_termination"],
             json!(false)
         );
+    }
+
+    #[test]
+    fn a_vpc_rule_to_another_accounts_group_compares_the_group_id() {
+        // Recorded: the provider's state for a rule referencing a group of
+        // another account, and DescribeSecurityGroupRules' answer for it.
+        let state = res(
+            AWS_VPC_SG_INGRESS_RULE,
+            "sgr-1",
+            json!({"security_group_id": "sg-1", "ip_protocol": "tcp", "from_port": 443,
+                   "to_port": 443, "referenced_security_group_id": "210987654321/sg-0abc",
+                   "description": "peer", "tags": null}),
+        );
+        let d = AwsSchema::default().desired(&[state]);
+        let live = vpc_rule(
+            json!({"security_group_id": "sg-1", "ip_protocol": "tcp", "from_port": 443,
+                   "to_port": 443, "referenced_security_group_id": "sg-0abc",
+                   "description": "peer", "tags": {}})
+            .as_object()
+            .unwrap(),
+        );
+        assert_eq!(d[0].attrs, live);
+        assert_eq!(live["referenced_security_group_id"], json!("sg-0abc"));
     }
 
     #[test]

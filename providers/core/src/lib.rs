@@ -79,11 +79,33 @@ pub enum TypeRead {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Inventory {
     pub types: BTreeMap<String, TypeRead>,
+    /// Resources whose own read failed while the rest of their type was read
+    /// (one S3 bucket answering 403): type -> id -> reason. Those resources
+    /// are *unknown*; the others of the type are compared as usual.
+    pub failed: BTreeMap<String, BTreeMap<String, String>>,
+    /// Resources a `Complete` listing may lack (a bucket whose region could
+    /// not be read, so it may belong to this scope): type -> id -> reason.
+    /// Unmanaged detection is incomplete for those ids; what was listed is
+    /// still reported.
+    pub gaps: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Inventory {
     pub fn get(&self, rtype: &str) -> Option<&TypeRead> {
         self.types.get(rtype)
+    }
+
+    /// One resource: `Ok(Some)` read, `Ok(None)` not there (missing), `Err`
+    /// unknown (its read, or its type's, failed or never ran).
+    pub fn lookup(&self, rtype: &str, id: &str) -> Result<Option<&Live>, String> {
+        if let Some(e) = self.failed.get(rtype).and_then(|m| m.get(id)) {
+            return Err(e.clone());
+        }
+        match self.types.get(rtype) {
+            Some(TypeRead::Complete(m)) => Ok(m.get(id)),
+            Some(TypeRead::Failed(e)) => Err(e.clone()),
+            None => Err("not read".into()),
+        }
     }
 }
 
