@@ -255,12 +255,25 @@ fn main() -> ExitCode {
                     ))
                 });
                 let doc = format!("@metrics-{instance}");
+                let scanned: Vec<String> = driftd::scan::select_stacks(&cfg, &options.scan)
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect();
                 if let Some(store) = &store {
                     match runtime.block_on(store.load_doc::<metrics::Carried>(&doc)) {
-                        Ok(c) => m.preload(&c),
+                        Ok(c) => m.preload(&c, &scanned),
                         Err(e) => eprintln!("warning: earlier metric totals: {e}"),
                     }
+                } else if let Some(url) = &pushgateway {
+                    // No history: the last complete gauges come from the group
+                    // as pushed last time (counters restart; see docs/operations.md).
+                    match runtime.block_on(metrics::pushed_gauges(url, &push_job, &instance)) {
+                        Ok(c) => m.preload(&c, &scanned),
+                        Err(e) => eprintln!("warning: earlier figures: {e}"),
+                    }
                 }
+                // Every counter of every scanned stack exists, at 0 if need be.
+                m.init_stacks(&scanned);
                 m.record_report(&report, started.elapsed());
                 m.sync_api_calls(&calls);
                 if let Some(store) = &store {
