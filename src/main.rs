@@ -151,9 +151,12 @@ fn main() -> ExitCode {
             };
             let code =
                 runtime.block_on(daemon::run(config, listen, std::sync::Arc::new(ProcessEnv)));
-            if code == 130 {
-                // Second signal: do not wait for tasks still running.
-                std::process::exit(130);
+            if code != 0 {
+                // Second signal, or the grace period ran out: do not wait for
+                // tasks still running (a read blocked forever would otherwise
+                // keep the process alive when the runtime is dropped).
+                runtime.shutdown_background();
+                std::process::exit(code);
             }
             code
         }
