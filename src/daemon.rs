@@ -35,12 +35,16 @@ use crate::pipeline::{self, RunOptions};
 use crate::report::{Report, ScopeReport, ScopeStatus, StackReport};
 use crate::scan::ScanOptions;
 
-/// A run lasting this many intervals of its stack's schedule (at most
-/// [`WEDGE_MAX`]) means the scheduler is wedged: every tick of the stack is
-/// being skipped. `/healthz` then fails.
+/// A run lasting this many intervals of its stack's schedule (at least
+/// [`WEDGE_MIN`], at most [`WEDGE_MAX`]) means the scheduler is wedged: every
+/// tick of the stack is being skipped. `/healthz` then fails.
 pub const WEDGE_INTERVALS: u32 = 10;
+/// A slow scan on a tight schedule is not wedged before this.
+pub const WEDGE_MIN: Duration = Duration::from_secs(15 * 60);
 /// The longest a run may last before `/healthz` fails, whatever the schedule.
 pub const WEDGE_MAX: Duration = Duration::from_secs(6 * 3600);
+/// Environment variable overriding the limit, in seconds (for every stack).
+pub const WEDGE_ENV: &str = "DRIFTD_WEDGED_AFTER_SECONDS";
 
 /// The latest results, for `/reports/latest`: the last report of each stack
 /// and the last unmanaged scan of each scope, as one report document.
@@ -136,14 +140,22 @@ impl Shared {
 
 /// How long a run of a stack on `schedule` may last before the daemon counts
 /// as wedged: [`WEDGE_INTERVALS`] intervals between ticks (plus the jitter),
-/// at most [`WEDGE_MAX`].
-pub fn wedge_limit(schedule: &cron::Schedule, jitter: Duration) -> Duration {
+/// within [`WEDGE_MIN`]..=[`WEDGE_MAX`]; `override_secs` ([`WEDGE_ENV`])
+/// replaces it.
+pub fn wedge_limit(
+    schedule: &cron::Schedule,
+    jitter: Duration,
+    override_secs: Option<u64>,
+) -> Duration {
+    if let Some(s) = override_secs {
+        return Duration::from_secs(s);
+    }
     let mut ticks = schedule.upcoming(chrono::Utc);
     let interval = match (ticks.next(), ticks.next()) {
         (Some(a), Some(b)) => (b - a).to_std().unwrap_or(WEDGE_MAX),
         _ => WEDGE_MAX,
     };
-    (interval * WEDGE_INTERVALS + jitter).min(WEDGE_MAX)
+    (interval * WEDGE_INTERVALS + jitter).clamp(WEDGE_MIN, WEDGE_MAX)
 }
 
 async fn handle(
@@ -355,6 +367,9 @@ fn start_schedules(
 ) -> watch::Sender<bool> {
     let (tx, rx) = watch::channel(false);
     let mut n = 0;
+    let wedge_override = env
+        .var(WEDGE_ENV)
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let scheduled: Vec<&str> = config
         .stacks
         .iter()
@@ -372,7 +387,10 @@ fn start_schedules(
                     .wedge_after
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(s.name.clone(), wedge_limit(sched, config.daemon.jitter));
+                    .insert(
+                        s.name.clone(),
+                        wedge_limit(sched, config.daemon.jitter, wedge_override),
+                    );
                 tokio::spawn(schedule_loop(
                     config.clone(),
                     sched.clone(),
@@ -508,4 +526,51 @@ pub async fn run(config_path: PathBuf, listen: Option<String>, env: Arc<dyn Env>
     let _ = http_stop.send(true);
     let _ = server.await;
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_is_wedged_after_ten_intervals_within_bounds() {
+        let every = |expr: &str| crate::config::parse_schedule(expr).unwrap();
+        // Every 30 minutes: 5 hours.
+        assert_eq!(
+            wedge_limit(&every("*/30 * * * *"), Duration::ZERO, None),
+            Duration::from_secs(5 * 3600)
+        );
+        // Every minute: not before 15 minutes (a slow scan is not wedged).
+        assert_eq!(
+            wedge_limit(&every("* * * * *"), Duration::ZERO, None),
+            WEDGE_MIN
+        );
+        // Daily: at most 6 hours.
+        assert_eq!(
+            wedge_limit(&every("0 3 * * *"), Duration::ZERO, None),
+            WEDGE_MAX
+        );
+        // The jitter adds to it; the override replaces it.
+        assert_eq!(
+            wedge_limit(&every("0 * * * *"), Duration::from_secs(60), None),
+            Duration::from_secs(10 * 3600 + 60).min(WEDGE_MAX)
+        );
+        assert_eq!(
+            wedge_limit(&every("*/30 * * * *"), Duration::ZERO, Some(7)),
+            Duration::from_secs(7)
+        );
+        let shared = Shared::new();
+        assert!(shared.wedged().is_none());
+        shared
+            .wedge_after
+            .lock()
+            .unwrap()
+            .insert("app".into(), Duration::from_secs(60));
+        shared
+            .running
+            .lock()
+            .unwrap()
+            .insert("app".into(), Instant::now() - Duration::from_secs(61));
+        assert!(shared.wedged().unwrap().contains("stack app"));
+    }
 }

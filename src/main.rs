@@ -262,14 +262,20 @@ fn main() -> ExitCode {
                     .iter()
                     .map(|s| s.name.clone())
                     .collect();
+                let mut preloaded = false;
                 if let Some(store) = &store {
                     match runtime.block_on(store.load_doc::<metrics::Carried>(&doc)) {
-                        Ok(c) => m.preload(&c, &scanned),
+                        Ok(c) => {
+                            m.preload(&c, &scanned);
+                            preloaded = true;
+                        }
                         Err(e) => eprintln!("warning: earlier metric totals: {e}"),
                     }
-                } else if let Some(url) = &pushgateway {
-                    // No history: the last complete gauges come from the group
-                    // as pushed last time (counters restart; see docs/operations.md).
+                }
+                if let (false, Some(url)) = (preloaded, &pushgateway) {
+                    // No history (or unreadable): the last complete gauges come
+                    // from the group as pushed last time; counters restart
+                    // (see docs/operations.md#pushgateway).
                     match runtime.block_on(metrics::pushed_gauges(url, &push_job, &instance)) {
                         Ok(c) => m.preload(&c, &scanned),
                         Err(e) => eprintln!("warning: earlier figures: {e}"),

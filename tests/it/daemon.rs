@@ -69,6 +69,10 @@ impl Drop for Daemon {
 }
 
 fn start_daemon(config: &std::path::Path, port: u16) -> Daemon {
+    start_daemon_with(config, port, &[])
+}
+
+fn start_daemon_with(config: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Daemon {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftd"));
     cmd.args([
         "daemon",
@@ -80,7 +84,7 @@ fn start_daemon(config: &std::path::Path, port: u16) -> Daemon {
     .env("DRIFTD_LOG", "info")
     .stdout(Stdio::null())
     .stderr(Stdio::null());
-    for (k, v) in aws_env() {
+    for (k, v) in aws_env().into_iter().chain(env.iter().copied()) {
         cmd.env(k, v);
     }
     Daemon(cmd.spawn().unwrap())
@@ -670,14 +674,16 @@ async fn a_stuck_run_fails_liveness_and_sigterm_exits_after_the_grace_period() {
     let port = free_port();
     let cfg = dir.join("driftd.toml");
     std::fs::write(&cfg, stuck_config(&hole, port)).unwrap();
-    let mut d = start_daemon(&cfg, port);
+    // Ticks every second; a run counts as wedged after 10 s here (by default
+    // 10 schedule intervals, at least 15 minutes: src/daemon.rs unit test).
+    let mut d = start_daemon_with(&cfg, port, &[("DRIFTD_WEDGED_AFTER_SECONDS", "10")]);
     wait_for(
         "/healthz ok while the run is young",
         Duration::from_secs(20),
         || get(port, "/healthz").is_some_and(|(s, _)| s == 200),
     );
-    // Ticks every second, the run never ends: after 10 intervals the
-    // scheduler is wedged and liveness fails (the kubelet restarts the pod).
+    // The run never ends: after 10 s the scheduler is wedged and liveness
+    // fails (the kubelet restarts the pod).
     let mut body = String::new();
     wait_for("/healthz to fail", Duration::from_secs(40), || {
         get(port, "/healthz").is_some_and(|(s, b)| {
