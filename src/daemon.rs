@@ -8,7 +8,12 @@
 //!   period to finish (a reconcile is never cut by choice); a second signal
 //!   exits at once (as kube-rs controllers do);
 //! - SIGHUP reloads the config: a config that does not validate is refused
-//!   and the old one keeps running, with the reason in the log.
+//!   and the old one keeps running, with the reason in the log;
+//! - a run stuck in a read that never returns cannot keep the process alive:
+//!   at the end of the grace period the daemon exits anyway (exit 1, without
+//!   waiting for the stuck task), and `/healthz` fails once a run has lasted
+//!   [`WEDGE_INTERVALS`] schedule intervals, so the kubelet restarts the pod;
+//! - every counter series of every scheduled stack exists from start-up, at 0.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -27,17 +32,78 @@ use crate::config::{self, Config};
 use crate::env::Env;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, RunOptions};
-use crate::report::Report;
+use crate::report::{Report, ScopeReport, ScopeStatus, StackReport};
 use crate::scan::ScanOptions;
+
+/// A run lasting this many intervals of its stack's schedule (at least
+/// [`WEDGE_MIN`], at most [`WEDGE_MAX`]) means the scheduler is wedged: every
+/// tick of the stack is being skipped. `/healthz` then fails.
+pub const WEDGE_INTERVALS: u32 = 10;
+/// A slow scan on a tight schedule is not wedged before this.
+pub const WEDGE_MIN: Duration = Duration::from_secs(15 * 60);
+/// The longest a run may last before `/healthz` fails, whatever the schedule.
+pub const WEDGE_MAX: Duration = Duration::from_secs(6 * 3600);
+/// Environment variable overriding the limit, in seconds (for every stack).
+pub const WEDGE_ENV: &str = "DRIFTD_WEDGED_AFTER_SECONDS";
+
+/// The latest results, for `/reports/latest`: the last report of each stack
+/// and the last unmanaged scan of each scope, as one report document.
+#[derive(Default)]
+pub struct Latest {
+    generated_at: Option<String>,
+    stacks: BTreeMap<String, StackReport>,
+    unmanaged: BTreeMap<(String, Option<String>, Option<String>), ScopeReport>,
+}
+
+impl Latest {
+    /// Merge a finished run's report.
+    pub fn record(&mut self, report: &Report) {
+        self.generated_at = Some(report.generated_at.clone());
+        for st in &report.stacks {
+            self.stacks.insert(st.name.clone(), st.clone());
+        }
+        for sc in report
+            .unmanaged
+            .iter()
+            .filter(|s| s.status != ScopeStatus::Skipped)
+        {
+            let key = (
+                sc.region.clone(),
+                sc.endpoint_url.clone(),
+                sc.assume_role_arn.clone(),
+            );
+            self.unmanaged.insert(key, sc.clone());
+        }
+    }
+
+    /// The document `driftd scan --output json` prints, over the latest runs;
+    /// `None` before the first run has finished.
+    pub fn document(&self) -> Option<Report> {
+        let generated_at = self.generated_at.clone()?;
+        let mut r = Report {
+            schema_version: crate::report::SCHEMA_VERSION,
+            driftd_version: env!("CARGO_PKG_VERSION").into(),
+            generated_at,
+            summary: Default::default(),
+            stacks: self.stacks.values().cloned().collect(),
+            unmanaged: self.unmanaged.values().cloned().collect(),
+        };
+        r.finish();
+        Some(r)
+    }
+}
 
 /// State shared by the scheduler and the HTTP server.
 pub struct Shared {
     pub metrics: Metrics,
     pub calls: ApiCalls,
-    /// Last report per stack (JSON), for `/reports/latest`.
-    pub latest: Mutex<BTreeMap<String, serde_json::Value>>,
-    /// Stacks with a run in progress.
-    pub running: Mutex<BTreeSet<String>>,
+    /// Latest results, for `/reports/latest`.
+    pub latest: Mutex<Latest>,
+    /// Stacks with a run in progress, and when it started.
+    pub running: Mutex<BTreeMap<String, Instant>>,
+    /// Per scheduled stack: how long a run may last before the daemon counts
+    /// as wedged (see [`WEDGE_INTERVALS`]).
+    pub wedge_after: Mutex<BTreeMap<String, Duration>>,
     pub ready: Mutex<Result<(), String>>,
 }
 
@@ -48,9 +114,48 @@ impl Shared {
             calls: ApiCalls::new(),
             latest: Mutex::default(),
             running: Mutex::default(),
+            wedge_after: Mutex::default(),
             ready: Mutex::new(Err("starting".into())),
         })
     }
+
+    /// Why the scheduler is wedged (a run lasting far longer than its
+    /// schedule allows), or `None` when it is healthy.
+    pub fn wedged(&self) -> Option<String> {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let limits = self.wedge_after.lock().unwrap_or_else(|e| e.into_inner());
+        running.iter().find_map(|(stack, started)| {
+            let limit = limits.get(stack).copied().unwrap_or(WEDGE_MAX);
+            let age = started.elapsed();
+            (age > limit).then(|| {
+                format!(
+                    "the run of stack {stack} has lasted {}s (limit {}s): the scheduler is wedged",
+                    age.as_secs(),
+                    limit.as_secs()
+                )
+            })
+        })
+    }
+}
+
+/// How long a run of a stack on `schedule` may last before the daemon counts
+/// as wedged: [`WEDGE_INTERVALS`] intervals between ticks (plus the jitter),
+/// within [`WEDGE_MIN`]..=[`WEDGE_MAX`]; `override_secs` ([`WEDGE_ENV`])
+/// replaces it.
+pub fn wedge_limit(
+    schedule: &cron::Schedule,
+    jitter: Duration,
+    override_secs: Option<u64>,
+) -> Duration {
+    if let Some(s) = override_secs {
+        return Duration::from_secs(s);
+    }
+    let mut ticks = schedule.upcoming(chrono::Utc);
+    let interval = match (ticks.next(), ticks.next()) {
+        (Some(a), Some(b)) => (b - a).to_std().unwrap_or(WEDGE_MAX),
+        _ => WEDGE_MAX,
+    };
+    (interval * WEDGE_INTERVALS + jitter).clamp(WEDGE_MIN, WEDGE_MAX)
 }
 
 async fn handle(
@@ -73,7 +178,16 @@ async fn handle(
                 shared.metrics.encode(),
             )
         }
-        "/healthz" => resp(StatusCode::OK, "text/plain", "ok\n".into()),
+        // Liveness: fails when a run is stuck far beyond its schedule, so the
+        // kubelet restarts a daemon that would otherwise skip every tick forever.
+        "/healthz" => match shared.wedged() {
+            None => resp(StatusCode::OK, "text/plain", "ok\n".into()),
+            Some(why) => resp(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("unhealthy: {why}\n"),
+            ),
+        },
         "/readyz" => match &*shared.ready.lock().unwrap_or_else(|e| e.into_inner()) {
             Ok(()) => resp(StatusCode::OK, "text/plain", "ready\n".into()),
             Err(e) => resp(
@@ -82,17 +196,21 @@ async fn handle(
                 format!("not ready: {e}\n"),
             ),
         },
+        // The same document as `driftd scan --output json`.
         "/reports/latest" => {
-            let latest = shared
+            let doc = shared
                 .latest
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            resp(
-                StatusCode::OK,
-                "application/json",
-                serde_json::to_string_pretty(&latest).unwrap_or_default(),
-            )
+                .document();
+            match doc {
+                Some(r) => resp(StatusCode::OK, "application/json", r.to_json()),
+                None => resp(
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    "no scheduled scan has finished yet\n".into(),
+                ),
+            }
         }
         _ => resp(
             StatusCode::NOT_FOUND,
@@ -129,14 +247,15 @@ pub async fn serve(
 async fn run_job(config: Arc<Config>, stacks: Vec<String>, shared: Arc<Shared>, env: Arc<dyn Env>) {
     {
         let mut running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
-        if stacks.iter().any(|s| running.contains(s)) {
+        if stacks.iter().any(|s| running.contains_key(s)) {
             for s in &stacks {
                 shared.metrics.scan_skipped(s);
             }
             warn!(stacks = ?stacks, "previous run still in progress: tick skipped");
             return;
         }
-        running.extend(stacks.iter().cloned());
+        let now = Instant::now();
+        running.extend(stacks.iter().map(|s| (s.clone(), now)));
     }
     // Cleared on every exit path, a panic included: a stack must never stay
     // "running" forever (every later tick would be skipped).
@@ -165,15 +284,11 @@ async fn run_job(config: Arc<Config>, stacks: Vec<String>, shared: Arc<Shared>, 
     let report: Report = pipeline::run(&config, &options, &shared.calls, env.as_ref()).await;
     shared.metrics.record_report(&report, started.elapsed());
     shared.metrics.sync_api_calls(&shared.calls);
-    {
-        let mut latest = shared.latest.lock().unwrap_or_else(|e| e.into_inner());
-        for st in &report.stacks {
-            latest.insert(
-                st.name.clone(),
-                serde_json::to_value(st).unwrap_or_default(),
-            );
-        }
-    }
+    shared
+        .latest
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .record(&report);
     info!(stacks = ?stacks, drifts = report.summary.drifts, elapsed_ms = started.elapsed().as_millis() as u64, "scheduled run finished");
 }
 
@@ -252,10 +367,30 @@ fn start_schedules(
 ) -> watch::Sender<bool> {
     let (tx, rx) = watch::channel(false);
     let mut n = 0;
+    let wedge_override = env
+        .var(WEDGE_ENV)
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let scheduled: Vec<&str> = config
+        .stacks
+        .iter()
+        .filter(|s| s.schedule.is_some())
+        .map(|s| s.name.as_str())
+        .collect();
+    // Counters of every scheduled stack exist from the start, at 0: the first
+    // failure after a restart is then an increase that alerts see.
+    shared.metrics.init_stacks(&scheduled);
     for s in &config.stacks {
         match &s.schedule {
             Some((text, sched)) => {
                 info!(stack = %s.name, schedule = %text, "scheduled");
+                shared
+                    .wedge_after
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(
+                        s.name.clone(),
+                        wedge_limit(sched, config.daemon.jitter, wedge_override),
+                    );
                 tokio::spawn(schedule_loop(
                     config.clone(),
                     sched.clone(),
@@ -360,7 +495,7 @@ pub async fn run(config_path: PathBuf, listen: Option<String>, env: Arc<dyn Env>
         .running
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .iter()
+        .keys()
         .cloned()
         .collect();
     info!(
@@ -383,10 +518,59 @@ pub async fn run(config_path: PathBuf, listen: Option<String>, env: Arc<dyn Env>
     };
     let code = tokio::select! {
         _ = drain => { info!("all runs finished"); 0 }
-        _ = tokio::time::sleep(grace) => { warn!("grace period over: exiting with runs in progress"); 1 }
+        // A run stuck in a read that never returns must not make the daemon
+        // unkillable: the caller does not wait for it (see `main`).
+        _ = tokio::time::sleep(grace) => { error!(?running, "grace period over: exiting with runs still in progress"); 1 }
         _ = second => { warn!("second signal: exiting now"); 130 }
     };
     let _ = http_stop.send(true);
     let _ = server.await;
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_is_wedged_after_ten_intervals_within_bounds() {
+        let every = |expr: &str| crate::config::parse_schedule(expr).unwrap();
+        // Every 30 minutes: 5 hours.
+        assert_eq!(
+            wedge_limit(&every("*/30 * * * *"), Duration::ZERO, None),
+            Duration::from_secs(5 * 3600)
+        );
+        // Every minute: not before 15 minutes (a slow scan is not wedged).
+        assert_eq!(
+            wedge_limit(&every("* * * * *"), Duration::ZERO, None),
+            WEDGE_MIN
+        );
+        // Daily: at most 6 hours.
+        assert_eq!(
+            wedge_limit(&every("0 3 * * *"), Duration::ZERO, None),
+            WEDGE_MAX
+        );
+        // The jitter adds to it; the override replaces it.
+        assert_eq!(
+            wedge_limit(&every("0 * * * *"), Duration::from_secs(60), None),
+            Duration::from_secs(10 * 3600 + 60).min(WEDGE_MAX)
+        );
+        assert_eq!(
+            wedge_limit(&every("*/30 * * * *"), Duration::ZERO, Some(7)),
+            Duration::from_secs(7)
+        );
+        let shared = Shared::new();
+        assert!(shared.wedged().is_none());
+        shared
+            .wedge_after
+            .lock()
+            .unwrap()
+            .insert("app".into(), Duration::from_secs(60));
+        shared
+            .running
+            .lock()
+            .unwrap()
+            .insert("app".into(), Instant::now() - Duration::from_secs(61));
+        assert!(shared.wedged().unwrap().contains("stack app"));
+    }
 }

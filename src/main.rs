@@ -211,9 +211,12 @@ fn main() -> ExitCode {
             };
             let code =
                 runtime.block_on(daemon::run(config, listen, std::sync::Arc::new(ProcessEnv)));
-            if code == 130 {
-                // Second signal: do not wait for tasks still running.
-                std::process::exit(130);
+            if code != 0 {
+                // Second signal, or the grace period ran out: do not wait for
+                // tasks still running (a read blocked forever would otherwise
+                // keep the process alive when the runtime is dropped).
+                runtime.shutdown_background();
+                std::process::exit(code);
             }
             code
         }
@@ -315,12 +318,31 @@ fn main() -> ExitCode {
                     ))
                 });
                 let doc = format!("@metrics-{instance}");
+                let scanned: Vec<String> = driftd::scan::select_stacks(&cfg, &options.scan)
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect();
+                let mut preloaded = false;
                 if let Some(store) = &store {
                     match runtime.block_on(store.load_doc::<metrics::Carried>(&doc)) {
-                        Ok(c) => m.preload(&c),
+                        Ok(c) => {
+                            m.preload(&c, &scanned);
+                            preloaded = true;
+                        }
                         Err(e) => eprintln!("warning: earlier metric totals: {e}"),
                     }
                 }
+                if let (false, Some(url)) = (preloaded, &pushgateway) {
+                    // No history (or unreadable): the last complete gauges come
+                    // from the group as pushed last time; counters restart
+                    // (see docs/operations.md#pushgateway).
+                    match runtime.block_on(metrics::pushed_gauges(url, &push_job, &instance)) {
+                        Ok(c) => m.preload(&c, &scanned),
+                        Err(e) => eprintln!("warning: earlier figures: {e}"),
+                    }
+                }
+                // Every counter of every scanned stack exists, at 0 if need be.
+                m.init_stacks(&scanned);
                 m.record_report(&report, started.elapsed());
                 m.sync_api_calls(&calls);
                 if let Some(store) = &store {

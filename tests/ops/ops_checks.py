@@ -27,6 +27,7 @@ METRICS = {
     "driftd_reconcile_actions_total": {"stack", "outcome"},
     "driftd_pull_requests_total": {"stack", "action"},
     "driftd_oldest_drift_age_seconds": {"stack"},
+    "driftd_last_scan_status": {"stack", "status"},
 }
 HISTOGRAMS = {"driftd_scan_duration_seconds"}
 TARGET_LABELS = {"job", "instance"}
@@ -35,6 +36,7 @@ LABEL_VALUES = {
     ("driftd_drifted_resources", "kind"): {"changed", "missing"},
     ("driftd_drifted_resources", "criticality"): {"critical", "non_critical"},
     ("driftd_scans_total", "status"): {"ok", "incomplete", "failed"},
+    ("driftd_last_scan_status", "status"): {"ok", "incomplete", "failed"},
     ("driftd_aws_api_requests_total", "outcome"): {
         "success", "throttled", "client_error", "server_error", "transport_error"},
     ("driftd_reconcile_actions_total", "outcome"): {"succeeded", "failed", "dry_run", "skipped"},
@@ -279,6 +281,35 @@ def cmd_rules(args):
     for t in tests.get("tests", []):
         for a in t.get("alert_rule_test", []):
             (firing if a.get("exp_alerts") else silent).add(a.get("alertname"))
+    # The tests' input is what driftd exports: exported names and labels only,
+    # and every counter starts at 0 (driftd creates each counter series of each
+    # stack at 0 at start-up, so a first failure is an increase).
+    series_re = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{(.*)\})?$")
+    for t in tests.get("tests", []):
+        for s in t.get("input_series", []):
+            m = series_re.match(s.get("series", "").strip())
+            if not m or not m.group(1).startswith("driftd_"):
+                continue
+            name, suffix = base_metric(m.group(1))
+            where = f"test {t.get('name')!r}: {s.get('series')}"
+            if name not in METRICS:
+                problems(f"{where}: driftd does not export {m.group(1)}")
+                continue
+            labels = {lm.group(1) for lm in MATCHER_RE.finditer(m.group(3) or "")}
+            allowed = METRICS[name] | TARGET_LABELS | ({"le"} if suffix == "_bucket" else set())
+            if labels - allowed:
+                problems(f"{where}: labels {sorted(labels - allowed)} are not driftd's")
+            if METRICS[name] - labels:
+                problems(f"{where}: missing labels {sorted(METRICS[name] - labels)}")
+            # A daemon's counters start at 0 (the first sample, "_" being no
+            # sample yet). A CronJob's push (instance "all" or "shard-N") is
+            # made after its run, so its first value may be that run's count.
+            values = [v for v in str(s.get("values", "")).split() if not v.startswith("_")]
+            first = values[0] if values else "0"
+            instance = dict((lm.group(1), lm.group(3)) for lm in MATCHER_RE.finditer(m.group(3) or "")).get("instance", "")
+            pushed = re.fullmatch(r"all|shard-\d+", instance) is not None
+            if name.endswith("_total") and not pushed and not (first == "0" or first.startswith("0+") or first.startswith("0x")):
+                problems(f"{where}: a counter must start at 0, as driftd exports it (values {s.get('values')!r})")
     for name in sorted(n for n in seen if n and n.startswith("Driftd")):
         if name not in firing:
             problems(f"{name}: no test case where it fires")
@@ -495,7 +526,33 @@ def cmd_k8s_structure(args):
     for needed in ("Namespace", "ServiceAccount", "ConfigMap"):
         if needed not in kinds:
             problems(f"kustomization.yaml: no {needed}")
-    problems.exit("ServiceMonitor and Kustomization consistent")
+    # The NetworkPolicy lets through every documented credential source:
+    # IMDS and the EKS Pod Identity agent (both plain HTTP on port 80), STS
+    # and the AWS APIs on 443, and DNS.
+    for path, np in docs.get("NetworkPolicy", []):
+        def allows(ip, port, proto="TCP"):
+            for rule in np.get("spec", {}).get("egress", []):
+                ports = rule.get("ports")
+                port_ok = not ports or any(
+                    p.get("port") == port and p.get("protocol", "TCP") == proto for p in ports)
+                to = rule.get("to")
+                ip_ok = not to or any(
+                    t.get("ipBlock", {}).get("cidr") in (ip + "/32", ip + "/128") for t in to)
+                if port_ok and ip_ok:
+                    return True
+            return False
+        for ip, port, what in [("169.254.169.254", 80, "instance metadata (IMDS)"),
+                               ("169.254.170.23", 80, "the EKS Pod Identity agent"),
+                               ("fd00:ec2::254", 80, "instance metadata over IPv6"),
+                               ("fd00:ec2::23", 80, "the EKS Pod Identity agent over IPv6"),
+                               ("203.0.113.10", 443, "AWS APIs and STS (HTTPS)")]:
+            if not allows(ip, port):
+                problems(f"{path}: egress to {what} ({ip}:{port}) is blocked")
+        if not allows("203.0.113.53", 53, "UDP"):
+            problems(f"{path}: DNS egress is blocked")
+    if not docs.get("NetworkPolicy"):
+        problems("no NetworkPolicy")
+    problems.exit("ServiceMonitor, Kustomization and NetworkPolicy consistent")
 
 
 # --------------------------------------------------------------------- config
