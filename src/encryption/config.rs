@@ -722,6 +722,27 @@ fallback = { method = "method.unencrypted.u" }
         assert!(!e.contains("too-short"), "{e}");
     }
 
+    /// The README's example is a valid configuration.
+    #[test]
+    fn readme_example_parses() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("## OpenTofu encrypted state").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let block = &section[start..start + section[start..].find("```").unwrap()];
+        let cfg = crate::config::parse(
+            block,
+            Path::new("/nonexistent/driftd.toml"),
+            &MapEnv::new([("TOFU_STATE_PASSPHRASE", PASS)]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let e = cfg.stacks[0].encryption.as_ref().unwrap();
+        assert_eq!(e.chain, ["method.aes_gcm.new", "method.aes_gcm.old"]);
+        assert!(matches!(
+            &e.key_providers["key_provider.aws_kms.kms"].kind,
+            KeyProviderKind::AwsKms(k) if k.region.as_deref() == Some("eu-west-1")
+        ));
+    }
+
     #[test]
     fn passphrase_file_and_alias() {
         let dir = std::env::temp_dir().join(format!("driftd-enc-cfg-{}", std::process::id()));

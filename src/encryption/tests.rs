@@ -146,16 +146,16 @@ async fn fallback_reads_the_old_key_and_primary_failures_are_listed() {
 async fn wrong_passphrase_is_named_and_never_shown() {
     let wrong = "not-the-right-passphrase-42";
     let d = decryptor(
-        &pbkdf2_config("method.aes_gcm.main", None),
-        &MapEnv::new([("MAIN_PASS", wrong), ("OLD_PASS", OLD_PASS)]),
+        &pbkdf2_config("method.aes_gcm.old", None),
+        &MapEnv::new([("MAIN_PASS", MAIN_PASS), ("OLD_PASS", wrong)]),
         no_kms(),
     );
-    let e = open_err(&d, DEFAULT).await;
+    let e = open_err(&d, OLD).await;
     assert!(
-        e.contains("method.aes_gcm.main: wrong passphrase: the key derived from the passphrase in environment variable MAIN_PASS does not decrypt this state"),
+        e.contains("method.aes_gcm.old: wrong passphrase: the key derived from the passphrase in environment variable OLD_PASS does not decrypt this state"),
         "{e}"
     );
-    assert!(!e.contains(wrong) && !e.contains(MAIN_PASS), "{e}");
+    assert!(!e.contains(wrong) && !e.contains(OLD_PASS), "{e}");
 }
 
 #[tokio::test]
@@ -198,7 +198,7 @@ async fn plain_state_needs_the_unencrypted_method_when_encryption_is_configured(
     );
     // Migrating to encryption: aes_gcm primary, unencrypted fallback.
     let d = decryptor(
-        &pbkdf2_config("method.aes_gcm.main", Some("method.unencrypted.migrate")),
+        &pbkdf2_config("method.aes_gcm.old", Some("method.unencrypted.migrate")),
         &env(),
         no_kms(),
     );
@@ -206,14 +206,14 @@ async fn plain_state_needs_the_unencrypted_method_when_encryption_is_configured(
         d.open("a", PLAIN).await.unwrap(),
         Plain::Original(_)
     ));
-    assert_eq!(&*d.open("a", DEFAULT).await.unwrap(), PLAIN);
+    assert_eq!(&*d.open("a", OLD).await.unwrap(), PLAIN);
     // Migrating away: unencrypted primary, aes_gcm fallback.
     let d = decryptor(
-        &pbkdf2_config("method.unencrypted.migrate", Some("method.aes_gcm.main")),
+        &pbkdf2_config("method.unencrypted.migrate", Some("method.aes_gcm.old")),
         &env(),
         no_kms(),
     );
-    assert_eq!(&*d.open("a", DEFAULT).await.unwrap(), PLAIN);
+    assert_eq!(&*d.open("a", OLD).await.unwrap(), PLAIN);
     assert!(matches!(
         d.open("a", PLAIN).await.unwrap(),
         Plain::Original(_)
@@ -256,12 +256,8 @@ async fn opentofu_init_fixture_is_recognised_as_encrypted() {
 
 #[tokio::test]
 async fn unknown_version_corruption_and_tampered_passthrough() {
-    let d = decryptor(
-        &pbkdf2_config("method.aes_gcm.main", None),
-        &env(),
-        no_kms(),
-    );
-    let text = std::str::from_utf8(DEFAULT).unwrap();
+    let d = decryptor(&pbkdf2_config("method.aes_gcm.old", None), &env(), no_kms());
+    let text = std::str::from_utf8(OLD).unwrap();
     let e = open_err(&d, text.replace("\"v0\"", "\"v1\"").as_bytes()).await;
     assert!(
         e.contains("encryption_version `v1`, which driftd does not know"),
@@ -282,7 +278,7 @@ async fn unknown_version_corruption_and_tampered_passthrough() {
     assert!(e.contains("encrypted_data is not base64"), "{e}");
     let e = open_err(
         &d,
-        br#"{"encryption_version":"v0","meta":{"key_provider.pbkdf2.main":"e30="},"encrypted_data":"AAAA"}"#,
+        br#"{"encryption_version":"v0","meta":{"key_provider.pbkdf2.old":"e30="},"encrypted_data":"AAAA"}"#,
     )
     .await;
     assert!(e.contains("pbkdf2 metadata is incomplete"), "{e}");
