@@ -356,3 +356,65 @@ fn plain_states_are_not_parsed_twice() {
         .unwrap()
         .is_none());
 }
+
+/// Whatever the bytes, opening never panics and every error starts with the
+/// file's name (as `state::parse`'s do).
+mod props {
+    use super::*;
+    use base64::Engine as _;
+    use proptest::prelude::*;
+
+    fn check(d: &Decryptor, bytes: &[u8]) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        if let Err(e) = rt.block_on(d.open("x.tfstate", bytes)) {
+            assert!(e.starts_with("x.tfstate: "), "{e}");
+        }
+    }
+
+    fn b64(s: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let d = decryptor(&pbkdf2_config("method.aes_gcm.old", Some("method.unencrypted.migrate")), &env(), no_kms());
+            check(&d, &bytes);
+            check(&Decryptor::none("app"), &bytes);
+        }
+
+        #[test]
+        fn arbitrary_envelopes_never_panic(
+            version in prop::sample::select(vec!["v0", "v1", ""]),
+            key in prop::sample::select(vec!["key_provider.pbkdf2.old", "key_provider.aws_kms.main", "other"]),
+            as_object in any::<bool>(),
+            salt in proptest::collection::vec(any::<u8>(), 0..8),
+            iterations in -3i64..4,
+            hash in prop::sample::select(vec!["sha256", "sha512", "md5", ""]),
+            key_length in prop::sample::select(vec![-1i64, 0, 7, 16, 24, 32, 64]),
+            data in proptest::collection::vec(any::<u8>(), 0..64),
+            data_b64 in any::<bool>(),
+            serial in prop::option::of(0u64..3),
+        ) {
+            let meta = serde_json::json!({
+                "salt": b64(&salt), "iterations": iterations, "hash_function": hash,
+                "key_length": key_length, "ciphertext_blob": b64(&salt),
+            });
+            let meta_value = if as_object { meta } else { serde_json::json!(b64(meta.to_string().as_bytes())) };
+            let data = if data_b64 { b64(&data) } else { String::from_utf8_lossy(&data).into_owned() };
+            let file = serde_json::json!({
+                "serial": serial, "lineage": "l", "meta": {key: meta_value},
+                "encrypted_data": data, "encryption_version": version,
+            }).to_string();
+            let d = decryptor(&pbkdf2_config("method.aes_gcm.old", None), &env(), no_kms());
+            check(&d, file.as_bytes());
+            let d = decryptor(KMS_CONFIG, &MapEnv::default(), fake_kms(Ok(vec![1; 32])));
+            check(&d, file.as_bytes());
+        }
+    }
+}
