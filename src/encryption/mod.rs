@@ -25,6 +25,10 @@
 //! - after decryption, the envelope's `serial` and `lineage` must equal the
 //!   state's.
 //!
+//! The format is the same in OpenTofu v1.7.0 and in its main branch (checked
+//! at commit f831fa1, August 2026); v1.7's aws_kms metadata has no
+//! `encryption_context`, read as empty.
+//!
 //! The decrypted state stays in memory (a zeroise-on-drop buffer that
 //! `state::parse` reads), is never written anywhere and never logged; derived
 //! keys and KMS data keys are zeroised as soon as the decryption is done.
