@@ -361,7 +361,6 @@ fn plain_states_are_not_parsed_twice() {
 /// file's name (as `state::parse`'s do).
 mod props {
     use super::*;
-    use base64::Engine as _;
     use proptest::prelude::*;
 
     fn check(d: &Decryptor, bytes: &[u8]) {
