@@ -122,6 +122,8 @@ struct RawStack {
     schedule: Option<String>,
     /// Parsed by the `pr` module.
     code: Option<toml::Value>,
+    /// OpenTofu state encryption; parsed by the `encryption` module.
+    encryption: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,6 +256,8 @@ pub struct StackConfig {
     pub schedule: Option<(String, cron::Schedule)>,
     /// Where the stack's Terraform code lives (for pull requests or patches).
     pub code: Option<crate::pr::CodeLocation>,
+    /// How to read OpenTofu encrypted state (`encryption` module).
+    pub encryption: Option<crate::encryption::Encryption>,
 }
 
 /// Parse a cron expression: the usual 5-field crontab form (minute first), or
@@ -783,7 +787,13 @@ fn validate(
                         None
                     }
                 });
+        let encryption = st.encryption.as_ref().and_then(|v| {
+            crate::encryption::parse(v, &f("encryption"), base, env)
+                .map_err(|es| es.into_iter().for_each(|(field, m)| errors.add(field, m)))
+                .ok()
+        });
         stacks.push(StackConfig {
+            encryption,
             reconcile,
             schedule,
             code,

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod config;
 pub mod daemon;
 pub mod diff;
+pub mod encryption;
 pub mod env;
 pub mod history;
 pub mod ignore;

@@ -123,8 +123,9 @@ async fn load_stack(stack: StackConfig, options: &ScanOptions, calls: &ApiCalls)
     } else {
         None
     };
+    let dec = crate::encryption::Decryptor::for_stack(&stack, &options.client, calls);
     for loc in &stack.sources {
-        match source::load(loc, s3.as_ref()).await {
+        match source::load(loc, s3.as_ref(), &dec).await {
             Ok(f) => files.extend(f),
             Err(e) => errors.push(e),
         }

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::StateLocation;
+use crate::encryption::Decryptor;
 use crate::state::{self, StateFile};
 
 fn has_wildcard(s: &str) -> bool {
@@ -60,21 +61,28 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Load every state file of one location.
+/// Load every state file of one location; `dec` opens OpenTofu encrypted ones.
 pub async fn load(
     location: &StateLocation,
     s3: Option<&aws_sdk_s3::Client>,
+    dec: &Decryptor,
 ) -> Result<Vec<StateFile>, String> {
     match location {
-        StateLocation::Local(path) => load_local(path).await,
+        StateLocation::Local(path) => load_local(path, dec).await,
         StateLocation::S3 { bucket, key } => {
             let client = s3.ok_or("no S3 client for an s3:// location")?;
-            load_s3(client, bucket, key).await
+            load_s3(client, bucket, key, dec).await
         }
     }
 }
 
-async fn load_local(path: &Path) -> Result<Vec<StateFile>, String> {
+/// Decrypt (if it is an OpenTofu envelope) then parse one state file.
+async fn parse(name: &str, bytes: &[u8], dec: &Decryptor) -> Result<StateFile, String> {
+    let plain = dec.open(name, bytes).await?;
+    state::parse(name, &plain).map_err(|e| e.to_string())
+}
+
+async fn load_local(path: &Path, dec: &Decryptor) -> Result<Vec<StateFile>, String> {
     let shown = path.display().to_string();
     if !has_wildcard(&shown) {
         if path.is_dir() {
@@ -86,9 +94,7 @@ async fn load_local(path: &Path) -> Result<Vec<StateFile>, String> {
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|e| format!("{shown}: cannot read the state file: {e}"))?;
-        return state::parse(&shown, &bytes)
-            .map(|f| vec![f])
-            .map_err(|e| e.to_string());
+        return parse(&shown, &bytes, dec).await.map(|f| vec![f]);
     }
     let root = literal_prefix(&shown).to_string();
     let mut files = Vec::new();
@@ -111,7 +117,7 @@ async fn load_local(path: &Path) -> Result<Vec<StateFile>, String> {
         let bytes = tokio::fs::read(&p)
             .await
             .map_err(|e| format!("{p}: cannot read the state file: {e}"))?;
-        out.push(state::parse(&p, &bytes).map_err(|e| e.to_string())?);
+        out.push(parse(&p, &bytes, dec).await?);
     }
     Ok(out)
 }
@@ -120,6 +126,7 @@ async fn load_s3(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
+    dec: &Decryptor,
 ) -> Result<Vec<StateFile>, String> {
     let keys = if has_wildcard(key) {
         let prefix = literal_prefix(key);
@@ -167,7 +174,7 @@ async fn load_s3(
             .await
             .map_err(|e| format!("{url}: reading the object body failed: {e}"))?
             .into_bytes();
-        out.push(state::parse(&url, &bytes).map_err(|e| e.to_string())?);
+        out.push(parse(&url, &bytes, dec).await?);
     }
     Ok(out)
 }

@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod corpus;
 mod daemon;
+mod encryption;
 mod fake_github;
 mod faults;
 mod locking;
