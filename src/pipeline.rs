@@ -559,8 +559,8 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
             } else {
                 // Whole-document writes: log the complete previous document,
                 // so the change can be undone; if it cannot be read, no action.
-                match rec.as_ref().map(|x| x.previous(a)) {
-                    Some(fut) => match fut.await {
+                if let Some(fut) = rec.as_ref().map(|x| x.previous(a)) {
+                    match fut.await {
                         Ok(Some(doc)) => {
                             let with_doc = Action {
                                 before: doc,
@@ -575,8 +575,7 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                             records.push(r);
                             continue;
                         }
-                    },
-                    None => {}
+                    }
                 }
                 if let Some(log) = &audit {
                     if let Err(e) = log.started(&st_name, &r) {

@@ -6,7 +6,14 @@
 //! already write Open Policy Agent policies can add Rego files, evaluated
 //! in-process with `regorus` (no sidecar): they may mark drifts critical or
 //! not, and compute the run's blast-radius score. Anything no rule matches is
-//! critical: an unknown change goes to a human.
+//! critical: an unknown change goes to a human. Before any rule, drift on a
+//! sensitive attribute is critical unless a user rule names that attribute
+//! exactly (`names_explicitly`): broad rules and Rego cannot release it.
+//!
+//! The blast-radius brake fails closed: a threshold needs a declared
+//! `data.driftd.score` (`check_blast_radius`, a config error otherwise), and
+//! a declared score that is undefined or not a number at run time blocks
+//! reconcile for the stack (`Score`).
 //!
 //! The Rego contract (package `driftd`; every rule optional):
 //! ```text
