@@ -711,9 +711,30 @@ async fn the_blast_radius_brake_fails_closed() {
     }
 }
 
+/// A proxy in front of moto: `answer(head, body)` may answer a request
+/// itself (a whole HTTP response); everything else is forwarded.
+type Answer = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
+
 /// A proxy in front of moto that answers EC2 CreateTags with a 200 and
 /// drops it: the write "succeeded", the drift is still there.
 async fn lying_proxy(upstream: &str) -> (String, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+    let swallowed = Arc::new(AtomicU64::new(0));
+    let counter = swallowed.clone();
+    let (url, task) = intercept_proxy(
+        upstream,
+        Arc::new(move |_, body| {
+            body.contains("Action=CreateTags").then(|| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let msg = "<CreateTagsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>lie</requestId><return>true</return></CreateTagsResponse>";
+                format!("HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{msg}", msg.len())
+            })
+        }),
+    )
+    .await;
+    (url, swallowed, task)
+}
+
+async fn intercept_proxy(upstream: &str, answer: Answer) -> (String, tokio::task::JoinHandle<()>) {
     async fn read_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
         let mut buf = Vec::new();
         let mut tmp = [0u8; 8192];
@@ -748,19 +769,14 @@ async fn lying_proxy(upstream: &str) -> (String, Arc<AtomicU64>, tokio::task::Jo
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let upstream = upstream.trim_start_matches("http://").to_string();
-    let swallowed = Arc::new(AtomicU64::new(0));
-    let counter = swallowed.clone();
     let task = tokio::spawn(async move {
         while let Ok((mut client, _)) = listener.accept().await {
-            let (upstream, counter) = (upstream.clone(), counter.clone());
+            let (upstream, answer) = (upstream.clone(), answer.clone());
             tokio::spawn(async move {
                 let Some((head, body)) = read_request(&mut client).await else {
                     return;
                 };
-                if String::from_utf8_lossy(&body).contains("Action=CreateTags") {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let msg = "<CreateTagsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>lie</requestId><return>true</return></CreateTagsResponse>";
-                    let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{msg}", msg.len());
+                if let Some(resp) = answer(&head, &String::from_utf8_lossy(&body)) {
                     let _ = client.write_all(resp.as_bytes()).await;
                     let _ = client.shutdown().await;
                     return;
@@ -787,7 +803,7 @@ async fn lying_proxy(upstream: &str) -> (String, Arc<AtomicU64>, tokio::task::Jo
             });
         }
     });
-    (url, swallowed, task)
+    (url, task)
 }
 
 /// Issue 9, item 4: a failed action (the write answered 200 but the re-read
@@ -955,6 +971,12 @@ async fn whole_document_writes_audit_the_previous_document() {
         .send()
         .await
         .unwrap();
+    // An unmanaged bucket: classified by the same rules (item 6), never deleted.
+    c.s3.create_bucket()
+        .bucket("stray-unmanaged")
+        .send()
+        .await
+        .unwrap();
     // Everything non-critical for this test (a user rule before the built-in ones).
     let cfg = config(&moto.url, "apply", "").replace(
         "[reconcile]",
@@ -1024,6 +1046,17 @@ async fn whole_document_writes_audit_the_previous_document() {
         done("s3:PutPublicAccessBlock", &w.bucket_v4)["PublicAccessBlockConfiguration"],
         json!({"BlockPublicAcls": false, "BlockPublicPolicy": false, "IgnorePublicAcls": false, "RestrictPublicBuckets": false})
     );
+    let stray = r
+        .unmanaged
+        .iter()
+        .flat_map(|sc| &sc.drifts)
+        .find(|d| d.id == "stray-unmanaged")
+        .unwrap_or_else(|| panic!("{}", r.to_text()));
+    let dec = stray.decision.as_ref().unwrap();
+    assert_eq!(
+        (dec.action, dec.critical, dec.rule.as_str()),
+        (DecisionAction::ReportOnly, false, "config:test-all")
+    );
     // The report's actions carry the same documents, and the writes held.
     assert!(
         app.actions
@@ -1044,4 +1077,86 @@ async fn whole_document_writes_audit_the_previous_document() {
             .block_public_acls(),
         Some(true)
     );
+}
+
+/// Issue 9, item 5: a whole-document write whose previous document cannot be
+/// read (for the audit log) is not made: no undo, no change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_document_write_is_not_made_when_its_previous_document_cannot_be_read() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let w = seed(&c, &world::temp_dir("rec-before-fails")).await;
+    c.s3.put_bucket_tagging()
+        .bucket(&w.bucket_v3)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("Owner")
+                        .value("someone")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The scan's GetBucketTagging of the bucket goes through; every later one fails.
+    let gets = Arc::new(AtomicU64::new(0));
+    let puts = Arc::new(AtomicU64::new(0));
+    let (g, p, bucket) = (gets.clone(), puts.clone(), w.bucket_v3.clone());
+    let (url, task) = intercept_proxy(
+        &moto.url,
+        Arc::new(move |head, _| {
+            let first = head.lines().next().unwrap_or("");
+            if !(head.contains(bucket.as_str()) && first.contains("tagging")) {
+                return None;
+            }
+            if first.starts_with("PUT") {
+                p.fetch_add(1, Ordering::SeqCst);
+            }
+            (first.starts_with("GET") && g.fetch_add(1, Ordering::SeqCst) >= 1).then(|| {
+                let msg = "<Error><Code>InternalError</Code><Message>injected</Message><RequestId>x</RequestId></Error>";
+                format!("HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{msg}", msg.len())
+            })
+        }),
+    )
+    .await;
+    let r = run(
+        &config(&url, "apply", ""),
+        &w.dir,
+        &MapEnv::default(),
+        false,
+    )
+    .await;
+    task.abort();
+    let app = r.stacks.iter().find(|s| s.name == "app").unwrap();
+    let a = app
+        .actions
+        .iter()
+        .find(|a| a.operation == "s3:PutBucketTagging")
+        .unwrap_or_else(|| panic!("{}", r.to_text()));
+    assert_eq!(a.outcome, ActionOutcome::Failed, "{a:?}");
+    assert!(
+        a.error.as_deref().unwrap().contains("GetBucketTagging"),
+        "{a:?}"
+    );
+    assert_eq!(puts.load(Ordering::SeqCst), 0, "the write was not made");
+    assert!(gets.load(Ordering::SeqCst) >= 2);
+    assert_eq!(r.exit_code(), 1);
+    let tags =
+        c.s3.get_bucket_tagging()
+            .bucket(&w.bucket_v3)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(tags.tag_set()[0].value(), "someone");
+    // Audited as failed, never as started.
+    let lines = audit_lines(&w.dir);
+    assert!(lines.iter().all(|l| l["event"] != "started"), "{lines:?}");
+    assert!(lines
+        .iter()
+        .any(|l| l["event"] == "failed" && l["operation"] == "s3:PutBucketTagging"));
 }
