@@ -2,8 +2,10 @@
 //!
 //! Why JSON lines: every automated change must be traceable after the fact
 //! with `jq` or a log shipper. Each action is written twice: `started` before
-//! the call, then its outcome, so a crash mid-way still leaves a trace. Each
-//! line is one `write` on a file opened for appending, then synced.
+//! the call (its `outcome` is `pending`), then its outcome, so a crash mid-way
+//! still leaves a trace. For whole-document writes `before` is the complete
+//! previous document (sensitive values masked), so an operator can put it
+//! back. Each line is one `write` on a file opened for appending, then synced.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,8 +25,9 @@ struct Line<'a> {
     stack: &'a str,
     /// `started`, then one of the action outcomes.
     event: &'a str,
+    /// The action's fields (`outcome` replaced by `pending` on `started`).
     #[serde(flatten)]
-    action: &'a ActionRecord,
+    action: serde_json::Value,
 }
 
 impl AuditLog {
@@ -38,8 +41,28 @@ impl AuditLog {
         &self.path
     }
 
-    /// Append one line; `event` is `started` or the outcome.
+    /// Append one outcome line; `event` is the outcome.
     pub fn append(&self, stack: &str, event: &str, action: &ActionRecord) -> Result<(), String> {
+        self.write(stack, event, action, None)
+    }
+
+    /// Append the `started` line of an action about to be made: its
+    /// `outcome` is `pending` (never an outcome word such as `skipped`).
+    pub fn started(&self, stack: &str, action: &ActionRecord) -> Result<(), String> {
+        self.write(stack, "started", action, Some("pending"))
+    }
+
+    fn write(
+        &self,
+        stack: &str,
+        event: &str,
+        action: &ActionRecord,
+        outcome: Option<&str>,
+    ) -> Result<(), String> {
+        let mut action = serde_json::to_value(action).map_err(|e| e.to_string())?;
+        if let Some(o) = outcome {
+            action["outcome"] = serde_json::Value::String(o.into());
+        }
         let line = Line {
             time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             stack,

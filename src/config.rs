@@ -613,6 +613,9 @@ fn validate_policy(p: RawPolicy, base: &Path, errors: &mut Errors) -> PolicySett
             ),
         }
     }
+    crate::policy::check_blast_radius(p.blast_radius_threshold, &rego)
+        .into_iter()
+        .for_each(|(f, m)| errors.add(f, m));
     let threshold = p.blast_radius_threshold.unwrap_or(100.0);
     if threshold.is_nan() || threshold < 0.0 {
         errors.add("policy.blast_radius_threshold", "must be a number >= 0");

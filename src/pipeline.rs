@@ -15,14 +15,14 @@ use driftd_core::{
     Action, AttrDiff, Desired, ReadRequest, Reader, Reconciler, Schema, TypeRead, Value,
 };
 use serde_json::json;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::audit::AuditLog;
 use crate::config::{Config, ReconcileMode};
-use crate::diff::{diff, is_sensitive, SENSITIVE};
+use crate::diff::{diff, is_sensitive, render_path, SENSITIVE};
 use crate::env::Env;
 use crate::history::{self, HistoryStore};
-use crate::policy::{self, Classification};
+use crate::policy::{self, Classification, Score};
 use crate::pr::{self, ProposedDrift};
 use crate::report::*;
 use crate::scan::{self, Detail, ScanOptions};
@@ -79,6 +79,21 @@ struct Planned {
 }
 
 fn mask_action(a: &Action, detail: &Detail) -> (Value, Value, Value) {
+    if a.operation == "s3:PutBucketTagging" {
+        // A whole tag set: mask the values of sensitive keys only, so the
+        // other tags of `before` can still be put back.
+        let secret = |k: &str| {
+            is_sensitive(
+                &["tags".to_string(), k.to_string()],
+                &detail.sensitive_paths,
+            )
+        };
+        return (
+            mask_tags(&a.params, &secret),
+            mask_tags(&a.before, &secret),
+            mask_tags(&a.after, &secret),
+        );
+    }
     // Compare joined paths: a tag key may itself contain dots (`db.password`).
     let first = a.attribute.split('.').next().unwrap_or("").to_string();
     let sensitive = is_sensitive(std::slice::from_ref(&first), &[])
@@ -99,6 +114,28 @@ fn mask_action(a: &Action, detail: &Detail) -> (Value, Value, Value) {
     } else {
         (a.params.clone(), a.before.clone(), a.after.clone())
     }
+}
+
+/// Mask sensitive tag values in a tag document: `{"TagSet": [{"Key", "Value"}]}`
+/// (S3 parameters) or a `{key: value}` map (the state's tags).
+fn mask_tags(v: &Value, secret: &dyn Fn(&str) -> bool) -> Value {
+    let masked = || Value::String(SENSITIVE.into());
+    let mut v = v.clone();
+    if let Some(set) = v.get_mut("TagSet").and_then(Value::as_array_mut) {
+        for t in set {
+            let key = t["Key"].as_str().unwrap_or_default().to_string();
+            if secret(&key) && t.get("Value").is_some_and(|x| !x.is_null()) {
+                t["Value"] = masked();
+            }
+        }
+    } else if let Some(m) = v.as_object_mut() {
+        for (k, x) in m.iter_mut() {
+            if secret(k) && !x.is_null() {
+                *x = masked();
+            }
+        }
+    }
+    v
 }
 
 fn no_action(has_code: bool) -> DecisionAction {
@@ -196,11 +233,22 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
         for d in sc.drifts.iter_mut() {
             d.first_seen.get_or_insert_with(|| now.clone());
             d.seen.get_or_insert(1);
-            d.decision = Some(Decision {
-                action: DecisionAction::ReportOnly,
-                critical: true,
-                rule: "builtin:missing-or-unmanaged".into(),
-                reason: "unmanaged resources are never changed automatically: import them or delete them".into(),
+            // Classified like any drift (user rules first); never deleted.
+            let c = policy::classify(&config.policy, d, &json!({}), &[]);
+            d.decision = Some(if c.action == Some(DecisionAction::Ignored) {
+                Decision {
+                    action: DecisionAction::Ignored,
+                    critical: c.critical,
+                    rule: c.rule,
+                    reason: "a policy rule ignores it".into(),
+                }
+            } else {
+                Decision {
+                    action: DecisionAction::ReportOnly,
+                    critical: c.critical,
+                    rule: c.rule,
+                    reason: "unmanaged resources are never changed automatically: import them or delete them".into(),
+                }
             });
         }
     }
@@ -208,6 +256,9 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
     // Decide.
     let mut reconcilers: HashMap<Target, AwsReconciler> = HashMap::new();
     let mut planned: Vec<Planned> = Vec::new();
+    // A declared score must be computable, else nothing is reconciled (the
+    // config check makes a threshold without a declared score an error).
+    let expects_score = policy::declares_score(&config.policy.rego);
     for (si, st) in report.stacks.iter_mut().enumerate() {
         let Some(stack_cfg) = config.stacks.iter().find(|s| s.name == st.name) else {
             continue;
@@ -221,10 +272,24 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                 .and_then(|x| x.desired.attrs.get("tags").cloned())
                 .unwrap_or(json!({}))
         };
+        // The (rendered) attribute paths of each drift that are sensitive.
+        let sensitive_of = |d: &Drift| -> Vec<String> {
+            d.address
+                .as_ref()
+                .and_then(|a| details.get(&(st.name.clone(), a.clone())))
+                .map(|x| {
+                    x.diffs
+                        .iter()
+                        .filter(|a| is_sensitive(&a.path, &x.sensitive_paths))
+                        .map(|a| render_path(&a.path))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         let mut classes: Vec<Classification> = st
             .drifts
             .iter()
-            .map(|d| policy::classify(&config.policy, d, &tags_of(d)))
+            .map(|d| policy::classify(&config.policy, d, &tags_of(d), &sensitive_of(d)))
             .collect();
         let mut policy_error = None;
         if !config.policy.rego.is_empty() && !st.drifts.is_empty() {
@@ -240,22 +305,46 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                                 critical: true,
                                 rule: "rego".into(),
                                 action: c.action,
+                                sensitive: c.sensitive,
                             };
-                        } else if v.non_critical.contains(&addr) {
+                        } else if v.non_critical.contains(&addr) && !c.sensitive {
+                            // A sensitive attribute stays critical: Rego
+                            // names resources, not the attribute.
                             *c = Classification {
                                 critical: false,
                                 rule: "rego".into(),
                                 action: c.action,
+                                sensitive: false,
                             };
                         }
                     }
-                    if let Some(score) = v.score {
-                        let t = config.policy.blast_radius_threshold;
-                        st.blast_radius = Some(BlastRadius {
-                            score,
+                    let t = config.policy.blast_radius_threshold;
+                    let unknown = |why: String| BlastRadius {
+                        score: None,
+                        threshold: t,
+                        over_budget: true,
+                        error: Some(why),
+                    };
+                    st.blast_radius = match v.score {
+                        Score::Number(score) => Some(BlastRadius {
+                            score: Some(score),
                             threshold: t,
                             over_budget: score > t,
-                        });
+                            error: None,
+                        }),
+                        Score::Undefined if !expects_score => None,
+                        Score::Undefined => Some(unknown(
+                            "data.driftd.score is undefined for this run".into(),
+                        )),
+                        Score::NotANumber(ty) => Some(unknown(format!(
+                            "data.driftd.score is a {ty}, not a number"
+                        ))),
+                    };
+                    if let Some(e) = st.blast_radius.as_ref().and_then(|b| b.error.clone()) {
+                        warn!(stack = %st.name, error = %e, "blast radius cannot be computed: nothing is reconciled");
+                        st.errors.push(format!(
+                            "blast radius: {e}: nothing is reconciled for this stack"
+                        ));
                     }
                 }
                 Err(e) => policy_error = Some(e),
@@ -285,6 +374,11 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                     DecisionAction::ReportOnly,
                     "the scan of this stack is incomplete: no action on partial data".into(),
                 )
+            } else if c.sensitive {
+                decide(
+                    no_action(has_code),
+                    "a sensitive attribute changed: a human decides (only a policy rule naming the attribute exactly lets driftd reconcile it)".into(),
+                )
             } else if c.critical {
                 decide(no_action(has_code), "critical: a human decides".into())
             } else if let Some(
@@ -309,10 +403,16 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
             } else if let Some(b) = &over_budget {
                 decide(
                     no_action(has_code),
-                    format!(
-                        "blast radius {} exceeds the budget {}: a human decides",
-                        b.score, b.threshold
-                    ),
+                    match (b.score, &b.error) {
+                        (Some(score), None) => format!(
+                            "blast radius {} exceeds the budget {}: a human decides",
+                            score, b.threshold
+                        ),
+                        (_, e) => format!(
+                            "blast radius cannot be computed ({}): a human decides",
+                            e.as_deref().unwrap_or("no score")
+                        ),
+                    },
                 )
             } else {
                 let detail = d
@@ -457,8 +557,28 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                     config.reconcile.max_actions
                 ));
             } else {
+                // Whole-document writes: log the complete previous document,
+                // so the change can be undone; if it cannot be read, no action.
+                if let Some(fut) = rec.as_ref().map(|x| x.previous(a)) {
+                    match fut.await {
+                        Ok(Some(doc)) => {
+                            let with_doc = Action {
+                                before: doc,
+                                ..a.clone()
+                            };
+                            r.before = mask_action(&with_doc, &p.detail).1;
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            r.outcome = ActionOutcome::Failed;
+                            r.error = Some(format!("not done: {e}"));
+                            records.push(r);
+                            continue;
+                        }
+                    }
+                }
                 if let Some(log) = &audit {
-                    if let Err(e) = log.append(&st_name, "started", &r) {
+                    if let Err(e) = log.started(&st_name, &r) {
                         // No audit trail, no action.
                         r.outcome = ActionOutcome::Failed;
                         r.error = Some(e);
@@ -515,7 +635,12 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                     warn!(error = %e, "audit log write failed");
                 }
             }
-            info!(stack = %st_name, address = %r.address, operation = %r.operation, outcome = r.outcome.as_str(), dry_run = r.dry_run, "reconcile action");
+            if r.outcome == ActionOutcome::Failed {
+                // At the default log level: a failed change needs a human.
+                error!(stack = %st_name, address = %r.address, operation = %r.operation, error = r.error.as_deref().unwrap_or(""), "reconcile action failed");
+            } else {
+                info!(stack = %st_name, address = %r.address, operation = %r.operation, outcome = r.outcome.as_str(), dry_run = r.dry_run, "reconcile action");
+            }
         }
         let st = &mut report.stacks[p.stack];
         if over || kill {
@@ -697,5 +822,23 @@ mod tests {
         assert!(p.to_string().contains("hunter2"), "other tags are shown");
         let (p, _, _) = mask_action(&action("user_data"), &detail);
         assert_eq!(p, json!(SENSITIVE));
+
+        // A whole tag set: only the sensitive tag's values are masked.
+        let whole = Action {
+            rtype: "aws_s3_bucket".into(),
+            id: "b".into(),
+            attribute: "tags".into(),
+            operation: "s3:PutBucketTagging".into(),
+            params: json!({"Bucket": "b", "TagSet": [{"Key": "db.password", "Value": "hunter2"}, {"Key": "Team", "Value": "web"}]}),
+            before: json!({"Bucket": "b", "TagSet": [{"Key": "db.password", "Value": "hunter3"}, {"Key": "Team", "Value": "ops"}]}),
+            after: json!({"db.password": "hunter2", "Team": "web"}),
+        };
+        let (p, b, a) = mask_action(&whole, &detail);
+        assert!(!format!("{p}{b}{a}").contains("hunter"), "{p} {b} {a}");
+        assert_eq!(
+            b,
+            json!({"Bucket": "b", "TagSet": [{"Key": "db.password", "Value": SENSITIVE}, {"Key": "Team", "Value": "ops"}]})
+        );
+        assert_eq!(a, json!({"db.password": SENSITIVE, "Team": "web"}));
     }
 }

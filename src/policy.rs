@@ -6,7 +6,14 @@
 //! already write Open Policy Agent policies can add Rego files, evaluated
 //! in-process with `regorus` (no sidecar): they may mark drifts critical or
 //! not, and compute the run's blast-radius score. Anything no rule matches is
-//! critical: an unknown change goes to a human.
+//! critical: an unknown change goes to a human. Before any rule, drift on a
+//! sensitive attribute is critical unless a user rule names that attribute
+//! exactly (`names_explicitly`): broad rules and Rego cannot release it.
+//!
+//! The blast-radius brake fails closed: a threshold needs a declared
+//! `data.driftd.score` (`check_blast_radius`, a config error otherwise), and
+//! a declared score that is undefined or not a number at run time blocks
+//! reconcile for the stack (`Score`).
 //!
 //! The Rego contract (package `driftd`; every rule optional):
 //! ```text
@@ -164,57 +171,102 @@ pub struct Classification {
     pub rule: String,
     /// A rule may force an action (e.g. `report_only`).
     pub action: Option<DecisionAction>,
+    /// Critical because a sensitive attribute drifted and no user rule names
+    /// it explicitly: nothing (a broad rule, Rego) may make it non-critical.
+    pub sensitive: bool,
+}
+
+/// The rule name of the sensitive-attribute guard.
+pub const SENSITIVE_RULE: &str = "builtin:sensitive";
+
+/// Does a user rule name this attribute path explicitly? One of its
+/// `attributes` entries is the path itself, character for character (no
+/// `*` or `?`): `tags.ApiKey`, `tags["db.password"]`, `user_data`. A rule
+/// without `attributes`, or with a glob such as `tags.*`, does not.
+pub fn names_explicitly(r: &PolicyRule, path: &str) -> bool {
+    r.attributes.iter().any(|p| p == path)
 }
 
 /// Classify a drift: each attribute by the first matching rule; the drift is
-/// critical when any attribute is. `tags` are the resource's tags in state.
-pub fn classify(settings: &PolicySettings, d: &Drift, tags: &Value) -> Classification {
+/// critical when any attribute is. `tags` are the resource's tags in state;
+/// `sensitive` the (rendered) paths of its attributes that are sensitive
+/// (the state's `sensitive_attributes`, or a secret-bearing attribute).
+///
+/// Precedence, exactly as the README says: user rules in their order, then
+/// the built-in ones; the first rule that matches wins, whatever the drift's
+/// kind. Anything no rule matches is critical. One exception comes first:
+/// a sensitive attribute is classified only by user rules that name it
+/// explicitly (see [`names_explicitly`]), else it is critical
+/// (`builtin:sensitive`), with or without the built-in rules.
+pub fn classify(
+    settings: &PolicySettings,
+    d: &Drift,
+    tags: &Value,
+    sensitive: &[String],
+) -> Classification {
     let builtin = if settings.builtin_rules {
         builtin_rules()
     } else {
         vec![]
     };
     let rules: Vec<&PolicyRule> = settings.rules.iter().chain(builtin.iter()).collect();
-    // Creating or deleting whole resources stays critical unless a user rule
-    // names that kind explicitly (a broad rule must not re-open a deleted
-    // security group rule by accident).
+    let to_class = |r: &PolicyRule| Classification {
+        critical: r.critical,
+        rule: if r.name.starts_with("builtin:") {
+            r.name.clone()
+        } else {
+            format!("config:{}", r.name)
+        },
+        action: r.action,
+        sensitive: false,
+    };
     let first = |attr: Option<&str>| {
         rules
             .iter()
-            .filter(|r| {
-                d.kind == DriftKind::Changed
-                    || r.name.starts_with("builtin:")
-                    || r.kinds.contains(&d.kind)
-            })
             .find(|r| rule_matches(r, d, attr, tags))
-            .map(|r| Classification {
-                critical: r.critical,
-                rule: if r.name.starts_with("builtin:") {
-                    r.name.clone()
-                } else {
-                    format!("config:{}", r.name)
-                },
-                action: r.action,
+            .map(|r| to_class(r))
+    };
+    let guarded = |path: &str| {
+        settings
+            .rules
+            .iter()
+            .filter(|r| names_explicitly(r, path))
+            .find(|r| rule_matches(r, d, Some(path), tags))
+            .map(to_class)
+            .unwrap_or(Classification {
+                critical: true,
+                rule: SENSITIVE_RULE.into(),
+                action: None,
+                sensitive: true,
             })
     };
     let default = Classification {
         critical: true,
         rule: "default: no rule matched, a human decides".into(),
         action: None,
+        sensitive: false,
     };
     let per_attr: Vec<Classification> = if d.attributes.is_empty() {
         vec![first(None).unwrap_or(default.clone())]
     } else {
         d.attributes
             .iter()
-            .map(|a| first(Some(&a.path)).unwrap_or(default.clone()))
+            .map(|a| {
+                if sensitive.iter().any(|s| s == &a.path) {
+                    guarded(&a.path)
+                } else {
+                    first(Some(&a.path)).unwrap_or(default.clone())
+                }
+            })
             .collect()
     };
-    // Critical if any attribute is; a forced action counts only when every
-    // attribute agrees on ignoring, else the most restrictive one wins.
+    // Critical if any attribute is (a guarded sensitive one first, so the
+    // report says why); a forced action counts only when every attribute
+    // agrees on ignoring, else the most restrictive one wins.
     let mut out = per_attr
         .iter()
-        .find(|c| c.critical)
+        .find(|c| c.sensitive)
+        .or_else(|| per_attr.iter().find(|c| c.critical))
         .or_else(|| per_attr.first())
         .cloned()
         .unwrap_or(default);
@@ -266,7 +318,130 @@ fn one_line(msg: &str) -> String {
 pub struct RegoVerdict {
     pub critical: Vec<String>,
     pub non_critical: Vec<String>,
-    pub score: Option<f64>,
+    pub score: Score,
+}
+
+/// `data.driftd.score` as evaluated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Score {
+    /// The rule is not defined for this input (or no file declares it).
+    #[default]
+    Undefined,
+    Number(f64),
+    /// Defined, but not a number: the JSON type it had (`string`, ...).
+    NotANumber(String),
+}
+
+impl Score {
+    fn of(v: Option<&Value>) -> Score {
+        match v {
+            None => Score::Undefined,
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .map(Score::Number)
+                .unwrap_or(Score::NotANumber("number out of range".into())),
+            Some(Value::Null) => Score::NotANumber("null".into()),
+            Some(Value::Bool(_)) => Score::NotANumber("boolean".into()),
+            Some(Value::String(_)) => Score::NotANumber("string".into()),
+            Some(Value::Array(_)) => Score::NotANumber("array".into()),
+            Some(Value::Object(_)) => Score::NotANumber("object".into()),
+        }
+    }
+}
+
+/// The package driftd reads, as regorus names it.
+const PACKAGE: &str = "data.driftd";
+
+/// Does any of the files define `data.driftd.score` (a rule `score`, or
+/// `default score`, in `package driftd`)? Decided on the syntax tree, not by
+/// evaluating: a score undefined for one input is still declared.
+pub fn declares_score(files: &[(std::path::PathBuf, String)]) -> bool {
+    use regorus::unstable::{Expr, Rule, RuleHead};
+    files.iter().any(|(path, text)| {
+        let mut engine = regorus::Engine::new();
+        if engine
+            .add_policy(path.display().to_string(), text.clone())
+            .is_err()
+        {
+            return false;
+        }
+        if engine.get_packages().ok().as_deref() != Some(&[PACKAGE.to_string()][..]) {
+            return false;
+        }
+        engine.get_modules().iter().any(|m| {
+            m.policy.iter().any(|r| {
+                let refr = match r.as_ref() {
+                    Rule::Spec {
+                        head: RuleHead::Compr { refr, .. } | RuleHead::Set { refr, .. },
+                        ..
+                    } => refr,
+                    Rule::Default { refr, .. } => refr,
+                    _ => return false,
+                };
+                matches!(refr.as_ref(), Expr::Var { span, .. } if span.text() == "score")
+            })
+        })
+    })
+}
+
+/// Config check of the blast-radius brake (fails closed): a threshold needs
+/// a Rego file with a rule `score` in `package driftd`; Rego files of which
+/// none is `package driftd` are read by nobody; a score that evaluates to
+/// something other than a number (for an empty run) is an error. `rego` are
+/// the files that compiled. Returns (field, message) pairs.
+pub fn check_blast_radius(
+    threshold: Option<f64>,
+    rego: &[(std::path::PathBuf, String)],
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let packages: Vec<String> = rego
+        .iter()
+        .flat_map(|(path, text)| {
+            let mut engine = regorus::Engine::new();
+            match engine.add_policy(path.display().to_string(), text.clone()) {
+                Ok(_) => engine.get_packages().unwrap_or_default(),
+                Err(_) => vec![],
+            }
+        })
+        .collect();
+    if !rego.is_empty() && !packages.iter().any(|p| p == PACKAGE) {
+        let found: Vec<String> = packages
+            .iter()
+            .map(|p| format!("`package {}`", p.trim_start_matches("data.")))
+            .collect();
+        out.push((
+            "policy.rego".to_string(),
+            format!(
+                "no file is in `package driftd`, the only package driftd reads (found {}): nothing in them would be used",
+                found.join(", ")
+            ),
+        ));
+    }
+    let declared = declares_score(rego);
+    if threshold.is_some() && !declared {
+        out.push((
+            "policy.blast_radius_threshold".to_string(),
+            if rego.is_empty() {
+                "is set, but no Rego file computes a score, so the brake would never hold: add `rego = [\"config/policy/blast_radius.rego\"]` (a rule `score` in `package driftd`), or remove the threshold".to_string()
+            } else {
+                "is set, but no Rego file defines `score` in `package driftd` (data.driftd.score), so the brake would never hold: rename the package or rule, or remove the threshold".to_string()
+            },
+        ));
+    }
+    if declared {
+        let empty = json!({"stack": "", "threshold": threshold.unwrap_or(0.0), "drifts": []});
+        if let Ok(RegoVerdict {
+            score: Score::NotANumber(t),
+            ..
+        }) = evaluate_files(rego, &empty)
+        {
+            out.push((
+                "policy.rego".to_string(),
+                format!("data.driftd.score must be a number, it is a {t}"),
+            ));
+        }
+    }
+    out
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -312,7 +487,7 @@ fn evaluate_files(
     Ok(RegoVerdict {
         critical: strings(json.get("critical")),
         non_critical: strings(json.get("non_critical")),
-        score: json.get("score").and_then(Value::as_f64),
+        score: Score::of(json.get("score")),
     })
 }
 
@@ -375,7 +550,7 @@ mod tests {
     #[test]
     fn builtin_defaults() {
         let s = settings(vec![]);
-        let c = |d: &Drift| classify(&s, d, &json!({}));
+        let c = |d: &Drift| classify(&s, d, &json!({}), &[]);
         assert!(!c(&drift("aws_instance", DriftKind::Changed, &["tags.Team"])).critical);
         assert!(
             c(&drift(
@@ -434,10 +609,10 @@ mod tests {
         };
         let s = settings(vec![rule]);
         let d = drift("aws_instance", DriftKind::Changed, &["tags.Team"]);
-        let c = classify(&s, &d, &json!({"Environment": "prod"}));
+        let c = classify(&s, &d, &json!({"Environment": "prod"}), &[]);
         assert!(c.critical);
         assert_eq!(c.rule, "config:prod-tags-matter");
-        assert!(!classify(&s, &d, &json!({"Environment": "dev"})).critical);
+        assert!(!classify(&s, &d, &json!({"Environment": "dev"}), &[]).critical);
     }
 
     fn rule(
@@ -484,7 +659,7 @@ mod tests {
             &["tags.CostCenter", "tags.Owner"],
         );
         assert_eq!(
-            classify(&s, &d, &json!({})).action,
+            classify(&s, &d, &json!({}), &[]).action,
             Some(DecisionAction::ReportOnly)
         );
         // One ignored attribute does not ignore the others.
@@ -493,41 +668,334 @@ mod tests {
             DriftKind::Changed,
             &["tags.LastPatched", "tags.Team"],
         );
-        assert_eq!(classify(&s, &d, &json!({})).action, None);
+        assert_eq!(classify(&s, &d, &json!({}), &[]).action, None);
         let d = drift("aws_instance", DriftKind::Changed, &["tags.LastPatched"]);
         assert_eq!(
-            classify(&s, &d, &json!({})).action,
+            classify(&s, &d, &json!({}), &[]).action,
             Some(DecisionAction::Ignored)
         );
     }
 
+    /// Precedence, exactly as the README says: user rules in order, then the
+    /// built-in ones, first match wins, for every kind of drift.
     #[test]
-    fn a_broad_user_rule_does_not_make_missing_resources_non_critical() {
-        let s = settings(vec![rule("dev-is-fine", &[], &[], false, None)]);
-        assert!(
-            classify(
-                &s,
-                &drift("aws_security_group_rule", DriftKind::Missing, &[]),
-                &json!({})
-            )
-            .critical
-        );
-        // Unless it names the kind.
-        let s = settings(vec![rule(
-            "dev-missing-ok",
+    fn precedence_table() {
+        use DriftKind::*;
+        let catch_all_ok = rule("all-fine", &[], &[], false, None);
+        let missing_ok = rule("missing-ok", &[], &[Missing], false, None);
+        let tags_critical = rule("tags-matter", &["tags.*"], &[], true, None);
+        let changed_ok = rule("changed-ok", &[], &[Changed], false, None);
+        let typed_ok = PolicyRule {
+            types: vec!["aws_s3_bucket_public_access_block".into()],
+            ..rule("pab-ok", &[], &[], false, None)
+        };
+        // (user rules, drift type, kind, attribute paths) -> (critical, rule)
+        #[allow(clippy::type_complexity)]
+        let table: Vec<(Vec<PolicyRule>, &str, DriftKind, Vec<&str>, bool, &str)> = vec![
+            // No user rule: the built-in ones.
+            (
+                vec![],
+                "aws_security_group_rule",
+                Missing,
+                vec![],
+                true,
+                "builtin:missing-or-unmanaged",
+            ),
+            (
+                vec![],
+                "aws_instance",
+                Unmanaged,
+                vec![],
+                true,
+                "builtin:missing-or-unmanaged",
+            ),
+            (
+                vec![],
+                "aws_instance",
+                Changed,
+                vec!["tags.Team"],
+                false,
+                "builtin:tags",
+            ),
+            // A user rule with no matchers comes before every built-in rule,
+            // for missing and unmanaged resources too.
+            (
+                vec![catch_all_ok.clone()],
+                "aws_security_group_rule",
+                Missing,
+                vec![],
+                false,
+                "config:all-fine",
+            ),
+            (
+                vec![catch_all_ok.clone()],
+                "aws_instance",
+                Unmanaged,
+                vec![],
+                false,
+                "config:all-fine",
+            ),
+            (
+                vec![catch_all_ok.clone()],
+                "aws_instance",
+                Changed,
+                vec!["instance_type"],
+                false,
+                "config:all-fine",
+            ),
+            // A rule naming a kind matches that kind only.
+            (
+                vec![missing_ok.clone()],
+                "aws_instance",
+                Missing,
+                vec![],
+                false,
+                "config:missing-ok",
+            ),
+            (
+                vec![missing_ok.clone()],
+                "aws_instance",
+                Unmanaged,
+                vec![],
+                true,
+                "builtin:missing-or-unmanaged",
+            ),
+            (
+                vec![changed_ok.clone()],
+                "aws_instance",
+                Missing,
+                vec![],
+                true,
+                "builtin:missing-or-unmanaged",
+            ),
+            // A rule with attribute matchers never matches a whole resource.
+            (
+                vec![rule("attrs-ok", &["*"], &[], false, None)],
+                "aws_instance",
+                Missing,
+                vec![],
+                true,
+                "builtin:missing-or-unmanaged",
+            ),
+            // Types match missing resources of that type.
+            (
+                vec![typed_ok.clone()],
+                "aws_s3_bucket_public_access_block",
+                Missing,
+                vec![],
+                false,
+                "config:pab-ok",
+            ),
+            (
+                vec![typed_ok],
+                "aws_s3_bucket_public_access_block",
+                Changed,
+                vec!["block_public_acls"],
+                false,
+                "config:pab-ok",
+            ),
+            // User rules in their order: the first match wins.
+            (
+                vec![tags_critical.clone(), catch_all_ok.clone()],
+                "aws_instance",
+                Changed,
+                vec!["tags.Team"],
+                true,
+                "config:tags-matter",
+            ),
+            (
+                vec![catch_all_ok.clone(), tags_critical],
+                "aws_instance",
+                Changed,
+                vec!["tags.Team"],
+                false,
+                "config:all-fine",
+            ),
+            // Critical when any attribute is.
+            (
+                vec![],
+                "aws_instance",
+                Changed,
+                vec!["tags.Team", "instance_type"],
+                true,
+                "builtin:instance-identity",
+            ),
+        ];
+        for (i, (rules, rtype, kind, paths, critical, rule_name)) in table.into_iter().enumerate() {
+            let c = classify(
+                &settings(rules),
+                &drift(rtype, kind, &paths),
+                &json!({}),
+                &[],
+            );
+            assert_eq!(
+                (c.critical, c.rule.as_str()),
+                (critical, rule_name),
+                "row {i}: {rtype} {kind:?} {paths:?}"
+            );
+        }
+        // Without the built-in rules, unmatched drift is critical.
+        let s = PolicySettings {
+            builtin_rules: false,
+            ..settings(vec![])
+        };
+        let c = classify(
+            &s,
+            &drift("aws_instance", Changed, &["tags.Team"]),
+            &json!({}),
             &[],
-            &[DriftKind::Missing],
-            false,
-            None,
-        )]);
-        assert!(
-            !classify(
-                &s,
-                &drift("aws_security_group_rule", DriftKind::Missing, &[]),
-                &json!({})
-            )
-            .critical
         );
+        assert!(c.critical && c.rule.starts_with("default"), "{c:?}");
+    }
+
+    /// A sensitive attribute is critical unless a user rule names it exactly.
+    #[test]
+    fn sensitive_attributes_need_an_explicit_rule() {
+        use DriftKind::*;
+        let secret = vec!["tags.ApiKey".to_string()];
+        let exact_ok = rule("api-key-rotates", &["tags.ApiKey"], &[], false, None);
+        let glob_ok = rule("all-tags", &["tags.*"], &[], false, None);
+        let glob_exactish = rule("api-glob", &["tags.Api?ey"], &[], false, None);
+        let catch_all_ok = rule("all-fine", &[], &[], false, None);
+        let ignore_all = rule("quiet", &[], &[], false, Some(DecisionAction::Ignored));
+        let exact_critical = rule("api-key-critical", &["tags.ApiKey"], &[], true, None);
+        let other_type = PolicyRule {
+            types: vec!["aws_s3_bucket".into()],
+            ..exact_ok.clone()
+        };
+        #[allow(clippy::type_complexity)]
+        let table: Vec<(Vec<PolicyRule>, bool, bool, &str)> = vec![
+            // (user rules, builtin rules on) -> (critical, guarded, rule)
+            (vec![], true, true, SENSITIVE_RULE),
+            (vec![], false, true, SENSITIVE_RULE),
+            (vec![glob_ok.clone()], true, true, SENSITIVE_RULE),
+            (vec![glob_exactish], true, true, SENSITIVE_RULE),
+            (vec![catch_all_ok.clone()], true, true, SENSITIVE_RULE),
+            (vec![ignore_all], true, true, SENSITIVE_RULE),
+            (vec![other_type], true, true, SENSITIVE_RULE),
+            (
+                vec![exact_ok.clone()],
+                true,
+                false,
+                "config:api-key-rotates",
+            ),
+            // The explicit rule counts wherever it stands among the user rules.
+            (
+                vec![catch_all_ok, glob_ok, exact_ok],
+                false,
+                false,
+                "config:api-key-rotates",
+            ),
+            (vec![exact_critical], true, false, "config:api-key-critical"),
+        ];
+        for (i, (rules, builtin, guarded, rule_name)) in table.into_iter().enumerate() {
+            let s = PolicySettings {
+                builtin_rules: builtin,
+                ..settings(rules)
+            };
+            let d = drift("aws_instance", Changed, &["tags.ApiKey"]);
+            let c = classify(&s, &d, &json!({}), &secret);
+            assert_eq!(
+                (c.sensitive, c.rule.as_str()),
+                (guarded, rule_name),
+                "row {i}: {c:?}"
+            );
+            assert_eq!(c.critical, rule_name != "config:api-key-rotates", "row {i}");
+            assert_eq!(c.action, None, "row {i}: a broad ignore does not hide it");
+        }
+        // A sensitive attribute makes the whole drift critical; others are
+        // classified as usual.
+        let d = drift("aws_instance", Changed, &["tags.ApiKey", "tags.Team"]);
+        let c = classify(&settings(vec![]), &d, &json!({}), &secret);
+        assert!(
+            c.critical && c.sensitive && c.rule == SENSITIVE_RULE,
+            "{c:?}"
+        );
+        let d = drift("aws_instance", Changed, &["tags.Team"]);
+        assert!(!classify(&settings(vec![]), &d, &json!({}), &secret).critical);
+    }
+
+    #[test]
+    fn a_threshold_needs_a_working_score() {
+        let f = |name: &str, text: &str| (std::path::PathBuf::from(name), text.to_string());
+        let shipped = f(
+            "blast_radius.rego",
+            include_str!("../config/policy/blast_radius.rego"),
+        );
+        assert!(declares_score(std::slice::from_ref(&shipped)));
+        assert!(check_blast_radius(Some(15.0), std::slice::from_ref(&shipped)).is_empty());
+        assert!(check_blast_radius(None, &[]).is_empty());
+        let only_critical = f(
+            "c.rego",
+            "package driftd\nimport rego.v1\ncritical contains d.address if { some d in input.drifts }\n",
+        );
+        assert!(check_blast_radius(None, std::slice::from_ref(&only_critical)).is_empty());
+        let fields = |t: Option<f64>, files: &[(std::path::PathBuf, String)]| {
+            check_blast_radius(t, files)
+                .into_iter()
+                .map(|(field, msg)| format!("{field}: {msg}"))
+                .collect::<Vec<_>>()
+        };
+        // No Rego at all.
+        let e = fields(Some(15.0), &[]);
+        assert!(
+            e.len() == 1
+                && e[0].starts_with("policy.blast_radius_threshold: is set, but no Rego file"),
+            "{e:?}"
+        );
+        // The rule is not named `score`.
+        let e = fields(Some(15.0), &[f("b.rego", "package driftd\nblast := 3\n")]);
+        assert!(
+            e.len() == 1 && e[0].contains("no Rego file defines `score`"),
+            "{e:?}"
+        );
+        // A Rego file without a score, and no threshold: fine.
+        assert!(fields(None, std::slice::from_ref(&only_critical)).is_empty());
+        // The package is not driftd (with or without a threshold).
+        let e = fields(Some(15.0), &[f("b.rego", "package blast\nscore := 3\n")]);
+        assert!(e.iter().any(|x| x.contains("`package blast`")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|x| x.starts_with("policy.blast_radius_threshold")),
+            "{e:?}"
+        );
+        let e = fields(None, &[f("b.rego", "package driftd.extra\nscore := 3\n")]);
+        assert!(
+            e.len() == 1 && e[0].contains("`package driftd.extra`"),
+            "{e:?}"
+        );
+        // A string score.
+        let e = fields(
+            Some(15.0),
+            &[f("b.rego", "package driftd\nscore := \"high\"\n")],
+        );
+        assert!(
+            e.len() == 1 && e[0].contains("must be a number, it is a string"),
+            "{e:?}"
+        );
+        // `default score` counts as declared.
+        assert!(declares_score(&[f(
+            "d.rego",
+            "package driftd\ndefault score := 0\n"
+        )]));
+        // At run time a declared score may still be undefined or a string.
+        let cond = f(
+            "u.rego",
+            "package driftd\nimport rego.v1\nscore := 1 if { input.stack == \"never\" }\n",
+        );
+        assert!(declares_score(std::slice::from_ref(&cond)));
+        let v = evaluate_files(
+            &[cond],
+            &json!({"stack": "app", "threshold": 1, "drifts": []}),
+        )
+        .unwrap();
+        assert_eq!(v.score, Score::Undefined);
+        let v = evaluate_files(
+            &[f("s.rego", "package driftd\nscore := \"x\"\n")],
+            &json!({"stack": "app", "threshold": 1, "drifts": []}),
+        )
+        .unwrap();
+        assert_eq!(v.score, Score::NotANumber("string".into()));
     }
 
     #[test]
@@ -543,10 +1011,10 @@ score := sum([weights[d.action] | some d in input.drifts])
             ..settings(vec![])
         };
         let d = drift("aws_instance", DriftKind::Changed, &["tags.Team"]);
-        let c = classify(&s, &d, &json!({}));
+        let c = classify(&s, &d, &json!({}), &[]);
         let v = evaluate(&s, &rego_input("app", 100.0, &[(&d, &c)])).unwrap();
         assert_eq!(v.critical, vec!["aws_instance.x".to_string()]);
-        assert_eq!(v.score, Some(5.0));
+        assert_eq!(v.score, Score::Number(5.0));
     }
 
     #[test]

@@ -182,9 +182,15 @@ impl DecisionAction {
 /// The blast-radius evaluation of one stack.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BlastRadius {
-    pub score: f64,
+    /// `null` when the score could not be computed (see `error`).
+    pub score: Option<f64>,
     pub threshold: f64,
+    /// Over the budget, or not computable: nothing is reconciled (fail closed).
     pub over_budget: bool,
+    /// Why the score could not be computed (the rule undefined for this run,
+    /// or not a number).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
 }
 
 /// One reconcile action, as executed (or not).
@@ -313,12 +319,14 @@ impl Report {
     }
 
     /// `terraform plan -detailed-exitcode` style: 1 on any error (a failed or
-    /// incomplete stack, or an error while acting), else 2 when there is
-    /// drift, else 0.
+    /// incomplete stack, an error while acting, a failed reconcile action),
+    /// else 2 when there is drift, else 0.
     pub fn exit_code(&self) -> i32 {
         if self.summary.stacks_failed > 0
             || self.summary.stacks_incomplete > 0
-            || self.stacks.iter().any(|s| !s.errors.is_empty())
+            || self.stacks.iter().any(|s| {
+                !s.errors.is_empty() || s.actions.iter().any(|a| a.outcome == ActionOutcome::Failed)
+            })
         {
             1
         } else if self.summary.drifts > 0 {
@@ -376,17 +384,25 @@ impl Report {
                 drift_text(&mut o, d);
             }
             if let Some(b) = &st.blast_radius {
-                let _ = writeln!(
-                    o,
-                    "  blast radius {} (budget {}){}",
-                    b.score,
-                    b.threshold,
-                    if b.over_budget {
-                        ": OVER BUDGET, nothing reconciled"
-                    } else {
-                        ""
-                    }
-                );
+                let _ = match (&b.score, &b.error) {
+                    (Some(score), None) => writeln!(
+                        o,
+                        "  blast radius {} (budget {}){}",
+                        score,
+                        b.threshold,
+                        if b.over_budget {
+                            ": OVER BUDGET, nothing reconciled"
+                        } else {
+                            ""
+                        }
+                    ),
+                    (_, e) => writeln!(
+                        o,
+                        "  blast radius UNKNOWN (budget {}): {}, nothing reconciled",
+                        b.threshold,
+                        e.as_deref().unwrap_or("no score")
+                    ),
+                };
             }
             for a in &st.actions {
                 let _ = writeln!(

@@ -3,6 +3,9 @@
 # summed over the run. Above the configured budget
 # (policy.blast_radius_threshold, default 100) driftd reconciles nothing
 # automatically and routes the drifts to a pull request, with the score.
+# driftd reads `score` in `package driftd` only: with a threshold set, a
+# file without it is a config error, and a score that is undefined or not a
+# number for a run blocks reconcile for that stack (the brake fails closed).
 #
 # Reconciling drift means the inverse of what happened out of band:
 #   changed   -> update (put attributes back)

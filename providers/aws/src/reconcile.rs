@@ -456,6 +456,117 @@ impl AwsReconciler {
     }
 }
 
+/// Error codes meaning "this bucket has no such document" (not a failure).
+const NO_DOCUMENT: &[&str] = &[
+    "NoSuchTagSet",
+    "ServerSideEncryptionConfigurationNotFoundError",
+    "NoSuchPublicAccessBlockConfiguration",
+    "NoSuchBucketPolicy",
+];
+
+impl AwsReconciler {
+    /// The whole document an action replaces, read just before the write, in
+    /// the call's own parameter shape (so the same call puts it back):
+    /// `{"Bucket": .., "TagSet": [..]}`, `{"Bucket": .., "Rules": [..]}`,
+    /// `{"Bucket": .., "PublicAccessBlockConfiguration": {..}}`,
+    /// `{"Bucket": .., "Policy": ".."}`, `{"Bucket": .., "VersioningConfiguration": {..}}`.
+    /// The document is `null` when the bucket had none (undo: the matching
+    /// Delete call). `Ok(None)` for actions that change one value (their
+    /// `before` is already exact).
+    pub async fn previous(&self, a: &Action) -> Result<Option<Value>, String> {
+        use aws_sdk_s3::error::ProvideErrorMetadata;
+        let s3 = &self.clients.s3;
+        let bucket = a.params["Bucket"].as_str().unwrap_or_default().to_string();
+        let fail = |op: &str, e: &(dyn std::error::Error + 'static)| {
+            format!(
+                "{op} (reading the document {} replaces, for the audit log): {}",
+                a.operation,
+                crate::errors::describe(e)
+            )
+        };
+        macro_rules! get {
+            ($op:literal, $req:expr) => {
+                match $req.bucket(&bucket).send().await {
+                    Ok(o) => Some(o),
+                    Err(e) if e.code().is_some_and(|c| NO_DOCUMENT.contains(&c)) => None,
+                    Err(e) => return Err(fail($op, &e)),
+                }
+            };
+        }
+        let doc = match a.operation.as_str() {
+            "s3:PutBucketTagging" => {
+                let set: Vec<Value> = get!("GetBucketTagging", s3.get_bucket_tagging())
+                    .map(|o| {
+                        o.tag_set()
+                            .iter()
+                            .map(|t| json!({"Key": t.key(), "Value": t.value()}))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({"TagSet": set})
+            }
+            "s3:PutBucketEncryption" => {
+                let rules: Option<Vec<Value>> =
+                    get!("GetBucketEncryption", s3.get_bucket_encryption()).and_then(|o| {
+                        o.server_side_encryption_configuration().map(|c| {
+                            c.rules()
+                                .iter()
+                                .map(|r| {
+                                    let mut by_default = json!({});
+                                    if let Some(d) = r.apply_server_side_encryption_by_default() {
+                                        by_default["SSEAlgorithm"] =
+                                            json!(d.sse_algorithm().as_str());
+                                        if let Some(k) = d.kms_master_key_id() {
+                                            by_default["KMSMasterKeyID"] = json!(k);
+                                        }
+                                    }
+                                    json!({"ApplyServerSideEncryptionByDefault": by_default,
+                                           "BucketKeyEnabled": r.bucket_key_enabled()})
+                                })
+                                .collect()
+                        })
+                    });
+                json!({ "Rules": rules })
+            }
+            "s3:PutPublicAccessBlock" => {
+                let cfg =
+                    get!("GetPublicAccessBlock", s3.get_public_access_block()).and_then(|o| {
+                        o.public_access_block_configuration().map(|c| {
+                            json!({"BlockPublicAcls": c.block_public_acls(),
+                               "BlockPublicPolicy": c.block_public_policy(),
+                               "IgnorePublicAcls": c.ignore_public_acls(),
+                               "RestrictPublicBuckets": c.restrict_public_buckets()})
+                        })
+                    });
+                json!({ "PublicAccessBlockConfiguration": cfg })
+            }
+            "s3:PutBucketPolicy" => {
+                let p = get!("GetBucketPolicy", s3.get_bucket_policy())
+                    .and_then(|o| o.policy().map(str::to_string));
+                json!({ "Policy": p })
+            }
+            "s3:PutBucketVersioning" => {
+                let mut cfg = json!({});
+                if let Some(o) = get!("GetBucketVersioning", s3.get_bucket_versioning()) {
+                    if let Some(st) = o.status() {
+                        cfg["Status"] = json!(st.as_str());
+                    }
+                    if let Some(m) = o.mfa_delete() {
+                        cfg["MFADelete"] = json!(m.as_str());
+                    }
+                }
+                json!({ "VersioningConfiguration": cfg })
+            }
+            _ => return Ok(None),
+        };
+        let mut out = json!({ "Bucket": bucket });
+        for (k, v) in doc.as_object().into_iter().flatten() {
+            out[k] = v.clone();
+        }
+        Ok(Some(out))
+    }
+}
+
 #[async_trait::async_trait]
 impl Reconciler for AwsReconciler {
     fn plan(&self, d: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable> {
