@@ -7,9 +7,29 @@
 //! `s3://tf-state/prod/**.tfstate` and `states/**/*.tfstate` work alike.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::config::StateLocation;
 use crate::state::{self, StateFile};
+
+/// Bounds on reading one location's state.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// The whole read of one location (listing, every file or object, all
+    /// retries) must finish within this.
+    pub timeout: Duration,
+    /// Attempts per S3 object whose body download failed half-way.
+    pub attempts: u32,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(120),
+            attempts: 5,
+        }
+    }
+}
 
 fn has_wildcard(s: &str) -> bool {
     s.contains(['*', '?'])
@@ -47,31 +67,95 @@ fn literal_prefix(pattern: &str) -> &str {
     }
 }
 
+/// Every entry under `dir` that is not a directory (regular files, and
+/// anything else: symlinks, FIFOs, sockets; those are checked when matched).
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let ft = entry.file_type()?;
         if ft.is_dir() {
             walk(&entry.path(), out)?;
-        } else if ft.is_file() {
+        } else {
             out.push(entry.path());
         }
     }
     Ok(())
 }
 
-/// Load every state file of one location.
+/// Read a local state file without ever blocking on a FIFO or a device:
+/// the file type is checked before opening (following symlinks), the open
+/// does not wait (`O_NONBLOCK`), and the opened file is checked again.
+fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let shown = path.display();
+    let not_regular = |ft: std::fs::FileType| {
+        use std::os::unix::fs::FileTypeExt as _;
+        let what = if ft.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_block_device() || ft.is_char_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        };
+        format!("{shown}: cannot read the state file: it is {what}, not a regular file (driftd reads state only from regular files)")
+    };
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("{shown}: cannot read the state file: {e}"))?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| format!("{shown}: cannot read the state file: {e}"))?
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{shown}: cannot read the state file: {e}"))?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes)
+        .map_err(|e| format!("{shown}: cannot read the state file: {e}"))?;
+    Ok(bytes)
+}
+
+/// [`read_regular`] off the async threads.
+async fn read_local(path: PathBuf) -> Result<Vec<u8>, String> {
+    tokio::task::spawn_blocking(move || read_regular(&path))
+        .await
+        .map_err(|e| format!("reading a state file failed: {e}"))?
+}
+
+/// Load every state file of one location, within `limits.timeout`.
 pub async fn load(
     location: &StateLocation,
     s3: Option<&aws_sdk_s3::Client>,
+    limits: &ReadLimits,
 ) -> Result<Vec<StateFile>, String> {
-    match location {
-        StateLocation::Local(path) => load_local(path).await,
-        StateLocation::S3 { bucket, key } => {
-            let client = s3.ok_or("no S3 client for an s3:// location")?;
-            load_s3(client, bucket, key).await
+    let read = async {
+        match location {
+            StateLocation::Local(path) => load_local(path).await,
+            StateLocation::S3 { bucket, key } => {
+                let client = s3.ok_or("no S3 client for an s3:// location")?;
+                load_s3(client, bucket, key, limits.attempts).await
+            }
         }
-    }
+    };
+    tokio::time::timeout(limits.timeout, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "{location}: reading the state timed out after {}s (is the file or the S3 endpoint stuck?)",
+                limits.timeout.as_secs_f64()
+            ))
+        })
 }
 
 async fn load_local(path: &Path) -> Result<Vec<StateFile>, String> {
@@ -83,9 +167,7 @@ async fn load_local(path: &Path) -> Result<Vec<StateFile>, String> {
                 shown.trim_end_matches('/')
             ));
         }
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| format!("{shown}: cannot read the state file: {e}"))?;
+        let bytes = read_local(path.to_path_buf()).await?;
         return state::parse(&shown, &bytes)
             .map(|f| vec![f])
             .map_err(|e| e.to_string());
@@ -108,9 +190,7 @@ async fn load_local(path: &Path) -> Result<Vec<StateFile>, String> {
     }
     let mut out = Vec::new();
     for p in matched {
-        let bytes = tokio::fs::read(&p)
-            .await
-            .map_err(|e| format!("{p}: cannot read the state file: {e}"))?;
+        let bytes = read_local(PathBuf::from(&p)).await?;
         out.push(state::parse(&p, &bytes).map_err(|e| e.to_string())?);
     }
     Ok(out)
@@ -120,6 +200,7 @@ async fn load_s3(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
+    attempts: u32,
 ) -> Result<Vec<StateFile>, String> {
     let keys = if has_wildcard(key) {
         let prefix = literal_prefix(key);
@@ -158,18 +239,43 @@ async fn load_s3(
     let mut out = Vec::new();
     for k in keys {
         let url = format!("s3://{bucket}/{k}");
-        let obj = client.get_object().bucket(bucket).key(&k).send().await.map_err(|e| {
-            format!("{url}: cannot read the state object: {} (check the bucket, key, region and s3:GetObject permission)", driftd_aws::errors::describe(&e))
-        })?;
-        let bytes = obj
-            .body
-            .collect()
-            .await
-            .map_err(|e| format!("{url}: reading the object body failed: {e}"))?
-            .into_bytes();
+        let bytes = get_object(client, bucket, &k, attempts).await?;
         out.push(state::parse(&url, &bytes).map_err(|e| e.to_string())?);
     }
     Ok(out)
+}
+
+/// One state object's bytes. The SDK retries the request; a body that breaks
+/// off half-way (a truncated download) is retried here, like any transient
+/// error, `attempts` times in all with a short backoff between.
+async fn get_object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    attempts: u32,
+) -> Result<Vec<u8>, String> {
+    let url = format!("s3://{bucket}/{key}");
+    let attempts = attempts.max(1);
+    let mut attempt = 1;
+    loop {
+        let obj = client.get_object().bucket(bucket).key(key).send().await.map_err(|e| {
+            format!("{url}: cannot read the state object: {} (check the bucket, key, region and s3:GetObject permission)", driftd_aws::errors::describe(&e))
+        })?;
+        match obj.body.collect().await {
+            Ok(b) => return Ok(b.into_bytes().into()),
+            Err(e) if attempt < attempts => {
+                tracing::warn!(object = %url, attempt, error = %driftd_aws::errors::describe(&e), "state download broke off, retrying");
+                tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                return Err(format!(
+                    "{url}: reading the object body failed after {attempts} attempt(s): {}",
+                    driftd_aws::errors::describe(&e)
+                ))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
