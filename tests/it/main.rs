@@ -19,4 +19,5 @@ mod proxy;
 mod reconcile;
 mod scan_moto;
 mod secrets;
+mod state_forms;
 mod world;
