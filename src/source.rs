@@ -126,13 +126,6 @@ fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// [`read_regular`] off the async threads.
-async fn read_local(path: PathBuf) -> Result<Vec<u8>, String> {
-    tokio::task::spawn_blocking(move || read_regular(&path))
-        .await
-        .map_err(|e| format!("reading a state file failed: {e}"))?
-}
-
 /// Load every state file of one location, within `limits.timeout`.
 pub async fn load(
     location: &StateLocation,
@@ -141,7 +134,21 @@ pub async fn load(
 ) -> Result<Vec<StateFile>, String> {
     let read = async {
         match location {
-            StateLocation::Local(path) => load_local(path).await,
+            StateLocation::Local(path) => {
+                // On a thread of its own, not a runtime thread: a file system
+                // that never answers (a hung NFS mount) can then neither stall
+                // the scan past the deadline nor keep the process from exiting.
+                let path = path.clone();
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                std::thread::Builder::new()
+                    .name("driftd-state-read".into())
+                    .spawn(move || {
+                        let _ = tx.send(load_local(&path));
+                    })
+                    .map_err(|e| format!("{location}: cannot start a reader thread: {e}"))?;
+                rx.await
+                    .unwrap_or_else(|_| Err(format!("{location}: the state reader stopped")))
+            }
             StateLocation::S3 { bucket, key } => {
                 let client = s3.ok_or("no S3 client for an s3:// location")?;
                 load_s3(client, bucket, key, limits.attempts).await
@@ -158,7 +165,7 @@ pub async fn load(
         })
 }
 
-async fn load_local(path: &Path) -> Result<Vec<StateFile>, String> {
+fn load_local(path: &Path) -> Result<Vec<StateFile>, String> {
     let shown = path.display().to_string();
     if !has_wildcard(&shown) {
         if path.is_dir() {
@@ -167,7 +174,7 @@ async fn load_local(path: &Path) -> Result<Vec<StateFile>, String> {
                 shown.trim_end_matches('/')
             ));
         }
-        let bytes = read_local(path.to_path_buf()).await?;
+        let bytes = read_regular(path)?;
         return state::parse(&shown, &bytes)
             .map(|f| vec![f])
             .map_err(|e| e.to_string());
@@ -190,7 +197,7 @@ async fn load_local(path: &Path) -> Result<Vec<StateFile>, String> {
     }
     let mut out = Vec::new();
     for p in matched {
-        let bytes = read_local(PathBuf::from(&p)).await?;
+        let bytes = read_regular(Path::new(&p))?;
         out.push(state::parse(&p, &bytes).map_err(|e| e.to_string())?);
     }
     Ok(out)
