@@ -82,16 +82,21 @@ fn stack<'a>(r: &'a Report, name: &str) -> &'a StackReport {
         .unwrap_or_else(|| panic!("no stack {name}"))
 }
 
-fn app_instance_attrs(dir: &Path, index: usize) -> Value {
-    let app: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("app.tfstate")).unwrap()).unwrap();
-    app["resources"]
+/// The attributes of instance `index` of the first `rtype` resource (named
+/// `name` when given) in a state file of the seeded world.
+fn attrs_of(dir: &Path, file: &str, rtype: &str, name: Option<&str>, index: usize) -> Value {
+    let st: Value = serde_json::from_slice(&std::fs::read(dir.join(file)).unwrap()).unwrap();
+    st["resources"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["type"] == "aws_instance")
-        .unwrap()["instances"][index]["attributes"]
+        .find(|r| r["type"] == rtype && name.is_none_or(|n| r["name"] == n))
+        .unwrap_or_else(|| panic!("no {rtype} in {file}"))["instances"][index]["attributes"]
         .clone()
+}
+
+fn app_instance_attrs(dir: &Path, index: usize) -> Value {
+    attrs_of(dir, "app.tfstate", "aws_instance", None, index)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,6 +117,10 @@ async fn flatmap_deposed_and_no_id_resources_give_no_false_drift_or_unmanaged() 
         "resources": [
         {"mode": "managed", "type": "aws_instance", "name": "flat", "instances": [
             {"schema_version": 1, "attributes_flat": flat}]},
+        {"mode": "managed", "type": "aws_security_group", "name": "web", "instances": [
+            {"schema_version": 1, "attributes_flat": flatten(&attrs_of(&dir, "network.tfstate", "aws_security_group", Some("web"), 0))}]},
+        {"mode": "managed", "type": "aws_s3_bucket", "name": "v3", "instances": [
+            {"schema_version": 0, "attributes_flat": flatten(&attrs_of(&dir, "app.tfstate", "aws_s3_bucket", None, 0))}]},
         {"mode": "managed", "type": "aws_instance", "name": "unreadable", "instances": [
             {"schema_version": 1, "attributes_flat": {"id": unreadable, "instance_type": "t3.micro",
                 "tags.%": "3", "tags.Name": "unreadable"}}]},
@@ -140,7 +149,10 @@ async fn flatmap_deposed_and_no_id_resources_give_no_false_drift_or_unmanaged() 
         r.stacks.iter().all(|s| s.actions.is_empty()),
         "no action (no DeleteTags): {text}"
     );
-    assert_eq!(flat.counts.in_sync, 2, "flat and replaced: {text}");
+    assert_eq!(
+        flat.counts.in_sync, 4,
+        "instance, group and bucket in flatmap, and replaced: {text}"
+    );
     assert_eq!(flat.counts.changed, 0, "{text}");
     // The unreadable flatmap, and the resources with no id: unknown, unsupported.
     let reasons: Vec<(String, String)> = flat
