@@ -408,7 +408,18 @@ pub fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<Config, ConfigErr
                 }
                 first = false;
                 errors.add(field.clone(), format!("{message}{at}"));
-                if shape_fields.len() >= 100 || !remove_path(&mut value, &segments) {
+                // A missing field gets an empty placeholder (every required
+                // field is a string) rather than its table being dropped: an
+                // array element removed would renumber the later ones.
+                let missing = message
+                    .strip_prefix("missing field `")
+                    .and_then(|m| m.split_once('`'))
+                    .map(|m| m.0.to_string());
+                let fixed = match missing {
+                    Some(name) => insert_placeholder(&mut value, &segments, &name),
+                    None => remove_path(&mut value, &segments),
+                };
+                if shape_fields.len() >= 100 || !fixed {
                     return Err(wrap(errors.0));
                 }
                 shape_fields.push(field);
@@ -490,6 +501,34 @@ fn remove_path(v: &mut toml::Value, segments: &[String]) -> bool {
             _ => false,
         },
         (toml::Value::Table(t), None) => t.remove(last.as_str()).is_some(),
+        _ => false,
+    }
+}
+
+/// Put `name = ""` into the table at `segments` (false when there is no such
+/// table, or the field is already there).
+fn insert_placeholder(v: &mut toml::Value, segments: &[String], name: &str) -> bool {
+    let mut cur = v;
+    for s in segments {
+        cur = match (cur, s.strip_prefix('[').and_then(|x| x.strip_suffix(']'))) {
+            (toml::Value::Array(a), Some(i)) => {
+                match i.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                    Some(x) => x,
+                    None => return false,
+                }
+            }
+            (toml::Value::Table(t), None) => match t.get_mut(s.as_str()) {
+                Some(x) => x,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match cur {
+        toml::Value::Table(t) if !t.contains_key(name) => {
+            t.insert(name.to_string(), toml::Value::String(String::new()));
+            true
+        }
         _ => false,
     }
 }
@@ -1152,5 +1191,24 @@ assume_role_arn = "role"
         // The dropped `regions` is not reported again as missing.
         assert!(!shown.contains("no regions"), "{shown}");
         assert!(shown.contains("5 errors"), "{shown}");
+    }
+
+    #[test]
+    fn a_missing_field_keeps_the_other_stacks_numbered() {
+        let text = "[[stacks]]\nstate = \"a.tfstate\"\nregions = [\"eu-west-1\"]\n\n[[stacks]]\nname = \"b\"\nstate = \"b.tfstate\"\nregions = \"eu-west-1\"\n";
+        let e = p(text, &MapEnv::default()).unwrap_err();
+        let fields: Vec<(&str, &str)> = e
+            .errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(fields.len(), 2, "{fields:?}");
+        assert_eq!(fields[0].0, "stacks[0]");
+        assert!(
+            fields[0].1.starts_with("missing field `name`"),
+            "{fields:?}"
+        );
+        assert_eq!(fields[1].0, "stacks[1].regions");
+        assert!(fields[1].1.contains("line 8"), "{fields:?}");
     }
 }
