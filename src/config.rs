@@ -95,6 +95,7 @@ struct RawDaemon {
 struct RawScan {
     concurrency: Option<usize>,
     max_attempts: Option<u32>,
+    state_timeout: Option<RawDuration>,
     instance_attribute_reads: Option<String>,
     unmanaged: Option<bool>,
     strict: Option<bool>,
@@ -225,6 +226,8 @@ pub struct ScanSettings {
     pub concurrency: usize,
     /// Attempts per AWS request (adaptive retry with backoff between).
     pub max_attempts: u32,
+    /// Deadline for reading one state location (a file, a glob, an S3 prefix).
+    pub state_timeout: std::time::Duration,
     pub instance_attribute_reads: InstanceAttributeReads,
     /// Report resources no stack manages.
     pub unmanaged: bool,
@@ -377,31 +380,203 @@ pub fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<Config, ConfigErr
         }])
     })?;
     interpolate(&mut value, "", env, &mut errors);
-    let raw: RawConfig = match RawConfig::deserialize(value) {
-        Ok(r) => r,
-        Err(e) => {
-            // The value has no positions: parse the text again for the line.
-            let at = toml::from_str::<RawConfig>(text)
-                .err()
-                .and_then(|e| e.span())
-                .map(|span| {
-                    let start = span.start.min(text.len());
-                    let line_no = text[..start].matches('\n').count() + 1;
-                    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
-                    format!(" (line {line_no}: `{line}`)")
-                })
-                .unwrap_or_default();
-            errors.add("", format!("{}{at}", e.message()));
-            return Err(wrap(errors.0));
+    // Shape errors (wrong types, unknown fields) one at a time: record the
+    // error at its field path, drop that field, and deserialize again, so
+    // that every error is reported at once, with the meaning checks below.
+    let mut shape_fields: Vec<String> = Vec::new();
+    let mut first = true;
+    let raw: RawConfig = loop {
+        match serde_path_to_error::deserialize::<_, RawConfig>(value.clone()) {
+            Ok(r) => break r,
+            Err(e) => {
+                let mut segments: Vec<String> = e.path().iter().map(segment_text).collect();
+                let message = e.inner().message().to_string();
+                // An unknown field's error points at its table: drop the field only.
+                if let Some(name) = message
+                    .strip_prefix("unknown field `")
+                    .and_then(|m| m.split_once('`'))
+                    .map(|m| m.0)
+                {
+                    if segments.last().map(String::as_str) != Some(name) {
+                        segments.push(name.to_string());
+                    }
+                }
+                let field = field_path(&segments);
+                let mut at = locate(text, &segments)
+                    .map(|(n, line)| format!(" (line {n}: `{line}`)"))
+                    .unwrap_or_default();
+                if at.is_empty() && first {
+                    // The value has no positions: parse the text again for the line.
+                    at = toml::from_str::<RawConfig>(text)
+                        .err()
+                        .and_then(|e| e.span())
+                        .map(|span| {
+                            let start = span.start.min(text.len());
+                            let line_no = text[..start].matches('\n').count() + 1;
+                            let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+                            format!(" (line {line_no}: `{line}`)")
+                        })
+                        .unwrap_or_default();
+                }
+                first = false;
+                errors.add(field.clone(), format!("{message}{at}"));
+                // A missing field gets an empty placeholder (every required
+                // field is a string) rather than its table being dropped: an
+                // array element removed would renumber the later ones.
+                let missing = message
+                    .strip_prefix("missing field `")
+                    .and_then(|m| m.split_once('`'))
+                    .map(|m| m.0.to_string());
+                let fixed = match missing {
+                    Some(name) => insert_placeholder(&mut value, &segments, &name),
+                    None => remove_path(&mut value, &segments),
+                };
+                if shape_fields.len() >= 100 || !fixed {
+                    return Err(wrap(errors.0));
+                }
+                shape_fields.push(field);
+            }
         }
     };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let shape_errors = errors.0.len();
     let config = validate(raw, path, &base, &mut errors, env);
+    // A field dropped for its type is not reported again as missing.
+    let mut i = 0;
+    errors.0.retain(|e| {
+        i += 1;
+        i <= shape_errors
+            || !shape_fields.iter().any(|f| {
+                e.field == *f
+                    || e.field.starts_with(&format!("{f}."))
+                    || e.field.starts_with(&format!("{f}["))
+            })
+    });
     if errors.0.is_empty() {
         Ok(config)
     } else {
         Err(wrap(errors.0))
     }
+}
+
+fn segment_text(s: &serde_path_to_error::Segment) -> String {
+    match s {
+        serde_path_to_error::Segment::Seq { index } => format!("[{index}]"),
+        serde_path_to_error::Segment::Map { key } => key.clone(),
+        serde_path_to_error::Segment::Enum { variant } => variant.clone(),
+        serde_path_to_error::Segment::Unknown => "?".into(),
+    }
+}
+
+/// `stacks[0].regions` from `["stacks", "[0]", "regions"]`.
+fn field_path(segments: &[String]) -> String {
+    let mut out = String::new();
+    for s in segments {
+        if !s.starts_with('[') && !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(s);
+    }
+    out
+}
+
+/// Remove the value at `segments` (false when there is nothing to remove).
+fn remove_path(v: &mut toml::Value, segments: &[String]) -> bool {
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut cur = v;
+    for s in parents {
+        cur = match (cur, s.strip_prefix('[').and_then(|x| x.strip_suffix(']'))) {
+            (toml::Value::Array(a), Some(i)) => {
+                match i.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                    Some(x) => x,
+                    None => return false,
+                }
+            }
+            (toml::Value::Table(t), None) => match t.get_mut(s.as_str()) {
+                Some(x) => x,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (
+        cur,
+        last.strip_prefix('[').and_then(|x| x.strip_suffix(']')),
+    ) {
+        (toml::Value::Array(a), Some(i)) => match i.parse::<usize>() {
+            Ok(i) if i < a.len() => {
+                a.remove(i);
+                true
+            }
+            _ => false,
+        },
+        (toml::Value::Table(t), None) => t.remove(last.as_str()).is_some(),
+        _ => false,
+    }
+}
+
+/// Put `name = ""` into the table at `segments` (false when there is no such
+/// table, or the field is already there).
+fn insert_placeholder(v: &mut toml::Value, segments: &[String], name: &str) -> bool {
+    let mut cur = v;
+    for s in segments {
+        cur = match (cur, s.strip_prefix('[').and_then(|x| x.strip_suffix(']'))) {
+            (toml::Value::Array(a), Some(i)) => {
+                match i.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                    Some(x) => x,
+                    None => return false,
+                }
+            }
+            (toml::Value::Table(t), None) => match t.get_mut(s.as_str()) {
+                Some(x) => x,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match cur {
+        toml::Value::Table(t) if !t.contains_key(name) => {
+            t.insert(name.to_string(), toml::Value::String(String::new()));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The line of the field at `segments` in a plainly written file (`[scan]`
+/// and `[[stacks]]` headers, `key = value` lines): (number, trimmed text).
+fn locate<'a>(text: &'a str, segments: &[String]) -> Option<(usize, &'a str)> {
+    let key_at = segments.iter().rposition(|s| !s.starts_with('['))?;
+    let key = &segments[key_at];
+    let table = field_path(&segments[..key_at]);
+    let mut current = String::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(name) = t
+            .strip_prefix("[[")
+            .and_then(|x| x.split_once("]]"))
+            .map(|x| x.0.trim())
+        {
+            let c = counts.entry(name.to_string()).or_insert(0);
+            current = format!("{name}[{c}]");
+            *c += 1;
+        } else if let Some(name) = t
+            .strip_prefix('[')
+            .and_then(|x| x.split_once(']'))
+            .map(|x| x.0.trim())
+        {
+            current = name.to_string();
+        } else if current == table {
+            let k = t.split_once('=').map(|x| x.0.trim().trim_matches('"'));
+            if k == Some(key.as_str()) {
+                return Some((n + 1, t));
+            }
+        }
+    }
+    None
 }
 
 fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
@@ -654,6 +829,8 @@ fn validate(
         duration_setting(s.attempt_timeout.as_ref(), "scan.attempt_timeout", errors);
     let stack_timeout = duration_setting(s.stack_timeout.as_ref(), "scan.stack_timeout", errors)
         .unwrap_or(DEFAULT_STACK_TIMEOUT);
+    let state_timeout = duration_setting(s.state_timeout.as_ref(), "scan.state_timeout", errors)
+        .unwrap_or(std::time::Duration::from_secs(120));
     let instance_attribute_reads =
         match s.instance_attribute_reads.as_deref().unwrap_or("protected") {
             "protected" => InstanceAttributeReads::Protected,
@@ -910,6 +1087,7 @@ fn validate(
         scan: ScanSettings {
             concurrency,
             max_attempts,
+            state_timeout,
             instance_attribute_reads,
             unmanaged: s.unmanaged.unwrap_or(true),
             strict: s.strict.unwrap_or(false),
@@ -1060,5 +1238,43 @@ assume_role_arn = "role"
             is_region("us-east-1") && is_region("us-gov-west-1") && is_region("ap-southeast-4")
         );
         assert!(!is_region("useast1") && !is_region("us-east") && !is_region("US-EAST-1"));
+    }
+
+    #[test]
+    fn type_errors_do_not_hide_other_errors() {
+        let text = "[scan]\nunmanaged = \"yes\"\nmax_attempts = 0\nconcurency = 2\n\n[[stacks]]\nname = \"a\"\nstate = \"a.tfstate\"\nregions = \"eu-west-1\"\n\n[[stacks]]\nname = \"b\"\nstate = \"b.tfstate\"\nregions = [\"eu-west-1\"]\nreconcile = 3\n";
+        let e = p(text, &MapEnv::default()).unwrap_err();
+        let shown = e.to_string();
+        for want in [
+            "scan.unmanaged: invalid type: string \"yes\", expected a boolean (line 2: `unmanaged = \"yes\"`)",
+            "scan.max_attempts: 0 is out of range",
+            "scan.concurency: unknown field `concurency`",
+            "stacks[0].regions: invalid type: string \"eu-west-1\", expected a sequence (line 9: `regions = \"eu-west-1\"`)",
+            "stacks[1].reconcile: invalid type: integer `3`, expected a string (line 15",
+        ] {
+            assert!(shown.contains(want), "want {want:?} in {shown}");
+        }
+        // The dropped `regions` is not reported again as missing.
+        assert!(!shown.contains("no regions"), "{shown}");
+        assert!(shown.contains("5 errors"), "{shown}");
+    }
+
+    #[test]
+    fn a_missing_field_keeps_the_other_stacks_numbered() {
+        let text = "[[stacks]]\nstate = \"a.tfstate\"\nregions = [\"eu-west-1\"]\n\n[[stacks]]\nname = \"b\"\nstate = \"b.tfstate\"\nregions = \"eu-west-1\"\n";
+        let e = p(text, &MapEnv::default()).unwrap_err();
+        let fields: Vec<(&str, &str)> = e
+            .errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(fields.len(), 2, "{fields:?}");
+        assert_eq!(fields[0].0, "stacks[0]");
+        assert!(
+            fields[0].1.starts_with("missing field `name`"),
+            "{fields:?}"
+        );
+        assert_eq!(fields[1].0, "stacks[1].regions");
+        assert!(fields[1].1.contains("line 8"), "{fields:?}");
     }
 }

@@ -11,9 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use driftd_aws::{ApiCalls, AwsReader, AwsReconciler, AwsSchema, Clients, Target};
-use driftd_core::{
-    Action, AttrDiff, Desired, ReadRequest, Reader, Reconciler, Schema, TypeRead, Value,
-};
+use driftd_core::{Action, AttrDiff, Desired, ReadRequest, Reader, Reconciler, Schema, Value};
 use serde_json::json;
 use tracing::{error, info, warn};
 
@@ -278,7 +276,16 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                 .as_ref()
                 .and_then(|a| details.get(&(st.name.clone(), a.clone())))
                 .map(|x| {
-                    x.diffs
+                    // Re-creating a missing resource writes every desired
+                    // value: its sensitive ones count as drifting too.
+                    let recreate;
+                    let diffs = if d.kind == DriftKind::Missing {
+                        recreate = missing_diffs(&x.desired);
+                        &recreate
+                    } else {
+                        &x.diffs
+                    };
+                    diffs
                         .iter()
                         .filter(|a| is_sensitive(&a.path, &x.sensitive_paths))
                         .map(|a| render_path(&a.path))
@@ -431,7 +438,7 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                                 let r = AwsReconciler {
                                     clients: Clients::new(
                                         &detail.target,
-                                        &options.scan.client,
+                                        &crate::scan::client_options(config, &options.scan.client),
                                         calls,
                                     )
                                     .await,
@@ -770,18 +777,17 @@ async fn verify(
             discover_unmanaged: false,
         })
         .await;
-    match inv.get(&detail.desired.rtype) {
-        Some(TypeRead::Complete(m)) => match m.get(&detail.desired.id) {
-            Some(live) => Ok(diff(&detail.desired.attrs, &live.attrs, |a| {
-                schema.shape(&detail.desired.rtype, a)
-            })
-            .iter()
-            .map(|d| d.path.join("."))
-            .collect()),
-            None => Err("the resource is gone".into()),
-        },
-        Some(TypeRead::Failed(e)) => Err(e.clone()),
-        None => Err("not read".into()),
+    // `lookup` sees per-resource read failures (one unreadable bucket) as
+    // failures, never as "gone".
+    match inv.lookup(&detail.desired.rtype, &detail.desired.id) {
+        Ok(Some(live)) => Ok(diff(&detail.desired.attrs, &live.attrs, |a| {
+            schema.shape(&detail.desired.rtype, a)
+        })
+        .iter()
+        .map(|d| d.path.join("."))
+        .collect()),
+        Ok(None) => Err("the resource is gone".into()),
+        Err(e) => Err(e),
     }
 }
 

@@ -247,7 +247,11 @@ pub fn classify(
         sensitive: false,
     };
     let per_attr: Vec<Classification> = if d.attributes.is_empty() {
-        vec![first(None).unwrap_or(default.clone())]
+        // A whole resource (missing, unmanaged): acting on it writes every
+        // value it has, so its sensitive paths are guarded as for a change.
+        std::iter::once(first(None).unwrap_or(default.clone()))
+            .chain(sensitive.iter().map(|p| guarded(p)))
+            .collect()
     } else {
         d.attributes
             .iter()

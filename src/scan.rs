@@ -107,7 +107,12 @@ impl Progress {
     }
 }
 
-async fn load_stack(stack: StackConfig, options: &ScanOptions, calls: &ApiCalls) -> Loaded {
+async fn load_stack(
+    stack: StackConfig,
+    options: &ScanOptions,
+    calls: &ApiCalls,
+    settings: &crate::config::ScanSettings,
+) -> Loaded {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     let needs_s3 = stack
@@ -125,7 +130,11 @@ async fn load_stack(stack: StackConfig, options: &ScanOptions, calls: &ApiCalls)
     };
     let dec = crate::encryption::Decryptor::for_stack(&stack, &options.client, calls);
     for loc in &stack.sources {
-        match source::load(loc, s3.as_ref(), &dec).await {
+        let limits = source::ReadLimits {
+            timeout: settings.state_timeout,
+            attempts: settings.max_attempts,
+        };
+        match source::load(loc, s3.as_ref(), &limits, &dec).await {
             Ok(f) => files.extend(f),
             Err(e) => errors.push(e),
         }
@@ -210,12 +219,12 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         .collect();
     progress.say(&format!("loading state of {} stack(s)", stacks.len()));
     let mut loaded: Vec<Loaded> = stream::iter(stacks)
-        .map(|s| load_stack(s, options, calls))
+        .map(|s| load_stack(s, options, calls, &config.scan))
         .buffered(4)
         .collect()
         .await;
     let mut others: Vec<Loaded> = stream::iter(sharded_out)
-        .map(|s| load_stack(s, options, calls))
+        .map(|s| load_stack(s, options, calls, &config.scan))
         .buffered(4)
         .collect()
         .await;
@@ -229,7 +238,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         .cloned()
         .collect();
     let filtered_out: Vec<Loaded> = stream::iter(left_out)
-        .map(|s| load_stack(s, options, calls))
+        .map(|s| load_stack(s, options, calls, &config.scan))
         .buffered(4)
         .collect()
         .await;
@@ -307,6 +316,10 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
     let mut scopes: BTreeMap<ScopeKey, Vec<(usize, StateResource)>> = BTreeMap::new();
     // Scopes a stack lists (for unmanaged detection), and whether all their stacks loaded.
     let mut listed: BTreeMap<ScopeKey, bool> = BTreeMap::new();
+    // Resources that are managed but never read or diffed (other shards'
+    // stacks, deposed objects, unsupported state forms), by scope: their ids
+    // only keep them from being reported unmanaged.
+    let mut foreign: BTreeMap<ScopeKey, Vec<StateResource>> = BTreeMap::new();
     for (si, l) in loaded.iter_mut().enumerate() {
         let ok = l.errors.is_empty();
         for r in &l.stack.regions {
@@ -316,6 +329,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         if !ok {
             continue;
         }
+        hold(&schema, &supported, l, Some(&mut reports[si]), &mut foreign);
         // Moved, not copied: the report's counts were taken above.
         let resources: Vec<StateResource> = l
             .files
@@ -334,13 +348,13 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
     }
     // Other shards' stacks: their regions' scopes, and their managed
     // resources there (ids only matter: they are never read or diffed).
-    let mut foreign: BTreeMap<ScopeKey, Vec<StateResource>> = BTreeMap::new();
     for l in others.iter_mut() {
         let ok = l.errors.is_empty();
         for r in &l.stack.regions {
             let e = listed.entry(target(&l.stack, r)).or_insert(true);
             *e &= ok;
         }
+        hold(&schema, &supported, l, None, &mut foreign);
         let resources: Vec<StateResource> = l
             .files
             .iter_mut()
@@ -410,9 +424,16 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                     let reader =
                         AwsReader::connect(&key, &options.client, calls, config.scan.concurrency).await;
                     // Read with the other stacks' rules included, then keep this run's own.
+                    // A resource with no id cannot be read (and must not fail the read of the others).
+                    let readable: std::borrow::Cow<[Desired]> = if desired.iter().any(|d| d.id.is_empty()) {
+                        desired.iter().filter(|d| !d.id.is_empty()).cloned().collect::<Vec<_>>().into()
+                    } else {
+                        desired.as_slice().into()
+                    };
                     let inventory = reader
-                        .read_within(ReadRequest { desired: &desired, discover_unmanaged: discover }, Some(deadline))
+                        .read_within(ReadRequest { desired: &readable, discover_unmanaged: discover }, Some(deadline))
                         .await;
+                    drop(readable);
                     desired.truncate(own);
                     info!(region = %key.region, resources = desired.len(), elapsed_ms = t.elapsed().as_millis() as u64, "scope read");
                     progress.say(&format!("read {} resource(s) in {} ({:.1}s)", desired.len(), key.region, t.elapsed().as_secs_f64()));
@@ -478,7 +499,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                 report.counts.unknown += 1;
                 report
                     .unknown
-                    .push(unknown("the state has no id for this resource".into()));
+                    .push(unknown("unsupported: no id (the state records no id for this resource, so it cannot be read)".into()));
                 continue;
             }
             // One resource's own read failed (one bucket answering 403):
@@ -727,6 +748,53 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         "scan finished"
     );
     Scan { report, details }
+}
+
+/// Take a loaded stack's held instances (deposed objects, unsupported state
+/// forms): report the unsupported ones as unknown (no action can touch them),
+/// and keep the ids of all of them as managed, per scope, for discovery.
+fn hold(
+    schema: &AwsSchema,
+    supported: &BTreeSet<&str>,
+    l: &mut Loaded,
+    mut report: Option<&mut StackReport>,
+    foreign: &mut BTreeMap<ScopeKey, Vec<StateResource>>,
+) {
+    let held: Vec<crate::state::Held> = l
+        .files
+        .iter_mut()
+        .flat_map(|f| std::mem::take(&mut f.held))
+        .filter(|h| supported.contains(h.resource.rtype.as_str()))
+        .collect();
+    let mut ids = Vec::new();
+    for h in held {
+        if let (crate::state::HeldReason::Unsupported(why), Some(report)) =
+            (&h.reason, report.as_deref_mut())
+        {
+            report.counts.managed += 1;
+            report.counts.unknown += 1;
+            report.unknown.push(Unknown {
+                address: h.resource.address.clone(),
+                rtype: h.resource.rtype.clone(),
+                id: h.resource.id.clone(),
+                reason: why.clone(),
+            });
+        }
+        if schema
+            .discoverable_types()
+            .contains(&h.resource.rtype.as_str())
+        {
+            ids.push(h.resource);
+        }
+    }
+    let regions = schema.regions(&ids);
+    for (r, region) in ids.into_iter().zip(regions) {
+        let region = region.unwrap_or_else(|| l.stack.regions[0].clone());
+        foreign
+            .entry(target(&l.stack, &region))
+            .or_default()
+            .push(r);
+    }
 }
 
 /// Is a live resource a candidate for "unmanaged"? Not when AWS created it or

@@ -7,10 +7,30 @@
 //! `s3://tf-state/prod/**.tfstate` and `states/**/*.tfstate` work alike.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::config::StateLocation;
 use crate::encryption::Decryptor;
 use crate::state::{self, StateFile};
+
+/// Bounds on reading one location's state.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// The whole read of one location (listing, every file or object, all
+    /// retries) must finish within this.
+    pub timeout: Duration,
+    /// Attempts per S3 object whose body download failed half-way.
+    pub attempts: u32,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(120),
+            attempts: 5,
+        }
+    }
+}
 
 fn has_wildcard(s: &str) -> bool {
     s.contains(['*', '?'])
@@ -48,32 +68,108 @@ fn literal_prefix(pattern: &str) -> &str {
     }
 }
 
+/// Every entry under `dir` that is not a directory (regular files, and
+/// anything else: symlinks, FIFOs, sockets; those are checked when matched).
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let ft = entry.file_type()?;
         if ft.is_dir() {
             walk(&entry.path(), out)?;
-        } else if ft.is_file() {
+        } else {
             out.push(entry.path());
         }
     }
     Ok(())
 }
 
-/// Load every state file of one location; `dec` opens OpenTofu encrypted ones.
+/// Read a local state file without ever blocking on a FIFO or a device:
+/// the file type is checked before opening (following symlinks), the open
+/// does not wait (`O_NONBLOCK`), and the opened file is checked again.
+fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let shown = path.display();
+    let not_regular = |ft: std::fs::FileType| {
+        use std::os::unix::fs::FileTypeExt as _;
+        let what = if ft.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_block_device() || ft.is_char_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        };
+        format!("{shown}: cannot read the state file: it is {what}, not a regular file (driftd reads state only from regular files)")
+    };
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("{shown}: cannot read the state file: {e}"))?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| format!("{shown}: cannot read the state file: {e}"))?
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{shown}: cannot read the state file: {e}"))?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes)
+        .map_err(|e| format!("{shown}: cannot read the state file: {e}"))?;
+    Ok(bytes)
+}
+
+/// Load every state file of one location, within `limits.timeout`; `dec`
+/// opens OpenTofu encrypted ones.
 pub async fn load(
     location: &StateLocation,
     s3: Option<&aws_sdk_s3::Client>,
+    limits: &ReadLimits,
     dec: &Decryptor,
 ) -> Result<Vec<StateFile>, String> {
-    match location {
-        StateLocation::Local(path) => load_local(path, dec).await,
-        StateLocation::S3 { bucket, key } => {
-            let client = s3.ok_or("no S3 client for an s3:// location")?;
-            load_s3(client, bucket, key, dec).await
+    let read = async {
+        match location {
+            StateLocation::Local(path) => {
+                // Read on a thread of its own, not a runtime thread: a file
+                // system that never answers (a hung NFS mount) can then
+                // neither stall the scan past the deadline nor keep the
+                // process from exiting. Files come over one at a time, so a
+                // glob of many states holds one file's bytes at once.
+                let path = path.clone();
+                let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+                std::thread::Builder::new()
+                    .name("driftd-state-read".into())
+                    .spawn(move || load_local(&path, &tx))
+                    .map_err(|e| format!("{location}: cannot start a reader thread: {e}"))?;
+                let mut out = Vec::new();
+                while let Some(file) = rx.recv().await {
+                    let (name, bytes): (String, Vec<u8>) = file?;
+                    out.push(parse(&name, &bytes, dec).await?);
+                }
+                Ok(out)
+            }
+            StateLocation::S3 { bucket, key } => {
+                let client = s3.ok_or("no S3 client for an s3:// location")?;
+                load_s3(client, bucket, key, limits.attempts, dec).await
+            }
         }
-    }
+    };
+    tokio::time::timeout(limits.timeout, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "{location}: reading the state timed out after {}s (is the file or the S3 endpoint stuck?)",
+                limits.timeout.as_secs_f64()
+            ))
+        })
 }
 
 /// Decrypt (if it is an OpenTofu envelope) then parse one state file.
@@ -82,27 +178,33 @@ async fn parse(name: &str, bytes: &[u8], dec: &Decryptor) -> Result<StateFile, S
     state::parse(name, &plain).map_err(|e| e.to_string())
 }
 
-async fn load_local(path: &Path, dec: &Decryptor) -> Result<Vec<StateFile>, String> {
+type RawFile = Result<(String, Vec<u8>), String>;
+
+/// Send the bytes of every state file of a local location (a path or a
+/// glob), in order, then stop; an error is sent once and ends the read.
+fn load_local(path: &Path, tx: &tokio::sync::mpsc::Sender<RawFile>) {
+    let send = |f: RawFile| tx.blocking_send(f).is_ok();
     let shown = path.display().to_string();
     if !has_wildcard(&shown) {
         if path.is_dir() {
-            return Err(format!(
+            send(Err(format!(
                 "{shown} is a directory: name the state file, or use a glob such as {}/**/*.tfstate",
                 shown.trim_end_matches('/')
-            ));
+            )));
+            return;
         }
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| format!("{shown}: cannot read the state file: {e}"))?;
-        return parse(&shown, &bytes, dec).await.map(|f| vec![f]);
+        send(read_regular(path).map(|b| (shown, b)));
+        return;
     }
     let root = literal_prefix(&shown).to_string();
     let mut files = Vec::new();
-    walk(
+    if let Err(e) = walk(
         Path::new(if root.is_empty() { "." } else { &root }),
         &mut files,
-    )
-    .map_err(|e| format!("{shown}: cannot list {root}: {e}"))?;
+    ) {
+        send(Err(format!("{shown}: cannot list {root}: {e}")));
+        return;
+    }
     let mut matched: Vec<String> = files
         .into_iter()
         .map(|p| p.display().to_string())
@@ -110,22 +212,23 @@ async fn load_local(path: &Path, dec: &Decryptor) -> Result<Vec<StateFile>, Stri
         .collect();
     matched.sort();
     if matched.is_empty() {
-        return Err(format!("{shown}: no state file matches this pattern"));
+        send(Err(format!("{shown}: no state file matches this pattern")));
+        return;
     }
-    let mut out = Vec::new();
     for p in matched {
-        let bytes = tokio::fs::read(&p)
-            .await
-            .map_err(|e| format!("{p}: cannot read the state file: {e}"))?;
-        out.push(parse(&p, &bytes, dec).await?);
+        let file = read_regular(Path::new(&p)).map(|b| (p, b));
+        let failed = file.is_err();
+        if !send(file) || failed {
+            return;
+        }
     }
-    Ok(out)
 }
 
 async fn load_s3(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
+    attempts: u32,
     dec: &Decryptor,
 ) -> Result<Vec<StateFile>, String> {
     let keys = if has_wildcard(key) {
@@ -165,18 +268,43 @@ async fn load_s3(
     let mut out = Vec::new();
     for k in keys {
         let url = format!("s3://{bucket}/{k}");
-        let obj = client.get_object().bucket(bucket).key(&k).send().await.map_err(|e| {
-            format!("{url}: cannot read the state object: {} (check the bucket, key, region and s3:GetObject permission)", driftd_aws::errors::describe(&e))
-        })?;
-        let bytes = obj
-            .body
-            .collect()
-            .await
-            .map_err(|e| format!("{url}: reading the object body failed: {e}"))?
-            .into_bytes();
+        let bytes = get_object(client, bucket, &k, attempts).await?;
         out.push(parse(&url, &bytes, dec).await?);
     }
     Ok(out)
+}
+
+/// One state object's bytes. The SDK retries the request; a body that breaks
+/// off half-way (a truncated download) is retried here, like any transient
+/// error, `attempts` times in all with a short backoff between.
+async fn get_object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    attempts: u32,
+) -> Result<Vec<u8>, String> {
+    let url = format!("s3://{bucket}/{key}");
+    let attempts = attempts.max(1);
+    let mut attempt = 1;
+    loop {
+        let obj = client.get_object().bucket(bucket).key(key).send().await.map_err(|e| {
+            format!("{url}: cannot read the state object: {} (check the bucket, key, region and s3:GetObject permission)", driftd_aws::errors::describe(&e))
+        })?;
+        match obj.body.collect().await {
+            Ok(b) => return Ok(b.into_bytes().into()),
+            Err(e) if attempt < attempts => {
+                tracing::warn!(object = %url, attempt, error = %driftd_aws::errors::describe(&e), "state download broke off, retrying");
+                tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                return Err(format!(
+                    "{url}: reading the object body failed after {attempts} attempt(s): {}",
+                    driftd_aws::errors::describe(&e)
+                ))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -19,8 +19,29 @@ pub struct StateFile {
     pub serial: Option<u64>,
     pub lineage: Option<String>,
     pub terraform_version: Option<String>,
-    /// Managed resource instances (data sources and deposed objects skipped).
+    /// Managed resource instances to compare (data sources skipped).
     pub resources: Vec<StateResource>,
+    /// Instances that belong to the stack but are not compared: deposed
+    /// objects, and instances whose stored form driftd cannot read exactly.
+    /// Their ids still count as managed (never reported unmanaged).
+    pub held: Vec<Held>,
+}
+
+/// A managed instance that is not compared, and why.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub resource: StateResource,
+    pub reason: HeldReason,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HeldReason {
+    /// A deposed object (replaced with `create_before_destroy`, destroyed by
+    /// the next apply): not what the code describes, but still the stack's.
+    Deposed(String),
+    /// The instance's stored form cannot be read exactly (the message says
+    /// why): every action on it is blocked, it is reported unknown.
+    Unsupported(String),
 }
 
 /// Why a state file could not be used.
@@ -50,6 +71,28 @@ pub enum StateError {
         source_name: String,
         message: String,
     },
+    #[error("{source_name}: this state is encrypted by OpenTofu (state encryption, `encryption_version` {version}): driftd cannot decrypt it yet; give driftd a plain copy (`tofu state pull` with the encryption key configured writes one)")]
+    Encrypted {
+        source_name: String,
+        version: String,
+    },
+    #[error("{source_name}: not a valid Terraform state: {message}")]
+    Invalid {
+        source_name: String,
+        message: String,
+    },
+}
+
+/// Is this JSON document an OpenTofu-encrypted state (or plan) file? Such a
+/// file is `{"encrypted_data": "...", "encryption_version": "v0", "meta": {...}}`
+/// and has no `version` field of its own.
+pub fn is_opentofu_encrypted(v: &Value) -> bool {
+    let Some(o) = v.as_object() else {
+        return false;
+    };
+    !o.contains_key("version")
+        && o.get("encrypted_data").is_some_and(Value::is_string)
+        && o.contains_key("encryption_version")
 }
 
 #[derive(Deserialize)]
@@ -65,8 +108,22 @@ struct RawState {
     serial: Option<u64>,
     #[serde(default)]
     lineage: Option<String>,
-    #[serde(default)]
+    /// `null` is accepted as "no resources", as Terraform does.
+    #[serde(default, deserialize_with = "null_is_empty")]
     resources: Vec<RawResource>,
+}
+
+fn null_is_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A field that is present (even as `null`) is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -78,13 +135,13 @@ struct RawResource {
     #[serde(rename = "type")]
     rtype: String,
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_empty")]
     instances: Vec<RawInstance>,
 }
 
 #[derive(Deserialize)]
 struct RawInstance {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     index_key: Option<Value>,
     #[serde(default)]
     deposed: Option<String>,
@@ -153,40 +210,100 @@ pub fn parse(source: &str, bytes: &[u8]) -> Result<StateFile, StateError> {
             })
         }
         None => {
+            if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
+                if is_opentofu_encrypted(&v) {
+                    return Err(StateError::Encrypted {
+                        source_name: source.into(),
+                        version: match &v["encryption_version"] {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        },
+                    });
+                }
+            }
             return Err(StateError::NotState {
                 source_name: source.into(),
                 message: "no \"version\" field".into(),
-            })
+            });
         }
     }
     let raw: RawState = serde_json::from_slice(bytes).map_err(|e| json_error(source, e))?;
+    let invalid = |message: String| StateError::Invalid {
+        source_name: source.into(),
+        message,
+    };
     let mut resources = Vec::new();
+    let mut held = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for r in raw.resources {
         if r.mode.as_deref() == Some("data") {
             continue;
         }
+        let block = address(r.module.as_deref(), &r.rtype, &r.name, None);
         for inst in r.instances {
-            if inst.deposed.is_some() {
-                continue; // an object being replaced: not what the code describes
+            match &inst.index_key {
+                None => {}
+                Some(Value::String(_)) => {}
+                Some(Value::Number(n)) if n.is_u64() => {}
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "{block}: index_key {other} is neither a whole number (count) nor a string (for_each)"
+                    )))
+                }
             }
-            let attrs = inst.attributes.or(inst.attributes_flat).unwrap_or_default();
+            let addr = address(
+                r.module.as_deref(),
+                &r.rtype,
+                &r.name,
+                inst.index_key.as_ref(),
+            );
+            let mut unsupported = None;
+            let attrs = match (inst.attributes, inst.attributes_flat) {
+                (Some(a), _) => a,
+                (None, Some(flat)) => match unflatten(&flat) {
+                    Ok(a) => a,
+                    Err(why) => {
+                        unsupported = Some(format!(
+                            "unsupported state form: attributes_flat (Terraform 0.11) that driftd cannot read exactly: {why}; rewrite the state with Terraform 0.12 or later (`terraform apply -refresh-only`)"
+                        ));
+                        flat
+                    }
+                },
+                (None, None) => Map::new(),
+            };
             let id = match attrs.get("id") {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Number(n)) => n.to_string(),
                 _ => String::new(),
             };
-            resources.push(StateResource {
-                address: address(
-                    r.module.as_deref(),
-                    &r.rtype,
-                    &r.name,
-                    inst.index_key.as_ref(),
-                ),
+            let resource = StateResource {
+                address: addr,
                 rtype: r.rtype.clone(),
                 id,
                 attrs,
                 sensitive_paths: sensitive_paths(inst.sensitive_attributes.as_ref()),
-            });
+            };
+            if let Some(key) = inst.deposed {
+                // An object being replaced: not what the code describes.
+                held.push(Held {
+                    resource,
+                    reason: HeldReason::Deposed(key),
+                });
+                continue;
+            }
+            if !seen.insert(resource.address.clone()) {
+                return Err(invalid(format!(
+                    "{} appears twice (two instances with the same index_key)",
+                    resource.address
+                )));
+            }
+            match unsupported {
+                Some(why) => held.push(Held {
+                    resource,
+                    reason: HeldReason::Unsupported(why),
+                }),
+                None => resources.push(resource),
+            }
         }
     }
     Ok(StateFile {
@@ -195,7 +312,124 @@ pub fn parse(source: &str, bytes: &[u8]) -> Result<StateFile, StateError> {
         lineage: raw.lineage,
         terraform_version: raw.terraform_version,
         resources,
+        held,
     })
+}
+
+/// Terraform's placeholder for a value not known until apply (flatmap era).
+const UNKNOWN_VALUE: &str = "74D93920-ED26-11E3-AC10-0800200C9A66";
+
+/// Rebuild nested attributes from Terraform 0.11's flatmap form
+/// (`tags.% = "2"`, `tags.Name = "web"`, `ingress.# = "1"`,
+/// `ingress.123.from_port = "22"`), into the shape `attributes` has: maps
+/// from `.%`, lists and sets from `.#` (elements in index order), nested
+/// blocks as objects. Leaves stay strings (flatmap has no types; the
+/// projection reads numbers and booleans from strings). Anything that cannot
+/// be placed exactly (a count that does not match, a dotted key with no
+/// count, a non-string value, an unknown value) is an error: the resource is
+/// then refused rather than guessed.
+pub fn unflatten(flat: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+    let mut entries = Vec::with_capacity(flat.len());
+    for (k, v) in flat {
+        match v {
+            Value::String(s) if s == UNKNOWN_VALUE => {
+                return Err(format!("`{k}` holds an unknown value"))
+            }
+            Value::String(s) => entries.push((k.as_str(), s.as_str())),
+            other => return Err(format!("`{k}` is {other}, not a string")),
+        }
+    }
+    flat_object(&entries, "")
+}
+
+fn flat_object(entries: &[(&str, &str)], at: &str) -> Result<Map<String, Value>, String> {
+    let mut scalars: Vec<(&str, &str)> = Vec::new();
+    let mut groups: std::collections::BTreeMap<&str, Vec<(&str, &str)>> = Default::default();
+    for &(k, v) in entries {
+        match k.split_once('.') {
+            None => scalars.push((k, v)),
+            Some((head, rest)) => groups.entry(head).or_default().push((rest, v)),
+        }
+    }
+    let mut out = Map::new();
+    for (k, v) in scalars {
+        if k.is_empty() || k == "#" || k == "%" || groups.contains_key(k) {
+            return Err(format!("`{at}{k}` cannot be placed"));
+        }
+        out.insert(k.to_string(), Value::String(v.to_string()));
+    }
+    for (name, items) in groups {
+        let path = format!("{at}{name}");
+        let value = flat_nested(&items, &path)?;
+        out.insert(name.to_string(), value);
+    }
+    Ok(out)
+}
+
+fn flat_count(items: &[(&str, &str)], marker: &str, path: &str) -> Result<Option<usize>, String> {
+    match items.iter().find(|(k, _)| *k == marker) {
+        None => Ok(None),
+        Some((_, n)) => n
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("`{path}.{marker}` is {n:?}, not a count")),
+    }
+}
+
+fn flat_nested(items: &[(&str, &str)], path: &str) -> Result<Value, String> {
+    let map_count = flat_count(items, "%", path)?;
+    let list_count = flat_count(items, "#", path)?;
+    match (map_count, list_count) {
+        (Some(n), None) => {
+            let m: Map<String, Value> = items
+                .iter()
+                .filter(|(k, _)| *k != "%")
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect();
+            if m.len() != n {
+                return Err(format!(
+                    "map `{path}` declares {n} entries and holds {}",
+                    m.len()
+                ));
+            }
+            Ok(Value::Object(m))
+        }
+        (None, Some(n)) => {
+            let mut elems: std::collections::BTreeMap<i64, Vec<(&str, &str)>> = Default::default();
+            for &(k, v) in items.iter().filter(|(k, _)| *k != "#") {
+                let (idx, rest) = match k.split_once('.') {
+                    Some((i, r)) => (i, Some(r)),
+                    None => (k, None),
+                };
+                let i: i64 = idx
+                    .parse()
+                    .map_err(|_| format!("`{path}.{k}` is not an element of the list"))?;
+                elems.entry(i).or_default().push((rest.unwrap_or(""), v));
+            }
+            if elems.len() != n {
+                return Err(format!(
+                    "list `{path}` declares {n} elements and holds {}",
+                    elems.len()
+                ));
+            }
+            let mut out = Vec::with_capacity(n);
+            for (i, parts) in elems {
+                let at = format!("{path}.{i}");
+                if let [("", v)] = parts[..] {
+                    out.push(Value::String(v.to_string()));
+                } else if parts.iter().any(|(k, _)| k.is_empty()) {
+                    return Err(format!("`{at}` is both a value and a block"));
+                } else {
+                    out.push(Value::Object(flat_object(&parts, &format!("{at}."))?));
+                }
+            }
+            Ok(Value::Array(out))
+        }
+        (Some(_), Some(_)) => Err(format!("`{path}` is both a map and a list")),
+        (None, None) => Err(format!(
+            "`{path}.*` keys without a `{path}.%` or `{path}.#` count"
+        )),
+    }
 }
 
 /// A resource address as Terraform prints it.
@@ -299,6 +533,10 @@ mod tests {
         assert_eq!(f.resources.len(), 1);
         assert_eq!(f.resources[0].id, "i-1");
         assert_eq!(f.serial, Some(3));
+        // The deposed object is held: the stack's, never compared.
+        assert_eq!(f.held.len(), 1);
+        assert_eq!(f.held[0].resource.id, "i-0");
+        assert_eq!(f.held[0].reason, HeldReason::Deposed("abc".into()));
     }
 
     #[test]
@@ -331,5 +569,136 @@ mod tests {
         assert!(e.to_string().contains("d.tfstate"), "{e}");
         assert!(e.to_string().contains("wrong type"), "{e}");
         assert!(!e.to_string().contains("truncated"), "{e}");
+    }
+
+    fn one_instance(inst: Value) -> Vec<u8> {
+        json!({"version": 4, "resources": [
+            {"mode": "managed", "type": "aws_instance", "name": "web", "instances": [inst]}]})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn flatmap_reads_into_the_same_shape_as_attributes() {
+        let flat = json!({
+            "id": "i-1", "instance_type": "t3.micro", "monitoring": "false",
+            "tags.%": "2", "tags.Name": "web", "tags.kubernetes.io/role": "node",
+            "vpc_security_group_ids.#": "2",
+            "vpc_security_group_ids.3512954421": "sg-2", "vpc_security_group_ids.112233": "sg-1",
+            "root_block_device.#": "1", "root_block_device.0.volume_size": "8",
+            "root_block_device.0.encrypted": "true",
+            "ingress.#": "1", "ingress.2541437006.from_port": "22",
+            "ingress.2541437006.cidr_blocks.#": "2", "ingress.2541437006.cidr_blocks.0": "10.0.0.0/8",
+            "ingress.2541437006.cidr_blocks.1": "192.168.0.0/16",
+            "ingress.2541437006.security_groups.#": "0",
+            "ebs_block_device.#": "0"
+        });
+        let f = parse("s", &one_instance(json!({"attributes_flat": flat}))).unwrap();
+        assert!(f.held.is_empty(), "{:?}", f.held);
+        let a = &f.resources[0].attrs;
+        assert_eq!(f.resources[0].id, "i-1");
+        assert_eq!(
+            a["tags"],
+            json!({"Name": "web", "kubernetes.io/role": "node"})
+        );
+        assert_eq!(a["vpc_security_group_ids"], json!(["sg-1", "sg-2"]));
+        assert_eq!(
+            a["root_block_device"],
+            json!([{"volume_size": "8", "encrypted": "true"}])
+        );
+        assert_eq!(
+            a["ingress"],
+            json!([{"from_port": "22", "cidr_blocks": ["10.0.0.0/8", "192.168.0.0/16"], "security_groups": []}])
+        );
+        assert_eq!(a["ebs_block_device"], json!([]));
+        assert_eq!(a["monitoring"], json!("false"));
+    }
+
+    #[test]
+    fn flatmap_that_cannot_be_placed_exactly_is_held_unsupported() {
+        for (what, flat) in [
+            (
+                "count mismatch",
+                json!({"id": "i-1", "tags.%": "3", "tags.Name": "web"}),
+            ),
+            ("no count", json!({"id": "i-1", "tags.Name": "web"})),
+            ("unknown", json!({"id": "i-1", "ami": UNKNOWN_VALUE})),
+            (
+                "not a string",
+                json!({"id": "i-1", "tags.%": 1, "tags.Name": "web"}),
+            ),
+            ("bad index", json!({"id": "i-1", "sg.#": "1", "sg.x": "a"})),
+            (
+                "map of lists",
+                json!({"id": "i-1", "m.%": "1", "m.a.#": "1", "m.a.0": "x"}),
+            ),
+        ] {
+            let f = parse("s", &one_instance(json!({"attributes_flat": flat}))).unwrap();
+            assert!(f.resources.is_empty(), "{what}");
+            assert_eq!(f.held.len(), 1, "{what}");
+            assert_eq!(f.held[0].resource.id, "i-1", "{what}");
+            match &f.held[0].reason {
+                HeldReason::Unsupported(m) => {
+                    assert!(m.starts_with("unsupported state form"), "{what}: {m}")
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn odd_index_keys_and_duplicates_are_rejected_per_file() {
+        for key in [
+            json!(true),
+            json!(null),
+            json!({"a": 1}),
+            json!(1.5),
+            json!(-1),
+            json!([0]),
+        ] {
+            let s = json!({"version": 4, "resources": [{"mode": "managed", "type": "aws_instance", "name": "w",
+                "instances": [{"index_key": key, "attributes": {"id": "i-1"}}]}]});
+            let e = parse("k.tfstate", s.to_string().as_bytes()).unwrap_err();
+            let m = e.to_string();
+            assert!(m.starts_with("k.tfstate: "), "{m}");
+            assert!(m.contains("aws_instance.w: index_key"), "{m}");
+        }
+        let s = json!({"version": 4, "resources": [{"mode": "managed", "type": "aws_instance", "name": "w",
+            "instances": [{"attributes": {"id": "i-1"}}, {"attributes": {"id": "i-2"}}]}]});
+        let e = parse("d.tfstate", s.to_string().as_bytes()).unwrap_err();
+        assert!(
+            e.to_string().contains("aws_instance.w appears twice"),
+            "{e}"
+        );
+        // A deposed object shares its address with the current one: fine.
+        let s = json!({"version": 4, "resources": [{"mode": "managed", "type": "aws_instance", "name": "w",
+            "instances": [{"attributes": {"id": "i-1"}}, {"deposed": "x", "attributes": {"id": "i-2"}}]}]});
+        assert!(parse("d.tfstate", s.to_string().as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn null_resources_are_no_resources() {
+        let f = parse("n", br#"{"version": 4, "serial": 1, "resources": null}"#).unwrap();
+        assert!(f.resources.is_empty());
+        let f = parse(
+            "n",
+            br#"{"version": 4, "resources": [{"mode": "managed", "type": "t", "name": "n", "instances": null}]}"#,
+        )
+        .unwrap();
+        assert!(f.resources.is_empty());
+    }
+
+    #[test]
+    fn opentofu_encrypted_state_is_recognised() {
+        let enc = json!({"meta": {"key_provider.pbkdf2.k": "eyJzYWx0Ijoi"}, "encrypted_data": "c2VjcmV0", "encryption_version": "v0"});
+        assert!(is_opentofu_encrypted(&enc));
+        assert!(!is_opentofu_encrypted(&json!({"version": 4})));
+        let e = parse("t.tfstate", enc.to_string().as_bytes()).unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains("t.tfstate: this state is encrypted by OpenTofu"),
+            "{m}"
+        );
+        assert!(!m.contains("no \"version\" field"), "{m}");
     }
 }

@@ -69,6 +69,12 @@ fn corpus() -> Vec<(&'static str, &'static str, Option<Vec<u8>>)> {
         ("not-json", "binary.tfstate", Some(vec![0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00])),
         ("array", "array.tfstate", Some(b"[]".to_vec())),
         ("directory", "dir.tfstate", None),
+        ("opentofu-encrypted", "tofu.tfstate", Some(br#"{"meta": {"key_provider.pbkdf2.key": "eyJzYWx0IjoiIn0="}, "encrypted_data": "ZW5jcnlwdGVk", "encryption_version": "v0"}"#.to_vec())),
+        ("index-true", "idxtrue.tfstate", Some(managed(json!([{"index_key": true, "attributes": {"id": "i-1"}}])))),
+        ("index-null", "idxnull.tfstate", Some(managed(json!([{"index_key": null, "attributes": {"id": "i-1"}}])))),
+        ("index-object", "idxobj.tfstate", Some(managed(json!([{"index_key": {"k": 1}, "attributes": {"id": "i-1"}}])))),
+        ("index-float", "idxfloat.tfstate", Some(managed(json!([{"index_key": 0.5, "attributes": {"id": "i-1"}}])))),
+        ("duplicate-address", "dup.tfstate", Some(managed(json!([{"attributes": {"id": "i-1"}}, {"attributes": {"id": "i-2"}}])))),
     ]
 }
 
@@ -96,6 +102,16 @@ async fn broken_state_files_fail_their_stack_only_with_a_named_error() {
     std::fs::write(dir.join("huge.tfstate"), huge.to_string()).unwrap();
     cfg.push_str(&format!(
         "\n[[stacks]]\nname = \"huge\"\nstate = \"huge.tfstate\"\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\n",
+        moto.url
+    ));
+    // `resources: null` is a valid, empty state (Terraform accepts it).
+    std::fs::write(
+        dir.join("null-resources.tfstate"),
+        br#"{"version": 4, "serial": 1, "lineage": "l", "resources": null}"#,
+    )
+    .unwrap();
+    cfg.push_str(&format!(
+        "\n[[stacks]]\nname = \"null-resources\"\nstate = \"null-resources.tfstate\"\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\n",
         moto.url
     ));
     // Deep nesting in a field driftd does not read is skipped without
@@ -165,11 +181,23 @@ async fn broken_state_files_fail_their_stack_only_with_a_named_error() {
         ("empty", "empty"),
         ("whitespace", "empty"),
         ("directory", "directory"),
+        ("opentofu-encrypted", "this state is encrypted by OpenTofu"),
+        (
+            "index-true",
+            "aws_instance.x: index_key true is neither a whole number",
+        ),
+        ("index-null", "aws_instance.x: index_key null is neither"),
+        (
+            "index-object",
+            "aws_instance.x: index_key {\\\"k\\\":1} is neither",
+        ),
+        ("index-float", "aws_instance.x: index_key 0.5 is neither"),
+        ("duplicate-address", "aws_instance.x appears twice"),
     ] {
         let errors = stack(name)["errors"].to_string();
         assert!(errors.contains(want), "{name}: want {want:?} in {errors}");
     }
-    for good in ["app", "network", "huge", "deep-unread"] {
+    for good in ["app", "network", "huge", "deep-unread", "null-resources"] {
         assert_eq!(stack(good)["status"], "ok", "{good}: {}", stack(good));
     }
     assert_eq!(stack("app")["counts"]["in_sync"], 8);
@@ -279,6 +307,16 @@ fn config_errors_name_the_field_and_the_fix() {
             &["invalid type", "line 5: `reconcile = true`"],
         ),
         ("not TOML", "[[stacks]\nname = ", &["driftd.toml", "line"]),
+        (
+            "a type error hides nothing",
+            "[scan]\nunmanaged = \"yes\"\nmax_attempts = 0\n\n[[stacks]]\nname = \"a\"\nstate = \"a.tfstate\"\nregions = \"eu-west-1\"\n",
+            &[
+                "3 errors",
+                "scan.unmanaged: invalid type: string \"yes\", expected a boolean (line 2",
+                "scan.max_attempts: 0 is out of range",
+                "stacks[0].regions: invalid type: string \"eu-west-1\", expected a sequence (line 8",
+            ],
+        ),
         (
             "a token in the config",
             "[github]\ntoken = \"ghp_plain\"\n\n[[stacks]]\nname = \"a\"\nstate = \"a.tfstate\"\nregions = [\"us-east-1\"]\n",

@@ -69,6 +69,14 @@ fn every_corpus_file_parses_with_terraform_addresses() {
             );
             assert!(!r.rtype.is_empty(), "{folder}: {a}");
         }
+        // Real Terraform output never needs the "unsupported state form" refusal.
+        assert!(
+            f.held
+                .iter()
+                .all(|h| !matches!(h.reason, state::HeldReason::Unsupported(_))),
+            "{folder}: {:?}",
+            f.held
+        );
         // Data sources never become resources.
         assert!(
             f.resources.iter().all(|r| !r.address.starts_with("data.")),

@@ -21,4 +21,5 @@ mod pushgateway;
 mod reconcile;
 mod scan_moto;
 mod secrets;
+mod state_forms;
 mod world;

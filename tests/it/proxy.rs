@@ -14,6 +14,11 @@
 //! run is reproducible whatever the order in which concurrent requests
 //! arrive. No request is faulted more than `max_consecutive` times in a row,
 //! so a client with more attempts than that always gets through.
+//!
+//! `start_truncating` cuts answers short: the first `times` responses to a
+//! request whose first line contains a pattern (an S3 `GetObject`) keep their
+//! headers, `Content-Length` included, but only half of the body, and the
+//! connection is closed: a download that breaks off half-way.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -469,6 +474,72 @@ impl FaultProxy {
                     }
                     let mut resp = Vec::new();
                     let _ = up.read_to_end(&mut resp).await;
+                    let _ = client.write_all(&resp).await;
+                    let _ = client.shutdown().await;
+                });
+            }
+        });
+        FaultProxy {
+            url,
+            injected,
+            counts: Arc::new(ChaosCounts::default()),
+            task,
+        }
+    }
+}
+
+impl FaultProxy {
+    /// Forward everything to `upstream`; the first `times` answers to requests
+    /// whose first line contains `pattern` lose the second half of their body
+    /// (see the module docs). `injected` counts the truncated answers.
+    pub async fn start_truncating(upstream: &str, pattern: &str, times: u64) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let pattern = pattern.to_string();
+        let injected = Arc::new(AtomicU64::new(0));
+        let counter = injected.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let (upstream, pattern, counter) =
+                    (upstream.clone(), pattern.clone(), counter.clone());
+                tokio::spawn(async move {
+                    let Some((head, body)) = read_request(&mut client).await else {
+                        return;
+                    };
+                    let first_line = head.lines().next().unwrap_or("").to_string();
+                    let Ok(mut up) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let mut new_head: String = head
+                        .trim_end()
+                        .lines()
+                        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                        .map(|l| format!("{l}\r\n"))
+                        .collect();
+                    new_head.push_str("Connection: close\r\n\r\n");
+                    if up.write_all(new_head.as_bytes()).await.is_err()
+                        || up.write_all(&body).await.is_err()
+                    {
+                        return;
+                    }
+                    let mut resp = Vec::new();
+                    let _ = up.read_to_end(&mut resp).await;
+                    let cut = first_line.contains(pattern.as_str())
+                        && counter
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                                (n < times).then_some(n + 1)
+                            })
+                            .is_ok();
+                    if cut {
+                        if let Some(i) = resp.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let body_len = resp.len() - (i + 4);
+                            resp.truncate(i + 4 + body_len / 2);
+                        }
+                    }
                     let _ = client.write_all(&resp).await;
                     let _ = client.shutdown().await;
                 });

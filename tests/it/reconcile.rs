@@ -1160,3 +1160,59 @@ async fn a_whole_document_write_is_not_made_when_its_previous_document_cannot_be
         .iter()
         .any(|l| l["event"] == "failed" && l["operation"] == "s3:PutBucketTagging"));
 }
+
+/// Issue 9, item 1, for missing resources: re-creating a missing resource
+/// writes every value of its state, so a sensitive one among them keeps the
+/// drift critical even when a user rule makes missing resources non-critical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_resource_with_a_sensitive_value_is_not_recreated() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let w = seed(&c, &world::temp_dir("rec-missing-sensitive")).await;
+    c.s3.delete_bucket_policy()
+        .bucket(&w.bucket_v4)
+        .send()
+        .await
+        .unwrap();
+    let missing_ok = "[policy]\n\n[[policy.rules]]\nname = \"recreate-missing\"\nkinds = [\"missing\"]\ncriticality = \"non_critical\"\n";
+    let cfg = config(&moto.url, "dry_run", "")
+        .replace("[reconcile]", &format!("{missing_ok}\n[reconcile]"));
+    let addr = "module.assets.aws_s3_bucket_policy.this";
+    let outcome = |r: &Report| {
+        let app = r.stacks.iter().find(|s| s.name == "app").unwrap();
+        let d = app
+            .drifts
+            .iter()
+            .find(|d| d.address.as_deref() == Some(addr))
+            .unwrap_or_else(|| panic!("{}", r.to_text()));
+        let dec = d.decision.clone().unwrap();
+        let planned = app.actions.iter().any(|a| a.address == addr);
+        (dec.critical, dec.rule, planned)
+    };
+
+    // Control: with nothing sensitive, the rule lets the policy be re-created.
+    let r = run(&cfg, &w.dir, &MapEnv::default(), false).await;
+    assert_eq!(
+        outcome(&r),
+        (false, "config:recreate-missing".to_string(), true),
+        "{}",
+        r.to_text()
+    );
+
+    // The state marks the policy sensitive: nothing is re-created.
+    patch_state(
+        &w.dir.join("app.tfstate"),
+        "aws_s3_bucket_policy",
+        "this",
+        |inst| {
+            inst["sensitive_attributes"] = json!([[{"type": "get_attr", "value": "policy"}]]);
+        },
+    );
+    let r = run(&cfg, &w.dir, &MapEnv::default(), false).await;
+    assert_eq!(
+        outcome(&r),
+        (true, "builtin:sensitive".to_string(), false),
+        "{}",
+        r.to_text()
+    );
+}

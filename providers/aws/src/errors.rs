@@ -9,16 +9,7 @@ use std::error::Error;
 /// The cause chain of an error, each distinct message once, `: `-joined,
 /// with a hint for the errors users can fix themselves.
 pub fn describe(e: &(dyn Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let text = err.to_string();
-        let first_line = text.lines().next().unwrap_or("").trim().to_string();
-        if !first_line.is_empty() && !parts.iter().any(|p| p.contains(&first_line)) {
-            parts.push(first_line);
-        }
-        cur = err.source();
-    }
+    let crate::error_fmt::Chain { parts, codes } = crate::error_fmt::chain(e);
     let mut out = parts.join(": ");
     if out.len() > 600 {
         let mut cut = 600;
@@ -39,6 +30,8 @@ pub fn describe(e: &(dyn Error + 'static)) -> String {
         || lower.contains("timed out")
     {
         out.push_str(" (check the endpoint, the network path to AWS, and proxies)");
+    } else if let Some(h) = crate::error_fmt::hint(&codes) {
+        out.push_str(&format!(" ({h})"));
     }
     out
 }

@@ -9,6 +9,7 @@
 pub mod calls;
 pub mod client;
 pub mod ec2;
+pub mod error_fmt;
 pub mod errors;
 pub mod normalize;
 pub mod policy;
