@@ -417,6 +417,23 @@ fn literal(e: &Expression) -> Option<Value> {
     })
 }
 
+/// `toset(x)`, `tolist(x)`, `tomap(x)` (and parentheses) around `x`: `x`.
+/// A literal set, list or map of instance keys is as literal as a map.
+fn unwrap_conversion(e: &Expression) -> &Expression {
+    match e {
+        Expression::FuncCall(f)
+            if f.name.namespace.is_empty()
+                && matches!(f.name.name.value().as_str(), "toset" | "tolist" | "tomap")
+                && f.args.len() == 1
+                && !f.args.expand_final() =>
+        {
+            f.args.get(0).map(unwrap_conversion).unwrap_or(e)
+        }
+        Expression::Parenthesis(p) => unwrap_conversion(p.inner()),
+        _ => e,
+    }
+}
+
 /// An object or array: edited entry by entry even when other entries are
 /// expressions.
 fn is_container(e: &Expression) -> bool {
@@ -758,6 +775,12 @@ impl<'w> Planner<'w, '_> {
                 pos = pos.max(e.range.end);
             }
             out.push_str(&old[pos..]);
+            // A file `terraform fmt` left aligned stays aligned: realign
+            // exactly as it would (a no-op for every chain the edits did not
+            // touch). A hand-aligned file keeps its bytes.
+            if super::fmt::is_aligned(old) {
+                out = super::fmt::align(&out);
+            }
             if let Err(err) = hcl_edit::parser::parse_body(&out) {
                 // Never propose code that does not parse: undo this file.
                 let owners: BTreeSet<(usize, String)> =
@@ -1074,7 +1097,9 @@ impl<'w> Planner<'w, '_> {
                 return Err("the tag is not in the resource's `tags`: it probably comes from the provider's default_tags".into());
             }
             self.shared_check(res, d, &path, actual, false)?;
-            let (at, indent, eq_col) = attr_insert_point(text, res.block)?;
+            // `tags = {` opens a multi-line value: `terraform fmt` never
+            // aligns it with the attributes around it.
+            let (at, indent, _) = attr_insert_point(text, res.block)?;
             let unit = indent_unit(text, res.block, &indent);
             let value = format!(
                 "{{\n{indent}{unit}{} = {}\n{indent}}}",
@@ -1085,7 +1110,7 @@ impl<'w> Planner<'w, '_> {
                 vec![self.edit(
                     res.file,
                     at..at,
-                    attr_line(&indent, "tags", &value, eq_col),
+                    attr_line(&indent, "tags", &value, None),
                     owner,
                 )],
                 res.file.to_string(),
@@ -1377,7 +1402,7 @@ impl<'w> Planner<'w, '_> {
         let site = self
             .resolve(&res.scope, res.file, &fe.value, Inst::NONE, 1)
             .ok()?;
-        match literal(site.expr)? {
+        match literal(unwrap_conversion(site.expr))? {
             Value::Object(o) => Some(o.keys().map(|k| InstanceKey::Str(k.clone())).collect()),
             Value::Array(a) => a
                 .iter()
@@ -1402,6 +1427,11 @@ impl<'w> Planner<'w, '_> {
             return Err(
                 "the value is defined through too many indirections: change it by hand".into(),
             );
+        }
+        let inner = unwrap_conversion(expr);
+        if !std::ptr::eq(inner, expr) {
+            // `toset([...])`, `tolist(...)`, `tomap({...})`: the literal inside.
+            return self.resolve(scope, file, inner, inst, depth + 1);
         }
         if literal(expr).is_some() || is_container(expr) {
             return Ok(Site {

@@ -21,6 +21,7 @@
 pub mod body;
 pub mod config;
 pub mod editor;
+pub mod fmt;
 pub mod github;
 pub mod local;
 

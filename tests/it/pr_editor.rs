@@ -665,3 +665,130 @@ mod props {
         }
     }
 }
+
+/// Issue 12, fix 1: a literal `toset([...])`, `[...]` and `{...}` for_each
+/// are all literal: a value shared by every instance is edited when every
+/// instance drifted the same way, and needs a human otherwise.
+#[test]
+fn for_each_literal_set_list_and_map_are_treated_alike() {
+    for for_each in [
+        "toset([\"a\", \"b\"])",
+        "[\"a\", \"b\"]",
+        "{ a = \"a\", b = \"b\" }",
+        "local.names",
+    ] {
+        let main = format!(
+            "locals {{\n  names = toset([\"a\", \"b\"])\n}}\n\nresource \"aws_instance\" \"w\" {{\n  for_each      = {for_each}\n  ami           = \"ami-1\"\n  instance_type = \"t3.micro\"\n}}\n"
+        );
+        let f: Files = [("main.tf".to_string(), main.clone())].into();
+        let d = |k: &str| {
+            drift(
+                &format!("aws_instance.w[\"{k}\"]"),
+                "aws_instance",
+                &[("instance_type", json!("t3.micro"), json!("t3.large"))],
+            )
+        };
+        let p = plan(&f, &[d("a"), d("b")]);
+        assert_eq!(
+            only(&p, "main.tf"),
+            main.replace("\"t3.micro\"", "\"t3.large\""),
+            "for_each = {for_each}"
+        );
+        let one = plan(&f, &[d("a")]);
+        assert!(one.files.is_empty(), "for_each = {for_each}: {one:?}");
+        assert!(
+            one.needs_human[0]
+                .reason
+                .contains("shared by all 2 instances"),
+            "for_each = {for_each}: {:?}",
+            one.needs_human
+        );
+    }
+}
+
+/// Issue 12, fix 2: an edit of a `terraform fmt`-clean file is
+/// `terraform fmt`-clean: compared with the output of `terraform fmt` itself
+/// (the corpus in tests/fixtures/fmt, produced once, offline).
+#[test]
+fn edits_of_fmt_clean_files_are_fmt_clean() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fmt");
+    let cases: Vec<(&str, ProposedDrift)> = vec![
+        (
+            "tag_removed",
+            drift(
+                "aws_instance.app",
+                "aws_instance",
+                &[("tags.VeryLongTagKey", json!("x"), Value::Null)],
+            ),
+        ),
+        (
+            "tags_block_added",
+            drift(
+                "aws_instance.app",
+                "aws_instance",
+                &[("tags.Owner", Value::Null, json!("ops"))],
+            ),
+        ),
+        (
+            "tag_added_longer_key",
+            drift(
+                "aws_s3_bucket.logs",
+                "aws_s3_bucket",
+                &[("tags[\"Cost Center\"]", Value::Null, json!("1234"))],
+            ),
+        ),
+        (
+            "nested_attribute_added",
+            drift(
+                "aws_instance.api",
+                "aws_instance",
+                &[
+                    (
+                        "metadata_options.http_tokens",
+                        json!("optional"),
+                        json!("required"),
+                    ),
+                    (
+                        "metadata_options.http_put_response_hop_limit",
+                        json!(1),
+                        json!(2),
+                    ),
+                ],
+            ),
+        ),
+        (
+            "comment_chain_value_changed",
+            drift(
+                "aws_instance.api",
+                "aws_instance",
+                &[(
+                    "instance_type",
+                    json!("t3.micro"),
+                    json!("m7i-flex.2xlarge.extra.long"),
+                )],
+            ),
+        ),
+        (
+            "heredoc_then_attribute_added",
+            drift(
+                "aws_instance.api",
+                "aws_instance",
+                &[("iam_instance_profile", json!(""), json!("api-profile"))],
+            ),
+        ),
+    ];
+    let dirs = std::fs::read_dir(&root)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
+        .count();
+    assert_eq!(dirs, cases.len(), "every corpus directory has a case");
+    for (name, d) in cases {
+        let main = std::fs::read_to_string(root.join(name).join("main.tf")).unwrap();
+        let want = std::fs::read_to_string(root.join(name).join("expected.tf")).unwrap();
+        assert!(driftd::pr::fmt::is_aligned(&main), "{name}: main.tf");
+        assert!(driftd::pr::fmt::is_aligned(&want), "{name}: expected.tf");
+        let f: Files = [("main.tf".to_string(), main)].into();
+        let p = plan(&f, &[d]);
+        assert_eq!(only(&p, "main.tf"), want, "{name}");
+    }
+}
