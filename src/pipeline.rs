@@ -565,6 +565,7 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                         first_seen: d.first_seen.clone(),
                         critical: dec.critical,
                         reason: format!("{} ({})", dec.reason, dec.rule),
+                        live: None,
                     }
                 })
                 .collect();

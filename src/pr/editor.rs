@@ -22,7 +22,7 @@ use hcl_edit::structure::{Block, Body};
 use hcl_edit::Span;
 use serde_json::Value;
 
-use super::{NeedsHuman, ProposedDrift};
+use super::{CodeOptions, NeedsHuman, ProposedDrift};
 use crate::report::{show, DriftKind};
 
 /// Repository-relative path (with `/`) -> file content.
@@ -74,13 +74,26 @@ pub fn module_dirs(files: &Files, dir: &str) -> Vec<String> {
     out.into_iter().collect()
 }
 
-/// Plan the code changes for `drifts` of the stack whose root module is `dir`.
+/// Plan the code changes for `drifts` of the stack whose root module is `dir`
+/// (default [`CodeOptions`]: missing and unmanaged resources need a human).
 pub fn plan(files: &Files, dir: &str, drifts: &[&ProposedDrift]) -> EditPlan {
+    plan_with(files, dir, drifts, &CodeOptions::default())
+}
+
+/// [`plan`] with the stack's options: removal of missing resources, import
+/// of unmanaged ones.
+pub fn plan_with(
+    files: &Files,
+    dir: &str,
+    drifts: &[&ProposedDrift],
+    options: &CodeOptions,
+) -> EditPlan {
     let ws = Workspace::parse(files);
     let mut planner = Planner {
         ws: &ws,
         root: dir.to_string(),
         drifts,
+        options,
         edits: Vec::new(),
         plan: EditPlan::default(),
     };
@@ -634,6 +647,7 @@ struct Planner<'w, 'd> {
     ws: &'w Workspace,
     root: String,
     drifts: &'d [&'d ProposedDrift],
+    options: &'d CodeOptions,
     edits: Vec<Edit>,
     plan: EditPlan,
 }
@@ -759,7 +773,7 @@ impl<'w> Planner<'w, '_> {
             by_file.entry(e.file.clone()).or_default().push(e);
         }
         for (file, mut edits) in by_file {
-            let old = &files[&file];
+            let old = files.get(&file).map(String::as_str).unwrap_or("");
             edits.sort_by(|a, b| {
                 (a.range.start, !a.range.is_empty(), a.seq).cmp(&(
                     b.range.start,
@@ -805,7 +819,7 @@ impl<'w> Planner<'w, '_> {
                 }
                 continue;
             }
-            if out != *old {
+            if out != old {
                 self.plan.files.insert(file, out);
             }
         }

@@ -9,9 +9,9 @@ use driftd::pr::{
     self, parse_code, parse_github, CodeLocation, GithubAuth, GithubSettings, GroupBy,
     ProposedDrift,
 };
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::fake_github::FakeGithub;
+use crate::fake_github::{FakeGithub, GhFault};
 use crate::pr_editor::{app, drift};
 
 const REPO: &str = "acme/infra";
@@ -513,4 +513,133 @@ async fn github_app_auth_exchanges_a_signed_jwt_for_an_installation_token() {
         assert!(verified.status.success(), "{verified:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 12, fix 3: the closing comment's POST took effect but its answer
+/// was lost: the retry finds it and does not post it again.
+#[tokio::test]
+async fn a_lost_answer_to_the_closing_comment_posts_it_once() {
+    let gh = fake("").await;
+    let s = settings(&gh);
+    pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap();
+    gh.fault(
+        "POST /repos/acme/infra/issues/1/comments",
+        GhFault::DropAfter,
+        1,
+    );
+    let o = pr::sync_stack(&s, "app", &code(), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.closed.len(), 1, "{o:?}");
+    assert_eq!(gh.faults_injected(), vec![GhFault::DropAfter]);
+    let p = &gh.pulls()[0];
+    assert_eq!(p.state, "closed");
+    assert_eq!(p.comments.len(), 1, "{:?}", p.comments);
+}
+
+/// Issue 12, fix 4: without `[history]` every scan says "first seen: now";
+/// an update of the PR keeps the time its previous body showed.
+#[tokio::test]
+async fn first_seen_is_carried_over_from_the_previous_body() {
+    let gh = fake("").await;
+    let s = settings(&gh);
+    let mut a = api_type("t3.large");
+    a.first_seen = Some("2024-05-01T10:00:00Z".into());
+    pr::sync_stack(&s, "app", &code(), &[a.clone()])
+        .await
+        .unwrap();
+    // The next scan, no history: both drifts "first seen" now.
+    let now = "2024-05-02T10:00:00Z";
+    a.first_seen = Some(now.into());
+    a.attributes.push(driftd::report::AttrChange {
+        path: "monitoring".into(),
+        expected: json!(false),
+        actual: json!(true),
+    });
+    let o = pr::sync_stack(&s, "app", &code(), &[a.clone()])
+        .await
+        .unwrap();
+    assert_eq!(o.updated.len(), 1, "{o:?}");
+    let body = gh.pulls()[0].body.clone();
+    assert!(
+        body.contains("| `aws_instance.api` | `instance_type` | `\"t3.micro\"` | `t3.large` | 2024-05-01T10:00:00Z |"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "| `aws_instance.api` | `monitoring` | `false` | `true` | 2024-05-02T10:00:00Z |"
+        ),
+        "{body}"
+    );
+    // And the next update again.
+    a.first_seen = Some("2024-05-03T10:00:00Z".into());
+    a.attributes[1].actual = json!(true);
+    a.attributes.push(driftd::report::AttrChange {
+        path: "tags.Team".into(),
+        expected: Value::Null,
+        actual: json!("ops"),
+    });
+    pr::sync_stack(&s, "app", &code(), &[a]).await.unwrap();
+    let body = gh.pulls()[0].body.clone();
+    assert!(
+        body.contains("`t3.large` | 2024-05-01T10:00:00Z |"),
+        "{body}"
+    );
+    assert!(body.contains("`true` | 2024-05-02T10:00:00Z |"), "{body}");
+    assert!(body.contains("`ops` | 2024-05-03T10:00:00Z |"), "{body}");
+}
+
+/// Issue 12, fix 5: changing `group_by` closes the old PR as superseded,
+/// linking the new one; it does not say the drift is gone.
+#[tokio::test]
+async fn changing_group_by_says_superseded_and_links_the_new_pr() {
+    let gh = fake("").await;
+    let mut s = settings(&gh);
+    pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap();
+    s.group_by = GroupBy::Resource;
+    let o = pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap();
+    assert_eq!((o.opened.len(), o.closed.len()), (1, 1), "{o:?}");
+    let pulls = gh.pulls();
+    assert_eq!(pulls[0].state, "closed");
+    assert_eq!(pulls[1].head, "driftd/app/aws_instance.api");
+    let c = &pulls[0].comments;
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert!(
+        c[0].contains("superseded by https://github.example/acme/infra/pull/2"),
+        "{c:?}"
+    );
+    assert!(!c[0].contains("gone"), "{c:?}");
+    // Stable afterwards.
+    let o = pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap();
+    assert_eq!(
+        (o.unchanged.len(), o.closed.len(), o.opened.len()),
+        (1, 0, 0),
+        "{o:?}"
+    );
+}
+
+/// Issue 12, fix 6: a GitHub Enterprise api_url without /api/v3 gets a 404
+/// from the web server: the error says to set api_url.
+#[tokio::test]
+async fn enterprise_without_api_v3_hints_at_api_url() {
+    let gh = fake("/api/v3").await;
+    let mut s = settings(&gh);
+    s.api_url = gh.url.trim_end_matches("/api/v3").to_string();
+    let e = pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("404"), "{e}");
+    assert!(
+        e.contains(&format!("set api_url = \"{}/api/v3\"", s.api_url)),
+        "{e}"
+    );
 }

@@ -54,6 +54,7 @@ pub fn drift(address: &str, rtype: &str, attrs: &[(&str, Value, Value)]) -> Prop
         first_seen: Some("2024-05-01T10:00:00Z".into()),
         critical: false,
         reason: "rule keep-live".into(),
+        live: None,
     }
 }
 
