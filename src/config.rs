@@ -246,6 +246,8 @@ pub struct StackConfig {
     pub schedule: Option<(String, cron::Schedule)>,
     /// Where the stack's Terraform code lives (for pull requests or patches).
     pub code: Option<crate::pr::CodeLocation>,
+    /// The `code` table's `missing` and `import` options.
+    pub code_options: crate::pr::CodeOptions,
 }
 
 /// Parse a cron expression: the usual 5-field crontab form (minute first), or
@@ -771,10 +773,16 @@ fn validate(
                         None
                     }
                 });
+        let code_options = st
+            .code
+            .as_ref()
+            .and_then(|v| crate::pr::parse_code_options(v, &f("code")).ok())
+            .unwrap_or_default();
         stacks.push(StackConfig {
             reconcile,
             schedule,
             code,
+            code_options,
             state_region: st
                 .state_region
                 .or_else(|| st.regions.first().cloned())

@@ -219,6 +219,14 @@ pub fn render(
         );
     }
     o.push('\n');
+    if !plan.notes.is_empty() {
+        let _ = writeln!(o, "### Generated code\n");
+        let _ = writeln!(o, "Imports use `import` blocks (Terraform 1.5+, OpenTofu 1.6+); removals use `removed` blocks with `destroy = false` (Terraform 1.7+). Review the generated blocks: they hold only the compared attributes and the required arguments.\n");
+        for n in &plan.notes {
+            let _ = writeln!(o, "- {}", cell(n));
+        }
+        o.push('\n');
+    }
     let files: Vec<&String> = plan.files.keys().collect();
     if !files.is_empty() {
         let _ = writeln!(o, "### Files touched\n");

@@ -22,7 +22,7 @@ use hcl_edit::structure::{Block, Body};
 use hcl_edit::Span;
 use serde_json::Value;
 
-use super::{CodeOptions, NeedsHuman, ProposedDrift};
+use super::{CodeOptions, MissingMode, NeedsHuman, ProposedDrift};
 use crate::report::{show, DriftKind};
 
 /// Repository-relative path (with `/`) -> file content.
@@ -38,6 +38,8 @@ pub struct EditPlan {
     /// The changes made, one per drifted attribute.
     pub applied: Vec<Applied>,
     pub needs_human: Vec<NeedsHuman>,
+    /// Remarks for the PR body (what generated code leaves out).
+    pub notes: Vec<String>,
 }
 
 /// One attribute changed in code.
@@ -94,6 +96,7 @@ pub fn plan_with(
         root: dir.to_string(),
         drifts,
         options,
+        imported: Vec::new(),
         edits: Vec::new(),
         plan: EditPlan::default(),
     };
@@ -648,6 +651,8 @@ struct Planner<'w, 'd> {
     root: String,
     drifts: &'d [&'d ProposedDrift],
     options: &'d CodeOptions,
+    /// Names given to imported resources in this plan.
+    imported: Vec<String>,
     edits: Vec<Edit>,
     plan: EditPlan,
 }
@@ -669,6 +674,9 @@ impl<'w> Planner<'w, '_> {
 
     fn drift(&mut self, idx: usize, d: &ProposedDrift) {
         match d.kind {
+            DriftKind::Missing if self.options.missing == MissingMode::Remove => {
+                return self.remove_missing(idx, d);
+            }
             DriftKind::Missing => {
                 return self.human(
                     d,
@@ -676,6 +684,9 @@ impl<'w> Planner<'w, '_> {
                     &Value::String("(absent)".into()),
                     "the resource no longer exists in AWS: run `terraform apply` to recreate it, or delete its block and `terraform state rm` it".into(),
                 )
+            }
+            DriftKind::Unmanaged if !self.options.import.is_empty() && d.live.is_some() => {
+                return self.import(idx, d);
             }
             DriftKind::Unmanaged => {
                 return self.human(
@@ -733,6 +744,222 @@ impl<'w> Planner<'w, '_> {
                 Ok(Change::AlreadyLive) => {}
                 Err(why) => self.human(d, Some(&a.path), &a.actual, why),
             }
+        }
+    }
+
+    /// An unmanaged resource the stack's import rule maps here: an `import`
+    /// block and a generated `resource` block appended to `imported.tf` of
+    /// the stack directory (see [`super::generate`]).
+    fn import(&mut self, idx: usize, d: &ProposedDrift) {
+        let live = d.live.as_ref().expect("checked by the caller");
+        let shown = Value::String(d.id.clone());
+        if let Some(e) = self.ws.parse_errors(&self.root) {
+            return self.human(d, None, &shown, format!("cannot parse the code: {e}"));
+        }
+        let mut taken: BTreeSet<String> = self.imported.iter().cloned().collect();
+        for (_, b) in self.ws.tf(&self.root) {
+            // Imported already (a merged PR waiting for apply, or by hand).
+            if b.get_blocks("import").any(|ib| {
+                ib.body.get_attribute("id").and_then(|a| lit_str(&a.value)) == Some(d.id.as_str())
+            }) {
+                return;
+            }
+            for r in b.get_blocks("resource") {
+                if r.labels.first().map(|l| l.as_str()) == Some(d.rtype.as_str()) {
+                    if let Some(n) = r.labels.get(1) {
+                        taken.insert(n.as_str().to_string());
+                    }
+                }
+            }
+        }
+        let name = super::generate::terraform_name(
+            &super::generate::live_name(&d.rtype, &d.id, live),
+            &taken,
+        );
+        // Only root-module resources can be referenced from the root module.
+        let refs: BTreeMap<String, String> = self
+            .options
+            .managed_ids
+            .iter()
+            .filter(|(id, a)| {
+                !id.is_empty() && !a.starts_with("module.") && !a.starts_with("data.")
+            })
+            .map(|(id, a)| (id.clone(), a.clone()))
+            .collect();
+        let code = match super::generate::generate(&d.rtype, &d.id, &name, live, &refs) {
+            Ok(c) => c,
+            Err(why) => return self.human(d, None, &shown, why),
+        };
+        let file = join(&self.root, "imported.tf");
+        let existing = self.ws.text(&file);
+        let sep = if self.imported.is_empty() {
+            match existing {
+                "" => "",
+                t if t.ends_with('\n') => "\n",
+                _ => "\n\n",
+            }
+        } else {
+            "\n"
+        };
+        let at = existing.len();
+        let owner = (idx, "(import)".to_string());
+        let e = self.edit(&file, at..at, format!("{sep}{code}"), &owner);
+        match self.accept(vec![e]) {
+            Ok(()) => {
+                self.imported.push(name.clone());
+                self.plan.applied.push(Applied {
+                    resource: d.display_name(),
+                    attribute: "(import)".into(),
+                    code_value: "(not in code)".into(),
+                    live_value: format!("imported as {}.{name}", d.rtype),
+                    file,
+                });
+                if let Some(t) = super::generate::importable(&d.rtype) {
+                    self.plan
+                        .notes
+                        .push(format!("`{}.{name}` ({}): {}", d.rtype, d.id, t.note));
+                }
+            }
+            Err(why) => self.human(d, None, &shown, why),
+        }
+    }
+
+    /// A resource gone from AWS, code follows reality: its block is replaced
+    /// by `removed { from = ADDR  lifecycle { destroy = false } }`
+    /// (Terraform 1.7+), so that Terraform forgets it without planning a
+    /// re-creation. An instance of a `count`/`for_each` resource, a block in
+    /// a module called from several places, or a block other code refers to
+    /// needs a human.
+    fn remove_missing(&mut self, idx: usize, d: &ProposedDrift) {
+        let absent = Value::String("(absent)".into());
+        let address = d.address.clone().unwrap_or_default();
+        let res = match self.locate(d) {
+            Ok(r) => r,
+            Err(why) => {
+                let why = if why.contains("is used by") {
+                    format!("{why}: the module is called from several places, and removing the resource there removes it from every caller; change the module by hand (or give it an input that disables the resource)")
+                } else {
+                    format!("{why}; the resource no longer exists in AWS")
+                };
+                return self.human(d, None, &absent, why);
+            }
+        };
+        if let Some(key) = &res.addr.key {
+            let why = match key {
+                InstanceKey::Str(k) => {
+                    let fe = res
+                        .block
+                        .body
+                        .get_attribute("for_each")
+                        .and_then(|a| a.value.span())
+                        .map(|s| self.ws.text(res.file)[s].trim().to_string())
+                        .unwrap_or_default();
+                    format!(
+                        "an instance of a for_each resource (a `removed` block cannot name one instance): drop the key {} from its for_each (`for_each = {fe}` in {}, or where that value is set); Terraform then forgets the instance, which no longer exists",
+                        Value::String(k.clone()),
+                        res.file
+                    )
+                }
+                InstanceKey::Int(i) => format!(
+                    "instance [{i}] of a count resource: lowering count removes the last instance, not necessarily [{i}]; if [{i}] is the last, lower count by one in {}, else move the resource to for_each (with `moved` blocks) and drop its key",
+                    res.file
+                ),
+            };
+            return self.human(d, None, &absent, why);
+        }
+        let local = format!("{}.{}", res.addr.rtype, res.addr.name);
+        let text = self.ws.text(res.file);
+        let Some(bspan) = res.block.span() else {
+            return self.human(d, None, &absent, "no position information".into());
+        };
+        let refs: Vec<String> = self
+            .ws
+            .tf(&res.scope.dir)
+            .into_iter()
+            .filter_map(|(f, _)| {
+                let t = self.ws.text(f);
+                let n = word_matches(t, &local)
+                    .into_iter()
+                    .filter(|at| !(f == res.file && bspan.contains(at)))
+                    .count();
+                (n > 0).then(|| format!("{f} ({n})"))
+            })
+            .collect();
+        if !refs.is_empty() {
+            return self.human(
+                d,
+                None,
+                &absent,
+                format!(
+                    "other code refers to {local} ({}): remove those references, then its block (with a `removed` block, lifecycle destroy = false)",
+                    refs.join(", ")
+                ),
+            );
+        }
+        let Some(lines) = whole_lines(text, &bspan) else {
+            return self.human(
+                d,
+                None,
+                &absent,
+                "the resource block shares its lines with other code: remove it by hand".into(),
+            );
+        };
+        let indent = indent_of(text, bspan.start);
+        let removed = format!(
+            "{indent}removed {{\n{indent}  from = {address}\n\n{indent}  lifecycle {{\n{indent}    destroy = false\n{indent}  }}\n{indent}}}\n"
+        );
+        let owner = (idx, "(resource)".to_string());
+        let mut edits = Vec::new();
+        let file;
+        if res.scope.caller.is_none() {
+            // In place: the removed block stands where the resource was.
+            edits.push(self.edit(res.file, lines, removed, &owner));
+            file = res.file.to_string();
+        } else {
+            // In the module: the block goes (with one separating blank
+            // line); the removed block goes to the root module, after the
+            // module call's file.
+            let mut r = lines;
+            if r.start > 0 && is_blank_line(text, line_start(text, r.start - 1)) {
+                r.start = line_start(text, r.start - 1);
+            } else if is_blank_line(text, r.end) {
+                r.end = line_end_incl(text, r.end);
+            }
+            edits.push(self.edit(res.file, r, String::new(), &owner));
+            let mut top = &res.scope;
+            while let Some((_, _, caller)) = &top.caller {
+                if caller.caller.is_none() {
+                    break;
+                }
+                top = caller;
+            }
+            let root_file = top
+                .caller
+                .as_ref()
+                .map(|(_, f, _)| *f)
+                .expect("a module scope has a caller");
+            let rt = self.ws.text(root_file);
+            let sep = if rt.ends_with('\n') { "\n" } else { "\n\n" };
+            edits.push(self.edit(
+                root_file,
+                rt.len()..rt.len(),
+                format!("{sep}{removed}"),
+                &owner,
+            ));
+            file = root_file.to_string();
+        }
+        match self.accept(edits) {
+            Ok(()) => {
+                self.plan.applied.push(Applied {
+                    resource: d.display_name(),
+                    attribute: "(resource)".into(),
+                    code_value: format!("resource \"{}\" \"{}\"", res.addr.rtype, res.addr.name),
+                    live_value: "(absent): removed, destroy = false".into(),
+                    file,
+                });
+                self.plan.notes.push(format!("`{address}` is gone from AWS: its block is replaced by a `removed` block, so `terraform plan` forgets it instead of re-creating it"));
+            }
+            Err(why) => self.human(d, None, &absent, why),
         }
     }
 
@@ -1715,6 +1942,25 @@ impl<'w> Planner<'w, '_> {
             Ok(())
         }
     }
+}
+
+/// Offsets of `needle` in `t` not inside a longer word (`aws_x.y` but not
+/// `aws_x.yz` or `data.aws_x.y`).
+fn word_matches(t: &str, needle: &str) -> Vec<usize> {
+    let b = t.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = t[from..].find(needle) {
+        let at = from + i;
+        let end = at + needle.len();
+        let before_ok = at == 0 || !(is_word(b[at - 1]) || b[at - 1] == b'.');
+        let after_ok = end >= b.len() || !is_word(b[end]);
+        if before_ok && after_ok {
+            out.push(at);
+        }
+        from = end;
+    }
+    out
 }
 
 fn is_word(b: u8) -> bool {

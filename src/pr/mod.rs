@@ -22,6 +22,7 @@ pub mod body;
 pub mod config;
 pub mod editor;
 pub mod fmt;
+pub mod generate;
 pub mod github;
 pub mod local;
 
@@ -29,7 +30,8 @@ use std::path::PathBuf;
 
 use crate::report::{AttrChange, DriftKind, Report};
 
-pub use config::{parse_code, parse_github};
+pub use config::{parse_code, parse_code_options, parse_github};
+pub use generate::import_proposals;
 
 /// One drift to propose, already decided "pull_request" by policy. Values are
 /// already masked: an expected/actual of `"(sensitive)"` is never written to
@@ -84,8 +86,9 @@ pub enum CodeLocation {
 pub struct CodeOptions {
     /// Missing resources: report only (default) or propose their removal.
     pub missing: MissingMode,
-    /// Unmanaged resources this stack imports; `None` (default): none.
-    pub import: Option<ImportRule>,
+    /// Unmanaged resources this stack imports: those any rule matches;
+    /// empty (default): none.
+    pub import: Vec<ImportRule>,
     /// Managed resources of the stack's root module, id -> address, for
     /// references in generated code (`aws_subnet.app.id`). Filled in by
     /// the caller from the state; not configured.

@@ -793,3 +793,106 @@ fn edits_of_fmt_clean_files_are_fmt_clean() {
         assert_eq!(only(&p, "main.tf"), want, "{name}");
     }
 }
+
+fn missing(address: &str, rtype: &str) -> ProposedDrift {
+    let mut d = drift(address, rtype, &[]);
+    d.kind = DriftKind::Missing;
+    d
+}
+
+fn remove_mode() -> driftd::pr::CodeOptions {
+    driftd::pr::CodeOptions {
+        missing: driftd::pr::MissingMode::Remove,
+        ..Default::default()
+    }
+}
+
+/// Issue 12, removal: a resource gone from AWS, with `missing = "remove"`:
+/// its block becomes a `removed` block (destroy = false); instances of
+/// count/for_each, referenced blocks and shared modules need a human; the
+/// default (report) changes nothing.
+#[test]
+fn missing_resources_become_removed_blocks_or_need_a_human() {
+    let f = app();
+    let drifts = [
+        missing("aws_instance.api", "aws_instance"),
+        missing("aws_instance.web[1]", "aws_instance"),
+        missing("aws_instance.worker[\"b\"]", "aws_instance"),
+        missing(
+            "module.storage.aws_s3_bucket_policy.assets",
+            "aws_s3_bucket_policy",
+        ),
+        missing("module.storage.aws_s3_bucket.assets", "aws_s3_bucket"),
+    ];
+    let refs: Vec<&ProposedDrift> = drifts.iter().collect();
+
+    let report = editor::plan(&f, "", &refs);
+    assert!(report.files.is_empty(), "{report:?}");
+    assert_eq!(report.needs_human.len(), 5);
+
+    let p = editor::plan_with(&f, "", &refs, &remove_mode());
+    let main = &p.files["main.tf"];
+    let start = f["main.tf"]
+        .find("resource \"aws_instance\" \"api\" {")
+        .unwrap();
+    let end = start + f["main.tf"][start..].find("\n}\n").unwrap() + 3;
+    let removed =
+        "removed {\n  from = aws_instance.api\n\n  lifecycle {\n    destroy = false\n  }\n}\n";
+    let mut want = f["main.tf"].clone();
+    want.replace_range(start..end, removed);
+    want.push_str("\nremoved {\n  from = module.storage.aws_s3_bucket_policy.assets\n\n  lifecycle {\n    destroy = false\n  }\n}\n");
+    assert_eq!(main, &want);
+    hcl_edit::parser::parse_body(main).unwrap();
+    let module = &p.files["modules/storage/main.tf"];
+    assert!(!module.contains("aws_s3_bucket_policy"), "{module}");
+    assert_eq!(
+        module,
+        &f["modules/storage/main.tf"].replace("\n\nresource \"aws_s3_bucket_policy\" \"assets\" {\n  bucket = aws_s3_bucket.assets.id\n  policy = jsonencode({ Version = \"2012-10-17\", Statement = [] })\n}\n", "\n")
+    );
+    let why = |who: &str| {
+        p.needs_human
+            .iter()
+            .find(|h| h.resource == who)
+            .map(|h| h.reason.clone())
+            .unwrap_or_else(|| panic!("{who}: {:?}", p.needs_human))
+    };
+    assert!(
+        why("aws_instance.web[1]").contains("count"),
+        "{}",
+        why("aws_instance.web[1]")
+    );
+    assert!(
+        why("aws_instance.worker[\"b\"]")
+            .contains("drop the key \"b\" from its for_each (`for_each = var.workers`"),
+        "{}",
+        why("aws_instance.worker[\"b\"]")
+    );
+    assert!(
+        why("module.storage.aws_s3_bucket.assets")
+            .contains("other code refers to aws_s3_bucket.assets"),
+        "{}",
+        why("module.storage.aws_s3_bucket.assets")
+    );
+    assert_eq!(p.needs_human.len(), 3, "{:?}", p.needs_human);
+
+    // A module called from two places.
+    let mut two = f.clone();
+    two.insert(
+        "more.tf".into(),
+        "module \"storage2\" {\n  source      = \"./modules/storage\"\n  bucket_name = \"more\"\n}\n".into(),
+    );
+    let d = [missing(
+        "module.storage.aws_s3_bucket_policy.assets",
+        "aws_s3_bucket_policy",
+    )];
+    let refs: Vec<&ProposedDrift> = d.iter().collect();
+    let p = editor::plan_with(&two, "", &refs, &remove_mode());
+    assert!(p.files.is_empty());
+    assert!(
+        p.needs_human[0]
+            .reason
+            .contains("called from several places"),
+        "{:?}",
+        p.needs_human
+    );
+}
