@@ -643,3 +643,49 @@ async fn enterprise_without_api_v3_hints_at_api_url() {
         "{e}"
     );
 }
+
+/// Issue 12: the `code` table's `missing` and `import` options.
+#[test]
+fn code_missing_and_import_options_are_validated() {
+    use driftd::pr::{parse_code_options, ImportRule, MissingMode};
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let v: toml::Value = toml::from_str(
+        "repository = \"acme/infra\"\nmissing = \"remove\"\nimport = [{ tags = { \"terraform:stack\" = \"app\" }, regions = [\"eu-west-1\"] }, { name_prefix = \"app-\" }]",
+    )
+    .unwrap();
+    parse_code(&v, "stacks[0].code", base).unwrap();
+    let o = parse_code_options(&v, "stacks[0].code").unwrap();
+    assert_eq!(o.missing, MissingMode::Remove);
+    assert_eq!(
+        o.import,
+        vec![
+            ImportRule {
+                regions: vec!["eu-west-1".into()],
+                tags: [("terraform:stack".to_string(), "app".to_string())].into(),
+                ..Default::default()
+            },
+            ImportRule {
+                name_prefixes: vec!["app-".into()],
+                ..Default::default()
+            },
+        ]
+    );
+    // Defaults: report only, no imports.
+    let v: toml::Value = toml::from_str("repository = \"acme/infra\"").unwrap();
+    let o = parse_code_options(&v, "stacks[0].code").unwrap();
+    assert_eq!((o.missing, o.import.len()), (MissingMode::Report, 0));
+    // Errors say what to write.
+    let v: toml::Value = toml::from_str(
+        "repository = \"acme/infra\"\nmissing = \"delete\"\nimport = { regions = [\"us-east-1\"], owner = \"x\" }",
+    )
+    .unwrap();
+    let errs = parse_code(&v, "stacks[0].code", base).unwrap_err();
+    let fields: Vec<&str> = errs.iter().map(|(f, _)| f.as_str()).collect();
+    assert!(fields.contains(&"stacks[0].code.missing"), "{errs:?}");
+    assert!(fields.contains(&"stacks[0].code.import.owner"), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|(f, m)| f == "stacks[0].code.import" && m.contains("at least one of tags")),
+        "{errs:?}"
+    );
+}
