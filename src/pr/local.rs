@@ -95,8 +95,10 @@ pub fn sync(
             body::render(stack, &g.branch, &g.drifts, &plan, &fp, previous.as_deref())
         );
         for (p, new) in &plan.files {
-            let old = files.get(p).map(String::as_str).unwrap_or("");
-            text.push_str(&unified_diff(p, old, new));
+            match files.get(p) {
+                Some(old) => text.push_str(&unified_diff(p, old, new)),
+                None => text.push_str(&new_file_diff(p, new)),
+            }
         }
         let shown = target.display().to_string();
         match std::fs::read_to_string(&target) {
@@ -128,6 +130,20 @@ pub fn sync(
     out.needs_human.sort();
     out.needs_human.dedup();
     Ok(out)
+}
+
+/// A unified diff creating `path` (`git apply` format).
+pub fn new_file_diff(path: &str, new: &str) -> String {
+    let body = unified_diff(path, "", new);
+    let hunks = body
+        .split_once('\n')
+        .and_then(|(_, r)| r.split_once('\n'))
+        .and_then(|(_, r)| r.split_once('\n'))
+        .map(|(_, r)| r)
+        .unwrap_or("");
+    format!(
+        "diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n{hunks}"
+    )
 }
 
 /// A unified diff of one file (`git apply` format, 3 lines of context).

@@ -689,3 +689,76 @@ fn code_missing_and_import_options_are_validated() {
         "{errs:?}"
     );
 }
+
+/// Issue 12: an import in local patch mode: a new `imported.tf` as a
+/// `git apply`-able new-file diff, ids of managed resources as references,
+/// generated code aligned as `terraform fmt` aligns it; idempotent.
+#[test]
+fn local_import_patch_creates_imported_tf() {
+    use driftd::pr::{CodeOptions, ImportRule};
+    use driftd::report::DriftKind;
+    let root = tmp("local-import");
+    std::fs::create_dir_all(root.join("code")).unwrap();
+    std::fs::write(
+        root.join("code/main.tf"),
+        "resource \"aws_security_group\" \"web\" {\n  name = \"web\"\n}\n",
+    )
+    .unwrap();
+    let c = CodeLocation::Local {
+        path: root.join("code"),
+        patch_dir: root.join("patches"),
+    };
+    let s = GithubSettings::new(GithubAuth::Token(String::new()));
+    let options = CodeOptions {
+        import: vec![ImportRule {
+            name_prefixes: vec!["web".into()],
+            ..Default::default()
+        }],
+        managed_ids: [("sg-1".to_string(), "aws_security_group.web".to_string())].into(),
+        ..Default::default()
+    };
+    let live = json!({
+        "ami": "ami-1", "instance_type": "t3.small", "subnet_id": "subnet-9",
+        "vpc_security_group_ids": ["sg-1"], "key_name": "", "monitoring": false,
+        "tags": {"Name": "web-2", "aws:cloudformation:stack-name": "x", "Team": "web"},
+        "metadata_options": {"http_tokens": "required", "http_put_response_hop_limit": 2}
+    });
+    let d = ProposedDrift {
+        address: None,
+        rtype: "aws_instance".into(),
+        id: "i-0abc".into(),
+        kind: DriftKind::Unmanaged,
+        attributes: vec![],
+        first_seen: None,
+        critical: true,
+        reason: "import rule".into(),
+        live: live.as_object().cloned(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let o = rt
+        .block_on(pr::sync_stack_with(&s, "app", &c, &options, &[d.clone()]))
+        .unwrap();
+    assert_eq!(o.opened.len(), 1, "{o:?}");
+    let patch = std::fs::read_to_string(root.join("patches/driftd__app.patch")).unwrap();
+    let want = "diff --git a/imported.tf b/imported.tf\nnew file mode 100644\n--- /dev/null\n+++ b/imported.tf\n@@ -0,0 +1,21 @@\n\
++import {\n+  to = aws_instance.web_2\n+  id = \"i-0abc\"\n+}\n+\n\
++resource \"aws_instance\" \"web_2\" {\n\
++  ami                    = \"ami-1\"\n\
++  instance_type          = \"t3.small\"\n\
++  subnet_id              = \"subnet-9\"\n\
++  vpc_security_group_ids = [aws_security_group.web.id]\n\
++  monitoring             = false\n\
++  tags = {\n+    Name = \"web-2\"\n+    Team = \"web\"\n+  }\n+\n\
++  metadata_options {\n\
++    http_put_response_hop_limit = 2\n\
++    http_tokens                 = \"required\"\n\
++  }\n+}\n";
+    assert!(patch.contains(want), "{patch}");
+    let o = rt
+        .block_on(pr::sync_stack_with(&s, "app", &c, &options, &[d]))
+        .unwrap();
+    assert_eq!(o.unchanged.len(), 1, "{o:?}");
+    let _ = std::fs::remove_dir_all(&root);
+}
