@@ -833,6 +833,18 @@ impl<'w> Planner<'w, '_> {
     fn remove_missing(&mut self, idx: usize, d: &ProposedDrift) {
         let absent = Value::String("(absent)".into());
         let address = d.address.clone().unwrap_or_default();
+        // Removed in code already (a merged PR waiting for apply, or by hand).
+        let removed_already = self.ws.tf(&self.root).into_iter().any(|(f, b)| {
+            b.get_blocks("removed").any(|r| {
+                r.body
+                    .get_attribute("from")
+                    .and_then(|a| a.value.span())
+                    .is_some_and(|s| self.ws.text(f)[s].trim() == address)
+            })
+        });
+        if removed_already {
+            return;
+        }
         let res = match self.locate(d) {
             Ok(r) => r,
             Err(why) => {

@@ -875,6 +875,17 @@ fn missing_resources_become_removed_blocks_or_need_a_human() {
     );
     assert_eq!(p.needs_human.len(), 3, "{:?}", p.needs_human);
 
+    // Once merged (the removed block in the code), nothing more to do.
+    let mut merged = f.clone();
+    for (path, text) in &p.files {
+        merged.insert(path.clone(), text.clone());
+    }
+    let again = editor::plan_with(&merged, "", &refs[..1], &remove_mode());
+    assert!(
+        again.files.is_empty() && again.needs_human.is_empty(),
+        "{again:?}"
+    );
+
     // A module called from two places.
     let mut two = f.clone();
     two.insert(
