@@ -738,7 +738,13 @@ fn local_import_patch_creates_imported_tf() {
         .build()
         .unwrap();
     let o = rt
-        .block_on(pr::sync_stack_with(&s, "app", &c, &options, &[d.clone()]))
+        .block_on(pr::sync_stack_with(
+            &s,
+            "app",
+            &c,
+            &options,
+            std::slice::from_ref(&d),
+        ))
         .unwrap();
     assert_eq!(o.opened.len(), 1, "{o:?}");
     let patch = std::fs::read_to_string(root.join("patches/driftd__app.patch")).unwrap();
