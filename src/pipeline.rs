@@ -536,26 +536,7 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
     // which must never happen because a read failed).
     if let (Some(settings), false) = (&config.github, options.dry_run) {
         // Unmanaged resources a stack's import rule maps to it (issue 12).
-        let imports = pr_imports(config, &report, &unmanaged_live);
-        for sc in report.unmanaged.iter_mut() {
-            for d in sc.drifts.iter_mut() {
-                if let (Some(stack), Some(dec)) = (
-                    imports.iter().find_map(|(s, v)| {
-                        v.as_ref()
-                            .ok()?
-                            .iter()
-                            .any(|p| p.rtype == d.rtype && p.id == d.id)
-                            .then_some(s)
-                    }),
-                    d.decision.as_mut(),
-                ) {
-                    dec.action = DecisionAction::PullRequest;
-                    dec.reason = format!(
-                        "the import rule of stack {stack} maps it there: an import pull request"
-                    );
-                }
-            }
-        }
+        let imports = pr::generate::stack_imports(config, &mut report, &unmanaged_live);
         for st in report
             .stacks
             .iter_mut()
@@ -643,51 +624,6 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
     }
     report.finish();
     report
-}
-
-/// Per stack with an import rule: the unmanaged resources it maps to the
-/// stack, or why the list is not complete enough to sync on.
-fn pr_imports(
-    config: &Config,
-    report: &Report,
-    live: &BTreeMap<(String, String, String), driftd_core::Live>,
-) -> BTreeMap<String, Result<Vec<ProposedDrift>, String>> {
-    let mut out = BTreeMap::new();
-    for s in &config.stacks {
-        if s.code_options.import.is_empty() {
-            continue;
-        }
-        let scopes: Vec<&crate::report::ScopeReport> = report
-            .unmanaged
-            .iter()
-            .filter(|sc| s.regions.contains(&sc.region) && sc.endpoint_url == s.endpoint_url)
-            .collect();
-        let bad: Vec<String> = scopes
-            .iter()
-            .filter(|sc| sc.status != crate::report::ScopeStatus::Ok)
-            .map(|sc| {
-                format!(
-                    "unmanaged detection in {} is not complete ({})",
-                    sc.region,
-                    sc.reason.clone().unwrap_or_default()
-                )
-            })
-            .collect();
-        let v = if !bad.is_empty() {
-            Err(bad.join("; "))
-        } else if scopes.is_empty() {
-            Err("unmanaged detection did not run for the stack's regions".into())
-        } else {
-            Ok(pr::import_proposals(
-                &s.code_options.import,
-                &s.regions,
-                &scopes,
-                live,
-            ))
-        };
-        out.insert(s.name.clone(), v);
-    }
-    out
 }
 
 /// Does a remaining difference belong to what this action changed? An action

@@ -26,7 +26,8 @@ use serde_json::{Map, Value};
 
 use super::editor::{quote, render, render_key};
 use super::{ImportRule, ProposedDrift};
-use crate::report::{DriftKind, ScopeReport};
+use crate::config::Config;
+use crate::report::{DecisionAction, DriftKind, Report, ScopeReport, ScopeStatus};
 
 /// How one resource type is imported and written.
 pub struct Importable {
@@ -356,4 +357,68 @@ pub fn generate(
     }
     o.push_str("}\n");
     Ok(o)
+}
+
+/// For each stack with import rules: the unmanaged resources of `report`
+/// its rules map to it, or why the unmanaged list is not complete enough to
+/// sync on (a partial list would close import PRs). The decision of each
+/// mapped resource in the report becomes `pull_request`.
+pub fn stack_imports(
+    config: &Config,
+    report: &mut Report,
+    live: &BTreeMap<(String, String, String), Live>,
+) -> BTreeMap<String, Result<Vec<ProposedDrift>, String>> {
+    let mut out = BTreeMap::new();
+    for s in &config.stacks {
+        if s.code_options.import.is_empty() {
+            continue;
+        }
+        let scopes: Vec<&ScopeReport> = report
+            .unmanaged
+            .iter()
+            .filter(|sc| s.regions.contains(&sc.region) && sc.endpoint_url == s.endpoint_url)
+            .collect();
+        let bad: Vec<String> = scopes
+            .iter()
+            .filter(|sc| sc.status != ScopeStatus::Ok)
+            .map(|sc| {
+                format!(
+                    "unmanaged detection in {} is not complete ({})",
+                    sc.region,
+                    sc.reason.clone().unwrap_or_default()
+                )
+            })
+            .collect();
+        let v = if !bad.is_empty() {
+            Err(bad.join("; "))
+        } else if scopes.is_empty() {
+            Err("unmanaged detection did not run for the stack's regions".into())
+        } else {
+            Ok(import_proposals(
+                &s.code_options.import,
+                &s.regions,
+                &scopes,
+                live,
+            ))
+        };
+        out.insert(s.name.clone(), v);
+    }
+    for sc in report.unmanaged.iter_mut() {
+        for d in sc.drifts.iter_mut() {
+            let stack = out.iter().find_map(|(s, v)| {
+                v.as_ref()
+                    .ok()?
+                    .iter()
+                    .any(|p| p.rtype == d.rtype && p.id == d.id)
+                    .then_some(s)
+            });
+            if let (Some(stack), Some(dec)) = (stack, d.decision.as_mut()) {
+                dec.action = DecisionAction::PullRequest;
+                dec.reason = format!(
+                    "the import rule of stack {stack} maps it there: an import pull request"
+                );
+            }
+        }
+    }
+    out
 }
