@@ -5,9 +5,11 @@
 //! canonical attributes (`diff`) and writes a report (`report`). The
 //! `driftd` binary (`main.rs`) is a thin command line over [`scan::run`].
 
+pub mod act;
 pub mod audit;
 pub mod config;
 pub mod daemon;
+pub mod decide;
 pub mod diff;
 pub mod encryption;
 pub mod env;
@@ -15,11 +17,11 @@ pub mod history;
 pub mod ignore;
 pub mod metrics;
 pub mod pipeline;
-pub mod policy;
 pub mod pr;
 pub mod report;
 pub mod scan;
 pub mod source;
 pub mod state;
 
+pub use decide::policy;
 pub use driftd_aws as aws;
