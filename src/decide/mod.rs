@@ -19,16 +19,17 @@
 //! has `code`, else report only.
 
 pub mod policy;
+pub mod settings;
 
 use driftd_core::{AttrDiff, Desired, Value};
 use serde_json::json;
 use tracing::warn;
 
-use crate::config::{PolicySettings, ReconcileMode};
 use crate::report::{
     BlastRadius, Decision, DecisionAction, Drift, DriftKind, ScopeReport, StackReport, StackStatus,
 };
 use policy::{Classification, Score};
+use settings::{PolicySettings, ReconcileMode};
 
 /// Differences that would re-create a missing resource: every desired value.
 pub fn missing_diffs(desired: &Desired) -> Vec<AttrDiff> {

@@ -30,7 +30,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::config::{PolicyRule, PolicySettings};
+pub use super::settings::{PolicyRule, PolicySettings};
 use crate::ignore::wildcard;
 use crate::report::{DecisionAction, Drift, DriftKind};
 

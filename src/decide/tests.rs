@@ -474,3 +474,15 @@ fn missing_resources_recreate_every_keyed_value() {
     assert_eq!(paths.len(), 3, "{paths:?}");
     assert!(diffs_to_apply(DriftKind::Changed, &desired, &[]).is_empty());
 }
+
+#[test]
+fn the_decide_stage_owns_its_settings_and_never_imports_the_config() {
+    // config -> decide::settings only: no import circle (issue 10).
+    for (name, src) in [
+        ("mod.rs", include_str!("mod.rs")),
+        ("policy.rs", include_str!("policy.rs")),
+        ("settings.rs", include_str!("settings.rs")),
+    ] {
+        assert!(!src.contains(concat!("crate::", "config")), "{name}");
+    }
+}
