@@ -20,6 +20,7 @@ pub mod detect;
 pub mod diff;
 pub mod encryption;
 pub mod env;
+pub mod glob;
 pub mod history;
 pub mod ignore;
 pub mod metrics;

@@ -31,7 +31,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 pub use super::settings::{PolicyRule, PolicySettings};
-use crate::ignore::wildcard;
+use crate::glob::wildcard;
 use crate::report::{DecisionAction, Drift, DriftKind};
 
 /// Rules driftd applies after the user's (disable with `policy.builtin_rules = false`).
