@@ -271,3 +271,53 @@ pub async fn save_history(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("driftd-act-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    async fn lock(store: &HistoryStore, stack: &str) -> Option<StackLock> {
+        match store.try_lock(stack).await.unwrap() {
+            history::LockResult::Acquired(l) => Some(l),
+            history::LockResult::HeldBy { .. } => None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn locks_are_released_on_release_and_by_the_drop_guard() {
+        let store = HistoryStore::local(&dir("locks"));
+        // Released explicitly.
+        let l = lock(&store, "a").await.unwrap();
+        Locks {
+            store: store.clone(),
+            held: vec![l],
+            refused: Default::default(),
+        }
+        .release()
+        .await;
+        // Dropped without release (a panic, a cancelled run): the guard unlocks.
+        let l = lock(&store, "a").await.expect("released");
+        assert!(lock(&store, "a").await.is_none(), "held while locked");
+        drop(Locks {
+            store: store.clone(),
+            held: vec![l],
+            refused: Default::default(),
+        });
+        let mut again = None;
+        for _ in 0..100 {
+            again = lock(&store, "a").await;
+            if again.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(again.is_some(), "the drop guard released the lock");
+    }
+}

@@ -409,7 +409,13 @@ fn ladder_table() {
 #[test]
 fn after_plan_table() {
     let c = class(false, false, None);
-    let rows: Vec<(Option<Result<usize, String>>, bool, DecisionAction, &str)> = vec![
+    type Row = (
+        Option<Result<usize, String>>,
+        bool,
+        DecisionAction,
+        &'static str,
+    );
+    let rows: Vec<Row> = vec![
         (None, true, ReportOnly, "no live details to act on"),
         (Some(Ok(0)), true, ReportOnly, "nothing to change"),
         (
