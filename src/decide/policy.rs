@@ -30,8 +30,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::config::{PolicyRule, PolicySettings};
-use crate::ignore::wildcard;
+pub use super::settings::{PolicyRule, PolicySettings};
+use crate::glob::wildcard;
 use crate::report::{DecisionAction, Drift, DriftKind};
 
 /// Rules driftd applies after the user's (disable with `policy.builtin_rules = false`).
@@ -924,7 +924,7 @@ mod tests {
         let f = |name: &str, text: &str| (std::path::PathBuf::from(name), text.to_string());
         let shipped = f(
             "blast_radius.rego",
-            include_str!("../config/policy/blast_radius.rego"),
+            include_str!("../../config/policy/blast_radius.rego"),
         );
         assert!(declares_score(std::slice::from_ref(&shipped)));
         assert!(check_blast_radius(Some(15.0), std::slice::from_ref(&shipped)).is_empty());
