@@ -2,20 +2,26 @@
 //!
 //! - [`schema`]: the compared attributes per type and the state projection;
 //! - [`normalize`] and [`policy`]: named normalizers that remove false drift;
-//! - [`ec2`] and [`s3`]: batched, paginated live reads;
+//! - [`registry`]: the one static list of resource types, each declared in
+//!   its own file under [`resources`];
+//! - [`services`] ([`ec2`], [`s3`]): batched, paginated live reads, shared by
+//!   the types that need them;
 //! - [`client`]: SDK clients with bounded retry, timeouts, endpoint override, assume-role;
 //! - [`calls`]: an interceptor that counts every API attempt.
 
 pub mod calls;
 pub mod client;
-pub mod ec2;
 pub mod error_fmt;
 pub mod errors;
 pub mod normalize;
 pub mod policy;
 pub mod reconcile;
-pub mod s3;
+pub mod registry;
+pub mod resources;
 pub mod schema;
+pub mod services;
+
+pub use services::{ec2, s3};
 
 use std::collections::BTreeSet;
 

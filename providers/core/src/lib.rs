@@ -22,6 +22,10 @@
 
 use std::collections::BTreeMap;
 
+pub mod registry;
+
+pub use registry::{ReadError, ReadErrorKind, Registry, ResourceType};
+
 pub use serde_json::{Map, Value};
 
 /// Attributes of a resource, keyed by Terraform attribute name.
@@ -147,6 +151,9 @@ pub trait Schema: Send + Sync {
     fn desired(&self, resources: &[StateResource]) -> Vec<Desired>;
     /// How a top-level attribute of a type is compared.
     fn shape(&self, rtype: &str, attr: &str) -> Shape;
+    /// The provider's registry of resource types: what the engine consults
+    /// instead of naming types (policy defaults, editor hints, scan inputs).
+    fn registry(&self) -> Registry;
 }
 
 /// The live half of a provider: reads one scope (an account/endpoint and a region).
