@@ -65,14 +65,6 @@ fn of<'a>(desired: &'a [Desired], types: &[&str]) -> Vec<&'a Desired> {
         .collect()
 }
 
-const S3_TYPES: [&str; 5] = [
-    AWS_S3_BUCKET,
-    AWS_S3_BUCKET_VERSIONING,
-    AWS_S3_BUCKET_SSE,
-    AWS_S3_BUCKET_POLICY,
-    AWS_S3_BUCKET_PAB,
-];
-
 /// Run one type's read within the deadline: past it, the read is a failure
 /// that says so (and the other types keep what they read).
 async fn within<T>(
@@ -105,7 +97,8 @@ impl AwsReader {
         let group_ids = ec2::ids_of(&of(desired, &[AWS_SECURITY_GROUP]), AWS_SECURITY_GROUP);
         let rule_res = of(desired, &[AWS_SECURITY_GROUP_RULE]);
         let vpc_rules = of(desired, &[AWS_VPC_SG_INGRESS_RULE, AWS_VPC_SG_EGRESS_RULE]);
-        let s3_res = of(desired, &S3_TYPES);
+        let s3_types = registry::names_by(registry::Source::per_bucket);
+        let s3_res = of(desired, &s3_types);
         // Groups are read for the groups themselves and for the groups that
         // standalone `aws_security_group_rule` resources point into.
         let mut read_groups: BTreeSet<String> = group_ids.clone();
@@ -236,7 +229,7 @@ impl AwsReader {
                 }
                 // One bucket's failed read: that bucket's resources only.
                 for (bucket, reason) in read.failed {
-                    for t in S3_TYPES {
+                    for &t in &s3_types {
                         if s3_res.iter().any(|d| d.id == bucket && d.rtype == t) {
                             inv.failed
                                 .entry(t.to_string())
@@ -250,7 +243,7 @@ impl AwsReader {
                 }
             }
             Err(e) => {
-                for t in S3_TYPES {
+                for &t in &s3_types {
                     put(&mut inv, t, Err(e.clone()));
                 }
             }

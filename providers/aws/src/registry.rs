@@ -21,7 +21,7 @@ pub struct AwsType {
 
 /// Which service call provides a type's live data (the service layer makes
 /// each call once per scope, or once per parent, for all types sharing it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Source {
     /// `DescribeInstances` (+ `DescribeVolumes`, `DescribeInstanceAttribute`).
     Instances,
@@ -36,12 +36,29 @@ pub enum Source {
     /// A split configuration of a bucket, read by the per-bucket calls;
     /// `replaces` is the bucket's inline attribute it takes over.
     BucketConfig { replaces: Option<&'static str> },
+    /// A split configuration of a bucket with its own per-bucket call,
+    /// declared by the type (`replaces` as for [`Source::BucketConfig`]).
+    BucketDoc {
+        replaces: Option<&'static str>,
+        doc: &'static crate::services::s3::BucketDoc,
+    },
 }
 
 impl Source {
     /// Read per bucket: its id is the bucket name and its region the bucket's.
     pub fn per_bucket(self) -> bool {
-        matches!(self, Source::Bucket | Source::BucketConfig { .. })
+        matches!(
+            self,
+            Source::Bucket | Source::BucketConfig { .. } | Source::BucketDoc { .. }
+        )
+    }
+
+    /// The bucket's inline attribute a split configuration takes over.
+    pub fn replaces(self) -> Option<&'static str> {
+        match self {
+            Source::BucketConfig { replaces } | Source::BucketDoc { replaces, .. } => replaces,
+            _ => None,
+        }
     }
 }
 

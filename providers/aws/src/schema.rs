@@ -100,7 +100,7 @@ pub fn standalone_rules(desired: &[Desired]) -> StandaloneRules {
 fn split(rtype: &str) -> Option<Source> {
     registry::get(rtype)
         .map(|t| t.source)
-        .filter(|s| s.per_bucket() && *s != Source::Bucket)
+        .filter(|s| s.per_bucket() && !matches!(s, Source::Bucket))
 }
 
 impl Schema for AwsSchema {
@@ -177,10 +177,7 @@ impl Schema for AwsSchema {
         // Split S3 resources take precedence over the bucket's inline blocks.
         let mut taken: HashMap<String, BTreeSet<&'static str>> = HashMap::new();
         for r in resources {
-            if let Some(Source::BucketConfig {
-                replaces: Some(attr),
-            }) = split(&r.rtype)
-            {
+            if let Some(attr) = split(&r.rtype).and_then(Source::replaces) {
                 taken.entry(bucket_name(r)).or_default().insert(attr);
             }
         }
@@ -200,10 +197,10 @@ impl Schema for AwsSchema {
                 continue;
             };
             let mut attrs = (t.info.project)(r, &ctx);
-            if t.source == Source::SecurityGroups {
+            if matches!(t.source, Source::SecurityGroups) {
                 groups.push(out.len());
             }
-            if t.source == Source::Bucket {
+            if matches!(t.source, Source::Bucket) {
                 if let Some(gone) = taken.get(&bucket_name(r)) {
                     attrs.retain(|k, _| !gone.contains(k.as_str()));
                 }
