@@ -74,6 +74,7 @@ pub static TYPES: &[&AwsType] = &[
     &s3::bucket_server_side_encryption_configuration::TYPE,
     &s3::bucket_public_access_block::TYPE,
     &s3::bucket_policy::TYPE,
+    &s3::bucket_ownership_controls::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =
