@@ -5,7 +5,8 @@
     demo/check_report.py demo/.world/report.json --no-drift # the untouched world
 
 The drifted world must show changed, missing and unmanaged drift, a decision
-on every drift, and the app stack's reconcile dry-run calls; the untouched
+on every drift, the app stack's reconcile dry-run calls, and the proposed
+code changes (patches with a diff, an import and a removal); the untouched
 world must compare clean (no drift, nothing unknown, every stack ok). The
 JSON report is checked, never the wording of the text one. Exits 1 with every
 problem listed.
@@ -59,6 +60,23 @@ def main() -> int:
             problems.append("no reconcile dry-run call in the report (the app stack runs reconcile = \"dry_run\")")
         if any(not a.get("dry_run") for a in actions):
             problems.append("an action in the demo was not a dry run")
+        # The PR step runs in local patch mode: the proposed code changes
+        # hold a changed attribute, an import and a removal.
+        patches = [p for st in stacks for key in ("opened", "updated", "unchanged")
+                   for p in (st.get("pull_requests") or {}).get(key, [])]
+        if not patches:
+            problems.append("no proposed code change (pull request patch) in the report")
+        text = ""
+        for p in patches:
+            try:
+                with open(p, encoding="utf-8") as f:
+                    text += f.read()
+            except OSError as e:
+                problems.append(f"patch {p} named in the report cannot be read: {e}")
+        for what, needle in (("an import block", "+import {"), ("a removed block", "+removed {"),
+                             ("a diff", "\n+++ b/")):
+            if needle not in text:
+                problems.append(f"the proposed code changes hold no {what}")
 
     for p in problems:
         print(f"demo check: {p}", file=sys.stderr)

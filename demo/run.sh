@@ -55,6 +55,18 @@ else
   cargo run --quiet --bin driftd -- scan --config "$world/driftd.toml" --report-file "$world/report.json" || status=$?
 fi
 
+# The pull request step runs in local patch mode (`code.path`): show the
+# code changes driftd proposes (critical drift, an import, a removal).
+patches=$(find "$world/code" -path '*/.driftd-patches/*.patch' 2>/dev/null | sort)
+if [ -n "$patches" ]; then
+  echo
+  echo "demo: proposed code changes (local patch mode; a pull request each with [github] configured):"
+  for p in $patches; do
+    echo "--- ${p#"$world/"}"
+    cat "$p"
+  done
+fi
+
 if [ "$status" = 2 ] && [ "${1:-}" = "--no-drift" ]; then
   echo "demo: driftd found drift in the untouched world: a false positive (see $world/report.json)" >&2
   exit 1

@@ -6,7 +6,9 @@
 2. Write the Terraform state (format v4) that describes that world as the code
    wants it: OUT/states/network.tfstate and OUT/states/app.tfstate, and the
    driftd config OUT/driftd.toml. Instance attributes are read back from the
-   API, so an untouched world has no drift.
+   API, so an untouched world has no drift. The Terraform code the world is
+   built from (demo/code) is copied to OUT/code: the scan's pull request step
+   writes its proposed changes there as patches (local patch mode).
 3. Unless --no-drift: change the world out of band, the way people do.
 """
 
@@ -312,12 +314,33 @@ def write_states(ec2, ids, out):
     write_state(out / "states" / "app.tfstate", app, serial=23)
 
 
+# The Terraform code the world is built from (demo/code), and what the pull
+# request step may do with it, per stack: local patch mode (code.path), one
+# patch file per branch in OUT/code/<stack>/.driftd-patches. The app stack
+# also proposes removals for missing resources and imports unmanaged ones
+# that its rules map to it (the hotfix instance, the scratch bucket).
+CODE = {
+    "network": 'code = { path = "code/network" }\n',
+    "app": 'code = { path = "code/app", missing = "remove", '
+           'import = [{ tags = { Team = "ops" } }, { name_prefix = "demo-scratch" }] }\n',
+}
+
+
+def write_code(out):
+    src = Path(__file__).resolve().parent / "code"
+    for f in sorted(src.rglob("*.tf")):
+        dst = out / "code" / f.relative_to(src)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_text(f.read_text())
+
+
 def write_config(endpoint, out):
     stacks = "".join(
         f'\n[[stacks]]\nname = "{name}"\nstate = "states/{name}.tfstate"\n'
         f'regions = ["{REGION}"]\nendpoint_url = "{endpoint}"\n'
         # The app stack shows reconcile safely: dry-run prints the exact calls.
         + ('reconcile = "dry_run"\n' if name == "app" else "")
+        + CODE[name]
         for name in ("network", "app")
     )
     (out / "driftd.toml").write_text(
@@ -368,6 +391,7 @@ def main():
 
     ids = seed(ec2, s3)
     write_states(ec2, ids, a.out)
+    write_code(a.out)
     write_config(a.endpoint, a.out)
     print(f"seed: world created, state written to {a.out}/states")
     if not a.no_drift:

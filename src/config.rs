@@ -261,6 +261,8 @@ pub struct StackConfig {
     pub code: Option<crate::pr::CodeLocation>,
     /// How to read OpenTofu encrypted state (`encryption` module).
     pub encryption: Option<crate::encryption::Encryption>,
+    /// The `code` table's `missing` and `import` options.
+    pub code_options: crate::pr::CodeOptions,
 }
 
 /// Parse a cron expression: the usual 5-field crontab form (minute first), or
@@ -972,11 +974,17 @@ fn validate(
                 .map_err(|es| es.into_iter().for_each(|(field, m)| errors.add(field, m)))
                 .ok()
         });
+        let code_options = st
+            .code
+            .as_ref()
+            .and_then(|v| crate::pr::parse_code_options(v, &f("code")).ok())
+            .unwrap_or_default();
         stacks.push(StackConfig {
             encryption,
             reconcile,
             schedule,
             code,
+            code_options,
             state_region: st
                 .state_region
                 .or_else(|| st.regions.first().cloned())

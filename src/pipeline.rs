@@ -201,6 +201,8 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
     let scan::Scan {
         mut report,
         details,
+        managed_ids,
+        unmanaged_live,
     } = scan::scan(config, &options.scan, calls).await;
     let now = report.generated_at.clone();
     let schema = AwsSchema {
@@ -665,18 +667,29 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
     // Pull requests: only for complete stacks (an empty proposal closes PRs,
     // which must never happen because a read failed).
     if let (Some(settings), false) = (&config.github, options.dry_run) {
+        // Unmanaged resources a stack's import rule maps to it (issue 12).
+        let imports = pr::generate::stack_imports(config, &mut report, &unmanaged_live);
         for st in report
             .stacks
             .iter_mut()
             .filter(|s| s.status == StackStatus::Ok)
         {
-            let Some(code) = config
-                .stacks
-                .iter()
-                .find(|s| s.name == st.name)
-                .and_then(|s| s.code.as_ref())
-            else {
+            let Some(stack_cfg) = config.stacks.iter().find(|s| s.name == st.name) else {
                 continue;
+            };
+            let Some(code) = stack_cfg.code.as_ref() else {
+                continue;
+            };
+            let mut code_options = stack_cfg.code_options.clone();
+            code_options.managed_ids = managed_ids.get(&st.name).cloned().unwrap_or_default();
+            let imported = match imports.get(&st.name) {
+                Some(Err(e)) => {
+                    // Never sync on a partial list: it would close import PRs.
+                    st.errors.push(format!("pull requests: not synced: {e}"));
+                    continue;
+                }
+                Some(Ok(v)) => v.clone(),
+                None => vec![],
             };
             let proposals: Vec<ProposedDrift> = st
                 .drifts
@@ -697,10 +710,12 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                         first_seen: d.first_seen.clone(),
                         critical: dec.critical,
                         reason: format!("{} ({})", dec.reason, dec.rule),
+                        live: None,
                     }
                 })
+                .chain(imported)
                 .collect();
-            match pr::sync_stack(settings, &st.name, code, &proposals).await {
+            match pr::sync_stack_with(settings, &st.name, code, &code_options, &proposals).await {
                 Ok(o) => {
                     info!(stack = %st.name, opened = o.opened.len(), updated = o.updated.len(), closed = o.closed.len(), "pull requests");
                     st.pull_requests = Some(PullRequests {

@@ -422,9 +422,10 @@ impl Report {
             if !st.unknown.is_empty() {
                 let _ = writeln!(
                     o,
-                    "  {} resource(s) unknown (live read failed), e.g. {}",
+                    "  {} resource(s) unknown (not compared), e.g. {}: {}",
                     st.unknown.len(),
-                    st.unknown[0].address
+                    st.unknown[0].address,
+                    st.unknown[0].reason
                 );
             }
         }

@@ -165,6 +165,11 @@ pub struct Detail {
 pub struct Scan {
     pub report: Report,
     pub details: BTreeMap<(String, String), Detail>,
+    /// Per stack, every managed resource's id -> address (pull requests
+    /// reference them in generated code).
+    pub managed_ids: BTreeMap<String, BTreeMap<String, String>>,
+    /// Live form of each unmanaged resource, by (region, type, id).
+    pub unmanaged_live: BTreeMap<(String, String, String), Live>,
 }
 
 /// Run one scan over the configured stacks and return its report.
@@ -457,6 +462,8 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         })
         .filter(|(_, t, _)| schema.discoverable_types().contains(&t.as_str()))
         .collect();
+    let mut managed_ids: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut unmanaged_live = BTreeMap::new();
     let global_ignore = &config.scan.ignore;
     // Global rules, then the stack's: merged once per stack, not per resource.
     let stack_ignores: Vec<crate::ignore::IgnoreRules> = loaded
@@ -485,6 +492,10 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
             let report = &mut reports[*si];
             let ignore = &stack_ignores[*si];
             report.counts.managed += 1;
+            managed_ids
+                .entry(stack.name.clone())
+                .or_default()
+                .insert(d.id.clone(), d.address.clone());
             if ignore.ignores_resource(&d.rtype, &d.id) {
                 report.counts.ignored += 1;
                 continue;
@@ -666,6 +677,8 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                         {
                             continue;
                         }
+                        unmanaged_live
+                            .insert((key.region.clone(), t.to_string(), id.clone()), l.clone());
                         sr.drifts.push(Drift {
                             address: None,
                             rtype: t.to_string(),
@@ -747,7 +760,12 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         elapsed_ms = started.elapsed().as_millis() as u64,
         "scan finished"
     );
-    Scan { report, details }
+    Scan {
+        report,
+        details,
+        managed_ids,
+        unmanaged_live,
+    }
 }
 
 /// Take a loaded stack's held instances (deposed objects, unsupported state

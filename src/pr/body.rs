@@ -55,6 +55,38 @@ pub struct MetaDrift {
     pub resource: String,
     pub attribute: Option<String>,
     pub live: serde_json::Value,
+    /// When this (resource, attribute, live value) was first proposed or
+    /// seen: carried over from the previous body, so that an update of the
+    /// pull request does not move it (without `[history]`, a scan only
+    /// knows its own time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<String>,
+}
+
+/// The earliest "first seen" of each (resource, attribute, live value) of a
+/// previous body.
+fn previous_first_seen(
+    previous: Option<&str>,
+) -> std::collections::BTreeMap<(String, Option<String>, String), String> {
+    previous
+        .and_then(parse_metadata)
+        .map(|m| {
+            m.drifts
+                .into_iter()
+                .filter_map(|d| {
+                    Some(((d.resource, d.attribute, d.live.to_string()), d.first_seen?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The earlier of two RFC 3339 UTC times (same format: they sort as text).
+fn earliest(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The fingerprint stored in a PR body, if any.
@@ -110,13 +142,30 @@ pub fn commit_message(subject: &str, drifts: &[&ProposedDrift], plan: &EditPlan)
 }
 
 /// The pull request body.
+///
+/// `previous` is the body this one replaces (the open pull request's, or the
+/// old patch file): "first seen" never moves later than what it said.
 pub fn render(
     stack: &str,
     branch: &str,
     drifts: &[&ProposedDrift],
     plan: &EditPlan,
     fingerprint: &str,
+    previous: Option<&str>,
 ) -> String {
+    let before = previous_first_seen(previous);
+    let seen_of = |who: &str, attr: Option<&str>, live: &serde_json::Value| {
+        let own = drifts
+            .iter()
+            .find(|d| d.display_name() == who)
+            .and_then(|d| d.first_seen.clone());
+        earliest(
+            before
+                .get(&(who.to_string(), attr.map(str::to_string), live.to_string()))
+                .cloned(),
+            own,
+        )
+    };
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -133,11 +182,14 @@ pub fn render(
             "| Resource | Attribute | Code value | Live value | First seen |\n|---|---|---|---|---|"
         );
         for a in &plan.applied {
-            let seen = drifts
+            let live = drifts
                 .iter()
                 .find(|d| d.display_name() == a.resource)
-                .and_then(|d| d.first_seen.clone())
-                .unwrap_or_else(|| "-".into());
+                .and_then(|d| d.attributes.iter().find(|x| x.path == a.attribute))
+                .map(|x| x.actual.clone())
+                .unwrap_or_default();
+            let seen =
+                seen_of(&a.resource, Some(&a.attribute), &live).unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 o,
                 "| `{}` | `{}` | `{}` | `{}` | {} |",
@@ -167,6 +219,14 @@ pub fn render(
         );
     }
     o.push('\n');
+    if !plan.notes.is_empty() {
+        let _ = writeln!(o, "### Generated code\n");
+        let _ = writeln!(o, "Imports use `import` blocks (Terraform 1.5+, OpenTofu 1.6+); removals use `removed` blocks with `destroy = false` (Terraform 1.7+). Review the generated blocks: they hold only the compared attributes and the required arguments.\n");
+        for n in &plan.notes {
+            let _ = writeln!(o, "- {}", cell(n));
+        }
+        o.push('\n');
+    }
     let files: Vec<&String> = plan.files.keys().collect();
     if !files.is_empty() {
         let _ = writeln!(o, "### Files touched\n");
@@ -216,13 +276,16 @@ pub fn render(
                         resource: who.clone(),
                         attribute: Some(a.path.clone()),
                         live: a.actual.clone(),
+                        first_seen: seen_of(&who, Some(&a.path), &a.actual),
                     })
                     .collect();
                 if v.is_empty() {
+                    let live = serde_json::Value::String(d.kind.as_str().into());
                     v.push(MetaDrift {
+                        first_seen: seen_of(&who, None, &live),
                         resource: who,
                         attribute: None,
-                        live: serde_json::Value::String(d.kind.as_str().into()),
+                        live,
                     });
                 }
                 v

@@ -8,7 +8,9 @@
 
 use std::path::Path;
 
-use super::{CodeLocation, GithubAuth, GithubSettings, GroupBy};
+use super::{
+    CodeLocation, CodeOptions, GithubAuth, GithubSettings, GroupBy, ImportRule, MissingMode,
+};
 use crate::env::Env;
 
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -288,10 +290,15 @@ pub fn parse_code(
         "directory",
         "path",
         "patch_dir",
+        "missing",
+        "import",
     ];
     let Some(t) = table(v, field, &keys, &mut errs) else {
         return Err(errs);
     };
+    if let Err(e) = parse_code_options(v, field) {
+        errs.extend(e);
+    }
     let repo = string(t, field, "repository", &mut errs);
     let path = string(t, field, "path", &mut errs);
     let out = match (repo, path) {
@@ -365,5 +372,115 @@ pub fn parse_code(
     match out {
         Some(c) if errs.is_empty() => Ok(c),
         _ => Err(errs),
+    }
+}
+
+fn strings(
+    t: &toml::map::Map<String, toml::Value>,
+    field: &str,
+    key: &str,
+    errs: &mut Errs,
+) -> Vec<String> {
+    match t.get(key) {
+        None => vec![],
+        Some(toml::Value::String(s)) => vec![s.clone()],
+        Some(toml::Value::Array(a))
+            if a.iter().all(|v| v.as_str().is_some_and(|s| !s.is_empty())) =>
+        {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        }
+        Some(_) => {
+            errs.push((
+                format!("{field}.{key}"),
+                "must be a string or a list of non-empty strings".into(),
+            ));
+            vec![]
+        }
+    }
+}
+
+/// The options of a stack's `code` table (`field` is its path):
+///
+/// ```toml
+/// code = { repository = "acme/infra", directory = "stacks/app",
+///          missing = "remove",       # or "report" (default)
+///          import = { tags = { "terraform:stack" = "app" }, regions = ["eu-west-1"],
+///                     vpc_ids = ["vpc-0abc"], name_prefix = "app-" } }
+/// ```
+///
+/// Without `import` no unmanaged resource is proposed for this stack; with
+/// it (a rule, or a list of rules), one matching every condition of any rule
+/// (a rule needs at least one of tags, vpc_ids, name_prefix). Unmanaged
+/// buckets are listed without their tags (a call per bucket): match them by
+/// `name_prefix`.
+pub fn parse_code_options(
+    v: &toml::Value,
+    field: &str,
+) -> Result<CodeOptions, Vec<(String, String)>> {
+    let mut errs = Errs::new();
+    let mut o = CodeOptions::default();
+    let Some(t) = v.as_table() else {
+        return Err(vec![(field.into(), "must be a table".into())]);
+    };
+    if let Some(m) = string(t, field, "missing", &mut errs) {
+        match m.as_str() {
+            "report" => o.missing = MissingMode::Report,
+            "remove" => o.missing = MissingMode::Remove,
+            other => errs.push((
+                format!("{field}.missing"),
+                format!("`{other}` is not one of: report (default: missing resources stay in the report, to be re-applied), remove (a pull request removes their code, with a `removed` block)"),
+            )),
+        }
+    }
+    let rules: Vec<(String, &toml::Value)> = match t.get("import") {
+        None => vec![],
+        Some(toml::Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .map(|(n, v)| (format!("{field}.import[{n}]"), v))
+            .collect(),
+        Some(v) => vec![(format!("{field}.import"), v)],
+    };
+    for (f, i) in rules {
+        let keys = ["regions", "tags", "vpc_ids", "name_prefix"];
+        if let Some(it) = table(i, &f, &keys, &mut errs) {
+            let mut rule = ImportRule {
+                regions: strings(it, &f, "regions", &mut errs),
+                vpc_ids: strings(it, &f, "vpc_ids", &mut errs),
+                name_prefixes: strings(it, &f, "name_prefix", &mut errs),
+                ..Default::default()
+            };
+            match it.get("tags") {
+                None => {}
+                Some(toml::Value::Table(tags)) => {
+                    for (k, v) in tags {
+                        match v.as_str() {
+                            Some(v) => {
+                                rule.tags.insert(k.clone(), v.to_string());
+                            }
+                            None => errs.push((format!("{f}.tags.{k}"), "must be a string".into())),
+                        }
+                    }
+                }
+                Some(_) => errs.push((
+                    format!("{f}.tags"),
+                    "must be a table, e.g. { \"terraform:stack\" = \"app\" }".into(),
+                )),
+            }
+            if rule.tags.is_empty() && rule.vpc_ids.is_empty() && rule.name_prefixes.is_empty() {
+                errs.push((
+                    f.clone(),
+                    "give at least one of tags, vpc_ids, name_prefix: a region alone would import every unmanaged resource of the region into this stack".into(),
+                ));
+            }
+            o.import.push(rule);
+        }
+    }
+    if errs.is_empty() {
+        Ok(o)
+    } else {
+        Err(errs)
     }
 }

@@ -22,7 +22,7 @@ use hcl_edit::structure::{Block, Body};
 use hcl_edit::Span;
 use serde_json::Value;
 
-use super::{NeedsHuman, ProposedDrift};
+use super::{CodeOptions, MissingMode, NeedsHuman, ProposedDrift};
 use crate::report::{show, DriftKind};
 
 /// Repository-relative path (with `/`) -> file content.
@@ -38,6 +38,8 @@ pub struct EditPlan {
     /// The changes made, one per drifted attribute.
     pub applied: Vec<Applied>,
     pub needs_human: Vec<NeedsHuman>,
+    /// Remarks for the PR body (what generated code leaves out).
+    pub notes: Vec<String>,
 }
 
 /// One attribute changed in code.
@@ -74,13 +76,27 @@ pub fn module_dirs(files: &Files, dir: &str) -> Vec<String> {
     out.into_iter().collect()
 }
 
-/// Plan the code changes for `drifts` of the stack whose root module is `dir`.
+/// Plan the code changes for `drifts` of the stack whose root module is `dir`
+/// (default [`CodeOptions`]: missing and unmanaged resources need a human).
 pub fn plan(files: &Files, dir: &str, drifts: &[&ProposedDrift]) -> EditPlan {
+    plan_with(files, dir, drifts, &CodeOptions::default())
+}
+
+/// [`plan`] with the stack's options: removal of missing resources, import
+/// of unmanaged ones.
+pub fn plan_with(
+    files: &Files,
+    dir: &str,
+    drifts: &[&ProposedDrift],
+    options: &CodeOptions,
+) -> EditPlan {
     let ws = Workspace::parse(files);
     let mut planner = Planner {
         ws: &ws,
         root: dir.to_string(),
         drifts,
+        options,
+        imported: Vec::new(),
         edits: Vec::new(),
         plan: EditPlan::default(),
     };
@@ -417,6 +433,23 @@ fn literal(e: &Expression) -> Option<Value> {
     })
 }
 
+/// `toset(x)`, `tolist(x)`, `tomap(x)` (and parentheses) around `x`: `x`.
+/// A literal set, list or map of instance keys is as literal as a map.
+fn unwrap_conversion(e: &Expression) -> &Expression {
+    match e {
+        Expression::FuncCall(f)
+            if f.name.namespace.is_empty()
+                && matches!(f.name.name.value().as_str(), "toset" | "tolist" | "tomap")
+                && f.args.len() == 1
+                && !f.args.expand_final() =>
+        {
+            f.args.get(0).map(unwrap_conversion).unwrap_or(e)
+        }
+        Expression::Parenthesis(p) => unwrap_conversion(p.inner()),
+        _ => e,
+    }
+}
+
 /// An object or array: edited entry by entry even when other entries are
 /// expressions.
 fn is_container(e: &Expression) -> bool {
@@ -617,6 +650,9 @@ struct Planner<'w, 'd> {
     ws: &'w Workspace,
     root: String,
     drifts: &'d [&'d ProposedDrift],
+    options: &'d CodeOptions,
+    /// Names given to imported resources in this plan.
+    imported: Vec<String>,
     edits: Vec<Edit>,
     plan: EditPlan,
 }
@@ -638,6 +674,9 @@ impl<'w> Planner<'w, '_> {
 
     fn drift(&mut self, idx: usize, d: &ProposedDrift) {
         match d.kind {
+            DriftKind::Missing if self.options.missing == MissingMode::Remove => {
+                return self.remove_missing(idx, d);
+            }
             DriftKind::Missing => {
                 return self.human(
                     d,
@@ -645,6 +684,9 @@ impl<'w> Planner<'w, '_> {
                     &Value::String("(absent)".into()),
                     "the resource no longer exists in AWS: run `terraform apply` to recreate it, or delete its block and `terraform state rm` it".into(),
                 )
+            }
+            DriftKind::Unmanaged if !self.options.import.is_empty() && d.live.is_some() => {
+                return self.import(idx, d);
             }
             DriftKind::Unmanaged => {
                 return self.human(
@@ -705,6 +747,234 @@ impl<'w> Planner<'w, '_> {
         }
     }
 
+    /// An unmanaged resource the stack's import rule maps here: an `import`
+    /// block and a generated `resource` block appended to `imported.tf` of
+    /// the stack directory (see [`super::generate`]).
+    fn import(&mut self, idx: usize, d: &ProposedDrift) {
+        let live = d.live.as_ref().expect("checked by the caller");
+        let shown = Value::String(d.id.clone());
+        if let Some(e) = self.ws.parse_errors(&self.root) {
+            return self.human(d, None, &shown, format!("cannot parse the code: {e}"));
+        }
+        let mut taken: BTreeSet<String> = self.imported.iter().cloned().collect();
+        for (_, b) in self.ws.tf(&self.root) {
+            // Imported already (a merged PR waiting for apply, or by hand).
+            if b.get_blocks("import").any(|ib| {
+                ib.body.get_attribute("id").and_then(|a| lit_str(&a.value)) == Some(d.id.as_str())
+            }) {
+                return;
+            }
+            for r in b.get_blocks("resource") {
+                if r.labels.first().map(|l| l.as_str()) == Some(d.rtype.as_str()) {
+                    if let Some(n) = r.labels.get(1) {
+                        taken.insert(n.as_str().to_string());
+                    }
+                }
+            }
+        }
+        let name = super::generate::terraform_name(
+            &super::generate::live_name(&d.rtype, &d.id, live),
+            &taken,
+        );
+        // Only root-module resources can be referenced from the root module.
+        let refs: BTreeMap<String, String> = self
+            .options
+            .managed_ids
+            .iter()
+            .filter(|(id, a)| {
+                !id.is_empty() && !a.starts_with("module.") && !a.starts_with("data.")
+            })
+            .map(|(id, a)| (id.clone(), a.clone()))
+            .collect();
+        let code = match super::generate::generate(&d.rtype, &d.id, &name, live, &refs) {
+            Ok(c) => c,
+            Err(why) => return self.human(d, None, &shown, why),
+        };
+        let file = join(&self.root, "imported.tf");
+        let existing = self.ws.text(&file);
+        let sep = if self.imported.is_empty() {
+            match existing {
+                "" => "",
+                t if t.ends_with('\n') => "\n",
+                _ => "\n\n",
+            }
+        } else {
+            "\n"
+        };
+        let at = existing.len();
+        let owner = (idx, "(import)".to_string());
+        let e = self.edit(&file, at..at, format!("{sep}{code}"), &owner);
+        match self.accept(vec![e]) {
+            Ok(()) => {
+                self.imported.push(name.clone());
+                self.plan.applied.push(Applied {
+                    resource: d.display_name(),
+                    attribute: "(import)".into(),
+                    code_value: "(not in code)".into(),
+                    live_value: format!("imported as {}.{name}", d.rtype),
+                    file,
+                });
+                if let Some(t) = super::generate::importable(&d.rtype) {
+                    self.plan
+                        .notes
+                        .push(format!("`{}.{name}` ({}): {}", d.rtype, d.id, t.note));
+                }
+            }
+            Err(why) => self.human(d, None, &shown, why),
+        }
+    }
+
+    /// A resource gone from AWS, code follows reality: its block is replaced
+    /// by `removed { from = ADDR  lifecycle { destroy = false } }`
+    /// (Terraform 1.7+), so that Terraform forgets it without planning a
+    /// re-creation. An instance of a `count`/`for_each` resource, a block in
+    /// a module called from several places, or a block other code refers to
+    /// needs a human.
+    fn remove_missing(&mut self, idx: usize, d: &ProposedDrift) {
+        let absent = Value::String("(absent)".into());
+        let address = d.address.clone().unwrap_or_default();
+        // Removed in code already (a merged PR waiting for apply, or by hand).
+        let removed_already = self.ws.tf(&self.root).into_iter().any(|(f, b)| {
+            b.get_blocks("removed").any(|r| {
+                r.body
+                    .get_attribute("from")
+                    .and_then(|a| a.value.span())
+                    .is_some_and(|s| self.ws.text(f)[s].trim() == address)
+            })
+        });
+        if removed_already {
+            return;
+        }
+        let res = match self.locate(d) {
+            Ok(r) => r,
+            Err(why) => {
+                let why = if why.contains("is used by") {
+                    format!("{why}: the module is called from several places, and removing the resource there removes it from every caller; change the module by hand (or give it an input that disables the resource)")
+                } else {
+                    format!("{why}; the resource no longer exists in AWS")
+                };
+                return self.human(d, None, &absent, why);
+            }
+        };
+        if let Some(key) = &res.addr.key {
+            let why = match key {
+                InstanceKey::Str(k) => {
+                    let fe = res
+                        .block
+                        .body
+                        .get_attribute("for_each")
+                        .and_then(|a| a.value.span())
+                        .map(|s| self.ws.text(res.file)[s].trim().to_string())
+                        .unwrap_or_default();
+                    format!(
+                        "an instance of a for_each resource (a `removed` block cannot name one instance): drop the key {} from its for_each (`for_each = {fe}` in {}, or where that value is set); Terraform then forgets the instance, which no longer exists",
+                        Value::String(k.clone()),
+                        res.file
+                    )
+                }
+                InstanceKey::Int(i) => format!(
+                    "instance [{i}] of a count resource: lowering count removes the last instance, not necessarily [{i}]; if [{i}] is the last, lower count by one in {}, else move the resource to for_each (with `moved` blocks) and drop its key",
+                    res.file
+                ),
+            };
+            return self.human(d, None, &absent, why);
+        }
+        let local = format!("{}.{}", res.addr.rtype, res.addr.name);
+        let text = self.ws.text(res.file);
+        let Some(bspan) = res.block.span() else {
+            return self.human(d, None, &absent, "no position information".into());
+        };
+        let refs: Vec<String> = self
+            .ws
+            .tf(&res.scope.dir)
+            .into_iter()
+            .filter_map(|(f, _)| {
+                let t = self.ws.text(f);
+                let n = word_matches(t, &local)
+                    .into_iter()
+                    .filter(|at| !(f == res.file && bspan.contains(at)))
+                    .count();
+                (n > 0).then(|| format!("{f} ({n})"))
+            })
+            .collect();
+        if !refs.is_empty() {
+            return self.human(
+                d,
+                None,
+                &absent,
+                format!(
+                    "other code refers to {local} ({}): remove those references, then its block (with a `removed` block, lifecycle destroy = false)",
+                    refs.join(", ")
+                ),
+            );
+        }
+        let Some(lines) = whole_lines(text, &bspan) else {
+            return self.human(
+                d,
+                None,
+                &absent,
+                "the resource block shares its lines with other code: remove it by hand".into(),
+            );
+        };
+        let indent = indent_of(text, bspan.start);
+        let removed = format!(
+            "{indent}removed {{\n{indent}  from = {address}\n\n{indent}  lifecycle {{\n{indent}    destroy = false\n{indent}  }}\n{indent}}}\n"
+        );
+        let owner = (idx, "(resource)".to_string());
+        let mut edits = Vec::new();
+        let file;
+        if res.scope.caller.is_none() {
+            // In place: the removed block stands where the resource was.
+            edits.push(self.edit(res.file, lines, removed, &owner));
+            file = res.file.to_string();
+        } else {
+            // In the module: the block goes (with one separating blank
+            // line); the removed block goes to the root module, after the
+            // module call's file.
+            let mut r = lines;
+            if r.start > 0 && is_blank_line(text, line_start(text, r.start - 1)) {
+                r.start = line_start(text, r.start - 1);
+            } else if is_blank_line(text, r.end) {
+                r.end = line_end_incl(text, r.end);
+            }
+            edits.push(self.edit(res.file, r, String::new(), &owner));
+            let mut top = &res.scope;
+            while let Some((_, _, caller)) = &top.caller {
+                if caller.caller.is_none() {
+                    break;
+                }
+                top = caller;
+            }
+            let root_file = top
+                .caller
+                .as_ref()
+                .map(|(_, f, _)| *f)
+                .expect("a module scope has a caller");
+            let rt = self.ws.text(root_file);
+            let sep = if rt.ends_with('\n') { "\n" } else { "\n\n" };
+            edits.push(self.edit(
+                root_file,
+                rt.len()..rt.len(),
+                format!("{sep}{removed}"),
+                &owner,
+            ));
+            file = root_file.to_string();
+        }
+        match self.accept(edits) {
+            Ok(()) => {
+                self.plan.applied.push(Applied {
+                    resource: d.display_name(),
+                    attribute: "(resource)".into(),
+                    code_value: format!("resource \"{}\" \"{}\"", res.addr.rtype, res.addr.name),
+                    live_value: "(absent): removed, destroy = false".into(),
+                    file,
+                });
+                self.plan.notes.push(format!("`{address}` is gone from AWS: its block is replaced by a `removed` block, so `terraform plan` forgets it instead of re-creating it"));
+            }
+            Err(why) => self.human(d, None, &absent, why),
+        }
+    }
+
     /// Add edits unless they overlap edits already accepted (identical edits
     /// are merged: several instances asking for the same change).
     fn accept(&mut self, edits: Vec<Edit>) -> Result<(), Human> {
@@ -742,7 +1012,7 @@ impl<'w> Planner<'w, '_> {
             by_file.entry(e.file.clone()).or_default().push(e);
         }
         for (file, mut edits) in by_file {
-            let old = &files[&file];
+            let old = files.get(&file).map(String::as_str).unwrap_or("");
             edits.sort_by(|a, b| {
                 (a.range.start, !a.range.is_empty(), a.seq).cmp(&(
                     b.range.start,
@@ -758,6 +1028,12 @@ impl<'w> Planner<'w, '_> {
                 pos = pos.max(e.range.end);
             }
             out.push_str(&old[pos..]);
+            // A file `terraform fmt` left aligned stays aligned: realign
+            // exactly as it would (a no-op for every chain the edits did not
+            // touch). A hand-aligned file keeps its bytes.
+            if super::fmt::is_aligned(old) {
+                out = super::fmt::align(&out);
+            }
             if let Err(err) = hcl_edit::parser::parse_body(&out) {
                 // Never propose code that does not parse: undo this file.
                 let owners: BTreeSet<(usize, String)> =
@@ -782,7 +1058,7 @@ impl<'w> Planner<'w, '_> {
                 }
                 continue;
             }
-            if out != *old {
+            if out != old {
                 self.plan.files.insert(file, out);
             }
         }
@@ -1074,7 +1350,9 @@ impl<'w> Planner<'w, '_> {
                 return Err("the tag is not in the resource's `tags`: it probably comes from the provider's default_tags".into());
             }
             self.shared_check(res, d, &path, actual, false)?;
-            let (at, indent, eq_col) = attr_insert_point(text, res.block)?;
+            // `tags = {` opens a multi-line value: `terraform fmt` never
+            // aligns it with the attributes around it.
+            let (at, indent, _) = attr_insert_point(text, res.block)?;
             let unit = indent_unit(text, res.block, &indent);
             let value = format!(
                 "{{\n{indent}{unit}{} = {}\n{indent}}}",
@@ -1085,7 +1363,7 @@ impl<'w> Planner<'w, '_> {
                 vec![self.edit(
                     res.file,
                     at..at,
-                    attr_line(&indent, "tags", &value, eq_col),
+                    attr_line(&indent, "tags", &value, None),
                     owner,
                 )],
                 res.file.to_string(),
@@ -1377,7 +1655,7 @@ impl<'w> Planner<'w, '_> {
         let site = self
             .resolve(&res.scope, res.file, &fe.value, Inst::NONE, 1)
             .ok()?;
-        match literal(site.expr)? {
+        match literal(unwrap_conversion(site.expr))? {
             Value::Object(o) => Some(o.keys().map(|k| InstanceKey::Str(k.clone())).collect()),
             Value::Array(a) => a
                 .iter()
@@ -1402,6 +1680,11 @@ impl<'w> Planner<'w, '_> {
             return Err(
                 "the value is defined through too many indirections: change it by hand".into(),
             );
+        }
+        let inner = unwrap_conversion(expr);
+        if !std::ptr::eq(inner, expr) {
+            // `toset([...])`, `tolist(...)`, `tomap({...})`: the literal inside.
+            return self.resolve(scope, file, inner, inst, depth + 1);
         }
         if literal(expr).is_some() || is_container(expr) {
             return Ok(Site {
@@ -1671,6 +1954,25 @@ impl<'w> Planner<'w, '_> {
             Ok(())
         }
     }
+}
+
+/// Offsets of `needle` in `t` not inside a longer word (`aws_x.y` but not
+/// `aws_x.yz` or `data.aws_x.y`).
+fn word_matches(t: &str, needle: &str) -> Vec<usize> {
+    let b = t.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = t[from..].find(needle) {
+        let at = from + i;
+        let end = at + needle.len();
+        let before_ok = at == 0 || !(is_word(b[at - 1]) || b[at - 1] == b'.');
+        let after_ok = end >= b.len() || !is_word(b[end]);
+        if before_ok && after_ok {
+            out.push(at);
+        }
+        from = end;
+    }
+    out
 }
 
 fn is_word(b: u8) -> bool {

@@ -30,7 +30,9 @@ use serde_json::{json, Value};
 
 use super::body::{self, CLOSED_BY_DRIFTD};
 use super::editor::{self, Files};
-use super::{groups, GithubAuth, GithubSettings, PrError, ProposedDrift, StackPrOutcome};
+use super::{
+    groups, CodeOptions, GithubAuth, GithubSettings, PrError, ProposedDrift, StackPrOutcome,
+};
 
 /// A repository, through octocrab.
 pub struct Repo {
@@ -655,14 +657,58 @@ impl Repo {
         .map(|_| ())
     }
 
+    /// Whether pull request `number` already has a comment with `body`.
+    async fn has_comment(&self, number: u64, body: &str) -> Result<bool, PrError> {
+        for page in 1..=10u32 {
+            let v = self
+                .get(
+                    &format!("reading the comments of pull request #{number}"),
+                    &format!("issues/{number}/comments?per_page=100&page={page}"),
+                )
+                .await?;
+            let batch = v.as_array().cloned().unwrap_or_default();
+            if batch.iter().any(|c| c["body"].as_str() == Some(body)) {
+                return Ok(true);
+            }
+            if batch.len() < 100 {
+                break;
+            }
+        }
+        Ok(false)
+    }
+
+    /// Comment once: a comment is not idempotent on GitHub's side, so
+    /// every attempt first checks whether an earlier one (whose answer was
+    /// lost) already took effect.
     pub async fn comment(&self, number: u64, body: &str) -> Result<(), PrError> {
-        self.post(
-            &format!("commenting on pull request #{number}"),
-            &format!("issues/{number}/comments"),
-            &json!({"body": body}),
-        )
-        .await
-        .map(|_| ())
+        let action = format!("commenting on pull request #{number}");
+        let once = RetryPolicy {
+            max_attempts: 1,
+            ..self.retry.clone()
+        };
+        let uri = self.url(&format!("issues/{number}/comments"));
+        let req = json!({"body": body});
+        let mut last = None;
+        for attempt in 1..=self.retry.max_attempts {
+            if self.has_comment(number, body).await? {
+                return Ok(());
+            }
+            match send(&self.oc, &once, &action, Method::Post, &uri, Some(&req)).await {
+                Ok((s, _)) if (200..300).contains(&s) => return Ok(()),
+                Ok((s, v)) if retry_wait(s, &hyper::header::HeaderMap::new()).is_none() => {
+                    return Err(http_err(&action, s, &v))
+                }
+                Ok((s, v)) => last = Some(http_err(&action, s, &v)),
+                Err(e) => last = Some(e),
+            }
+            if attempt < self.retry.max_attempts {
+                tokio::time::sleep(backoff(&self.retry, attempt)).await;
+            }
+        }
+        Err(last.unwrap_or_else(|| PrError::GitHub {
+            action,
+            message: "no attempt made".into(),
+        }))
     }
 }
 
@@ -712,12 +758,56 @@ fn pr_url(p: &Value) -> String {
 }
 
 /// The GitHub side of [`super::sync_stack`].
+#[allow(clippy::too_many_arguments)]
 pub async fn sync(
     settings: &GithubSettings,
     stack: &str,
     repository: &str,
     base_branch: &str,
     directory: &str,
+    options: &CodeOptions,
+    drifts: &[ProposedDrift],
+) -> Result<StackPrOutcome, PrError> {
+    sync_inner(
+        settings,
+        stack,
+        repository,
+        base_branch,
+        directory,
+        options,
+        drifts,
+    )
+    .await
+    .map_err(|e| enterprise_hint(settings, e))
+}
+
+/// A 404 from a GitHub Enterprise host configured without `/api/v3` (the
+/// web server answers, not the API): say so.
+fn enterprise_hint(settings: &GithubSettings, e: PrError) -> PrError {
+    let url = settings.api_url.trim_end_matches('/');
+    let github_com = url == super::config::DEFAULT_API_URL;
+    match e {
+        PrError::GitHub { action, message }
+            if message.starts_with("404") && !github_com && !url.contains("/api/") =>
+        {
+            PrError::GitHub {
+                action,
+                message: format!(
+                    "{message}; github.api_url is `{url}`: GitHub Enterprise Server serves its REST API under /api/v3, set api_url = \"{url}/api/v3\""
+                ),
+            }
+        }
+        other => other,
+    }
+}
+
+async fn sync_inner(
+    settings: &GithubSettings,
+    stack: &str,
+    repository: &str,
+    base_branch: &str,
+    directory: &str,
+    options: &CodeOptions,
     drifts: &[ProposedDrift],
 ) -> Result<StackPrOutcome, PrError> {
     let repo = Repo::new(client(settings).await?, repository)?;
@@ -740,52 +830,50 @@ pub async fn sync(
     let wanted: std::collections::BTreeSet<&str> =
         groups.iter().map(|g| g.branch.as_str()).collect();
 
-    // Drift gone: close the stack's PRs whose branch is no longer wanted.
-    for p in &open {
-        let Some(b) = p["head"]["ref"].as_str() else {
-            continue;
-        };
-        let body = p["body"].as_str().unwrap_or("");
-        if !is_ours(b) || wanted.contains(b) || body::parse_fingerprint(body).is_none() {
-            continue;
-        }
-        let n = p["number"].as_u64().unwrap_or(0);
-        repo.comment(n, "driftd: the drift this pull request proposed is gone (reconciled, or the code changed another way). Closing it and deleting its branch.").await?;
-        repo.update_pull(
-            n,
-            &json!({"state": "closed", "body": format!("{body}\n{CLOSED_BY_DRIFTD}\n")}),
-        )
-        .await?;
-        repo.delete_branch(b).await?;
-        tracing::info!(stack, branch = b, pr = n, "closed: drift gone");
-        out.closed.push(pr_url(p));
-        open_count = open_count.saturating_sub(1);
-    }
-    if groups.is_empty() {
-        return Ok(out);
-    }
+    // The stack's open PRs whose branch is no longer wanted: closed after
+    // the wanted ones are proposed (so that a PR superseded by another
+    // grouping can link its successor), but counted as gone for the cap now.
+    let stale: Vec<&Value> = open
+        .iter()
+        .filter(|p| {
+            let b = p["head"]["ref"].as_str().unwrap_or("");
+            is_ours(b)
+                && !wanted.contains(b)
+                && body::parse_fingerprint(p["body"].as_str().unwrap_or("")).is_some()
+        })
+        .collect();
+    open_count = open_count.saturating_sub(stale.len());
+    // Branch -> the URL of its PR in this run, for "superseded by".
+    let mut proposed_at: BTreeMap<String, String> = BTreeMap::new();
 
-    let base_sha = repo.branch_sha(base_branch).await?.ok_or_else(|| {
-        PrError::Code(format!(
-        "base branch `{base_branch}` not found in {repository}: check the stack's code.base_branch"
-    ))
-    })?;
-    let files = repo.load_code(&base_sha, directory).await?;
+    let mut files = None;
+    let mut base_sha = String::new();
+    if !groups.is_empty() {
+        base_sha = repo.branch_sha(base_branch).await?.ok_or_else(|| {
+            PrError::Code(format!(
+            "base branch `{base_branch}` not found in {repository}: check the stack's code.base_branch"
+        ))
+        })?;
+        files = Some(repo.load_code(&base_sha, directory).await?);
+    }
 
     for g in &groups {
-        let plan = editor::plan(&files, directory, &g.drifts);
+        let files = files.as_ref().expect("loaded when there are groups");
+        let plan = editor::plan_with(files, directory, &g.drifts, options);
         let fp = body::fingerprint(&g.drifts);
         out.needs_human.extend(plan.needs_human.iter().cloned());
         let pulls = repo.pulls_for(&g.branch).await?;
         let existing_open = pulls.iter().find(|p| p["state"] == "open");
         let title = body::title(&g.subject, &g.drifts);
-        let text = body::render(stack, &g.branch, &g.drifts, &plan, &fp);
+        let previous = existing_open.and_then(|p| p["body"].as_str());
+        let text = body::render(stack, &g.branch, &g.drifts, &plan, &fp, previous);
         let labels = labels_for(settings, &g.drifts);
 
         if let Some(p) = existing_open {
             let n = p["number"].as_u64().unwrap_or(0);
             let old = body::parse_fingerprint(p["body"].as_str().unwrap_or(""));
             if old.as_deref() == Some(fp.as_str()) {
+                proposed_at.insert(g.branch.clone(), pr_url(p));
                 out.unchanged.push(pr_url(p));
                 continue;
             }
@@ -809,6 +897,7 @@ pub async fn sync(
                 .await?;
             repo.add_labels(n, &labels).await?;
             tracing::info!(stack, branch = %g.branch, pr = n, "updated: drift changed");
+            proposed_at.insert(g.branch.clone(), pr_url(&p));
             out.updated.push(pr_url(&p));
             continue;
         }
@@ -849,7 +938,56 @@ pub async fn sync(
         repo.add_labels(n, &labels).await?;
         tracing::info!(stack, branch = %g.branch, pr = n, "opened");
         open_count += 1;
+        proposed_at.insert(g.branch.clone(), pr_url(&p));
         out.opened.push(pr_url(&p));
+    }
+
+    // Close the stale PRs: superseded when their drift is now proposed on
+    // another branch (group_by changed), else the drift is gone.
+    for p in stale {
+        let b = p["head"]["ref"].as_str().unwrap_or("");
+        let body = p["body"].as_str().unwrap_or("");
+        let n = p["number"].as_u64().unwrap_or(0);
+        let resources: std::collections::BTreeSet<String> = body::parse_metadata(body)
+            .map(|m| m.drifts.into_iter().map(|d| d.resource).collect())
+            .unwrap_or_default();
+        let successors: Vec<String> = groups
+            .iter()
+            .filter(|g| {
+                g.drifts
+                    .iter()
+                    .any(|d| resources.contains(&d.display_name()))
+            })
+            .map(|g| {
+                proposed_at
+                    .get(&g.branch)
+                    .cloned()
+                    .unwrap_or_else(|| format!("branch `{}` (not opened in this run)", g.branch))
+            })
+            .collect();
+        let message = if successors.is_empty() {
+            "driftd: the drift this pull request proposed is gone (reconciled, or the code changed another way). Closing it and deleting its branch.".to_string()
+        } else {
+            format!(
+                "driftd: superseded by {} (the drift is now grouped differently: `github.group_by` changed). Closing this one and deleting its branch.",
+                successors.join(", ")
+            )
+        };
+        repo.comment(n, &message).await?;
+        repo.update_pull(
+            n,
+            &json!({"state": "closed", "body": format!("{body}\n{CLOSED_BY_DRIFTD}\n")}),
+        )
+        .await?;
+        repo.delete_branch(b).await?;
+        tracing::info!(
+            stack,
+            branch = b,
+            pr = n,
+            superseded = !successors.is_empty(),
+            "closed"
+        );
+        out.closed.push(pr_url(p));
     }
     out.needs_human.sort();
     out.needs_human.dedup();

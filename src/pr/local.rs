@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use super::editor::{self, Files};
-use super::{body, groups, GithubSettings, PrError, ProposedDrift, StackPrOutcome};
+use super::{body, groups, CodeOptions, GithubSettings, PrError, ProposedDrift, StackPrOutcome};
 
 fn read_dir_files(root: &Path, rel: &str, files: &mut Files) -> Result<(), PrError> {
     let dir = if rel.is_empty() {
@@ -66,6 +66,7 @@ pub fn sync(
     stack: &str,
     path: &Path,
     patch_dir: &Path,
+    options: &CodeOptions,
     drifts: &[ProposedDrift],
 ) -> Result<StackPrOutcome, PrError> {
     let mut out = StackPrOutcome::default();
@@ -78,7 +79,7 @@ pub fn sync(
     let groups = groups(settings, stack, drifts);
     let mut wanted = std::collections::BTreeSet::new();
     for g in &groups {
-        let plan = editor::plan(&files, "", &g.drifts);
+        let plan = editor::plan_with(&files, "", &g.drifts, options);
         out.needs_human.extend(plan.needs_human.iter().cloned());
         if plan.files.is_empty() {
             continue;
@@ -87,13 +88,17 @@ pub fn sync(
         let name = patch_name(&g.branch);
         wanted.insert(name.clone());
         let target = patch_dir.join(&name);
+        let previous = std::fs::read_to_string(&target).ok();
         let mut text = format!(
             "{}\n\n{}\n",
             body::title(&g.subject, &g.drifts),
-            body::render(stack, &g.branch, &g.drifts, &plan, &fp)
+            body::render(stack, &g.branch, &g.drifts, &plan, &fp, previous.as_deref())
         );
         for (p, new) in &plan.files {
-            text.push_str(&unified_diff(p, &files[p], new));
+            match files.get(p) {
+                Some(old) => text.push_str(&unified_diff(p, old, new)),
+                None => text.push_str(&new_file_diff(p, new)),
+            }
         }
         let shown = target.display().to_string();
         match std::fs::read_to_string(&target) {
@@ -125,6 +130,20 @@ pub fn sync(
     out.needs_human.sort();
     out.needs_human.dedup();
     Ok(out)
+}
+
+/// A unified diff creating `path` (`git apply` format).
+pub fn new_file_diff(path: &str, new: &str) -> String {
+    let body = unified_diff(path, "", new);
+    let hunks = body
+        .split_once('\n')
+        .and_then(|(_, r)| r.split_once('\n'))
+        .and_then(|(_, r)| r.split_once('\n'))
+        .map(|(_, r)| r)
+        .unwrap_or("");
+    format!(
+        "diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n{hunks}"
+    )
 }
 
 /// A unified diff of one file (`git apply` format, 3 lines of context).

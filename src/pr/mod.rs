@@ -21,6 +21,8 @@
 pub mod body;
 pub mod config;
 pub mod editor;
+pub mod fmt;
+pub mod generate;
 pub mod github;
 pub mod local;
 
@@ -28,7 +30,8 @@ use std::path::PathBuf;
 
 use crate::report::{AttrChange, DriftKind, Report};
 
-pub use config::{parse_code, parse_github};
+pub use config::{parse_code, parse_code_options, parse_github};
+pub use generate::import_proposals;
 
 /// One drift to propose, already decided "pull_request" by policy. Values are
 /// already masked: an expected/actual of `"(sensitive)"` is never written to
@@ -47,6 +50,10 @@ pub struct ProposedDrift {
     pub critical: bool,
     /// The policy rule or decision that sent it to a pull request.
     pub reason: String,
+    /// The live attributes (canonical, as compared) of an unmanaged
+    /// resource: what its generated `resource` block is written from.
+    /// `None` for changed and missing resources.
+    pub live: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ProposedDrift {
@@ -71,6 +78,47 @@ pub enum CodeLocation {
     },
     /// A local directory: the result is a patch file per branch in `patch_dir`.
     Local { path: PathBuf, patch_dir: PathBuf },
+}
+
+/// What a stack's pull requests may do beyond changed attributes: the
+/// options of its `code` table (`missing`, `import`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CodeOptions {
+    /// Missing resources: report only (default) or propose their removal.
+    pub missing: MissingMode,
+    /// Unmanaged resources this stack imports: those any rule matches;
+    /// empty (default): none.
+    pub import: Vec<ImportRule>,
+    /// Managed resources of the stack's root module, id -> address, for
+    /// references in generated code (`aws_subnet.app.id`). Filled in by
+    /// the caller from the state; not configured.
+    pub managed_ids: std::collections::BTreeMap<String, String>,
+}
+
+/// What a pull request does with a resource gone from AWS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MissingMode {
+    /// Infrastructure should be re-applied: listed under "needs a human".
+    #[default]
+    Report,
+    /// Code follows reality: remove the block and add a `removed` block
+    /// (`lifecycle { destroy = false }`).
+    Remove,
+}
+
+/// Which unmanaged resources belong to a stack (every set condition must
+/// hold). Without a match a resource stays in the report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportRule {
+    /// Regions (any of); empty: the stack's regions.
+    pub regions: Vec<String>,
+    /// Tags that must all be present with these values, e.g.
+    /// `{ "terraform:stack" = "app" }`.
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// VPC ids (any of): the resource's `vpc_id`, or its subnet's.
+    pub vpc_ids: Vec<String>,
+    /// Name prefixes (any of): the `Name` tag, else the bucket/group name.
+    pub name_prefixes: Vec<String>,
 }
 
 /// How driftd authenticates to GitHub.
@@ -204,14 +252,37 @@ pub async fn sync_stack(
     code: &CodeLocation,
     drifts: &[ProposedDrift],
 ) -> Result<StackPrOutcome, PrError> {
+    sync_stack_with(settings, stack, code, &CodeOptions::default(), drifts).await
+}
+
+/// [`sync_stack`] with the stack's [`CodeOptions`]: removal PRs for missing
+/// resources, import PRs for unmanaged ones.
+pub async fn sync_stack_with(
+    settings: &GithubSettings,
+    stack: &str,
+    code: &CodeLocation,
+    options: &CodeOptions,
+    drifts: &[ProposedDrift],
+) -> Result<StackPrOutcome, PrError> {
     match code {
         CodeLocation::GitHub {
             repository,
             base_branch,
             directory,
-        } => github::sync(settings, stack, repository, base_branch, directory, drifts).await,
+        } => {
+            github::sync(
+                settings,
+                stack,
+                repository,
+                base_branch,
+                directory,
+                options,
+                drifts,
+            )
+            .await
+        }
         CodeLocation::Local { path, patch_dir } => {
-            local::sync(settings, stack, path, patch_dir, drifts)
+            local::sync(settings, stack, path, patch_dir, options, drifts)
         }
     }
 }
@@ -233,6 +304,7 @@ pub fn proposals_from_report(report: &Report, stack: &str) -> Vec<ProposedDrift>
             first_seen: None,
             critical: false,
             reason: "drift found by the scan".into(),
+            live: None,
         })
         .collect()
 }

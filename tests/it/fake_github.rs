@@ -4,7 +4,7 @@
 //!
 //! It implements just what driftd calls: git refs, commits, trees, blobs,
 //! pulls (list by head/state, create, update, get), issue labels and
-//! comments. `prefix` mimics GitHub Enterprise's `/api/v3`.
+//! comments (list, create). `prefix` mimics GitHub Enterprise's `/api/v3`.
 //!
 //! Faults for the reliability tests: `fail_next` (502 for the next N
 //! requests) and `fault` (a rule per request pattern: 5xx, a 403 rate limit
@@ -488,6 +488,22 @@ impl State {
                         .map(|l| json!({"name": l}))
                         .collect::<Vec<_>>()),
                 )
+            }
+            ("GET", ["issues", n, "comments"]) => {
+                let Some(p) = self.pulls.iter().find(|p| p.number.to_string() == *n) else {
+                    return not_found();
+                };
+                let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                let per: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
+                let v: Vec<Value> = p
+                    .comments
+                    .iter()
+                    .enumerate()
+                    .skip((page - 1) * per)
+                    .take(per)
+                    .map(|(i, c)| json!({"id": i + 1, "body": c}))
+                    .collect();
+                (StatusCode::OK, Value::Array(v))
             }
             ("POST", ["issues", n, "comments"]) => {
                 let Some(p) = self.pulls.iter_mut().find(|p| p.number.to_string() == *n) else {

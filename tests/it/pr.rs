@@ -9,9 +9,9 @@ use driftd::pr::{
     self, parse_code, parse_github, CodeLocation, GithubAuth, GithubSettings, GroupBy,
     ProposedDrift,
 };
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::fake_github::FakeGithub;
+use crate::fake_github::{FakeGithub, GhFault};
 use crate::pr_editor::{app, drift};
 
 const REPO: &str = "acme/infra";
@@ -513,4 +513,258 @@ async fn github_app_auth_exchanges_a_signed_jwt_for_an_installation_token() {
         assert!(verified.status.success(), "{verified:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 12, fix 3: the closing comment's POST took effect but its answer
+/// was lost: the retry finds it and does not post it again.
+#[tokio::test]
+async fn a_lost_answer_to_the_closing_comment_posts_it_once() {
+    let gh = fake("").await;
+    let s = settings(&gh);
+    pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap();
+    gh.fault(
+        "POST /repos/acme/infra/issues/1/comments",
+        GhFault::DropAfter,
+        1,
+    );
+    let o = pr::sync_stack(&s, "app", &code(), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.closed.len(), 1, "{o:?}");
+    assert_eq!(gh.faults_injected(), vec![GhFault::DropAfter]);
+    let p = &gh.pulls()[0];
+    assert_eq!(p.state, "closed");
+    assert_eq!(p.comments.len(), 1, "{:?}", p.comments);
+}
+
+/// Issue 12, fix 4: without `[history]` every scan says "first seen: now";
+/// an update of the PR keeps the time its previous body showed.
+#[tokio::test]
+async fn first_seen_is_carried_over_from_the_previous_body() {
+    let gh = fake("").await;
+    let s = settings(&gh);
+    let mut a = api_type("t3.large");
+    a.first_seen = Some("2024-05-01T10:00:00Z".into());
+    pr::sync_stack(&s, "app", &code(), &[a.clone()])
+        .await
+        .unwrap();
+    // The next scan, no history: both drifts "first seen" now.
+    let now = "2024-05-02T10:00:00Z";
+    a.first_seen = Some(now.into());
+    a.attributes.push(driftd::report::AttrChange {
+        path: "monitoring".into(),
+        expected: json!(false),
+        actual: json!(true),
+    });
+    let o = pr::sync_stack(&s, "app", &code(), &[a.clone()])
+        .await
+        .unwrap();
+    assert_eq!(o.updated.len(), 1, "{o:?}");
+    let body = gh.pulls()[0].body.clone();
+    assert!(
+        body.contains("| `aws_instance.api` | `instance_type` | `\"t3.micro\"` | `t3.large` | 2024-05-01T10:00:00Z |"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "| `aws_instance.api` | `monitoring` | `false` | `true` | 2024-05-02T10:00:00Z |"
+        ),
+        "{body}"
+    );
+    // And the next update again.
+    a.first_seen = Some("2024-05-03T10:00:00Z".into());
+    a.attributes[1].actual = json!(true);
+    a.attributes.push(driftd::report::AttrChange {
+        path: "tags.Team".into(),
+        expected: Value::Null,
+        actual: json!("ops"),
+    });
+    pr::sync_stack(&s, "app", &code(), &[a]).await.unwrap();
+    let body = gh.pulls()[0].body.clone();
+    assert!(
+        body.contains("`t3.large` | 2024-05-01T10:00:00Z |"),
+        "{body}"
+    );
+    assert!(body.contains("`true` | 2024-05-02T10:00:00Z |"), "{body}");
+    assert!(body.contains("`ops` | 2024-05-03T10:00:00Z |"), "{body}");
+}
+
+/// Issue 12, fix 5: changing `group_by` closes the old PR as superseded,
+/// linking the new one; it does not say the drift is gone.
+#[tokio::test]
+async fn changing_group_by_says_superseded_and_links_the_new_pr() {
+    let gh = fake("").await;
+    let mut s = settings(&gh);
+    pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap();
+    s.group_by = GroupBy::Resource;
+    let o = pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap();
+    assert_eq!((o.opened.len(), o.closed.len()), (1, 1), "{o:?}");
+    let pulls = gh.pulls();
+    assert_eq!(pulls[0].state, "closed");
+    assert_eq!(pulls[1].head, "driftd/app/aws_instance.api");
+    let c = &pulls[0].comments;
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert!(
+        c[0].contains("superseded by https://github.example/acme/infra/pull/2"),
+        "{c:?}"
+    );
+    assert!(!c[0].contains("gone"), "{c:?}");
+    // Stable afterwards.
+    let o = pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap();
+    assert_eq!(
+        (o.unchanged.len(), o.closed.len(), o.opened.len()),
+        (1, 0, 0),
+        "{o:?}"
+    );
+}
+
+/// Issue 12, fix 6: a GitHub Enterprise api_url without /api/v3 gets a 404
+/// from the web server: the error says to set api_url.
+#[tokio::test]
+async fn enterprise_without_api_v3_hints_at_api_url() {
+    let gh = fake("/api/v3").await;
+    let mut s = settings(&gh);
+    s.api_url = gh.url.trim_end_matches("/api/v3").to_string();
+    let e = pr::sync_stack(&s, "app", &code(), &[api_type("t3.large")])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("404"), "{e}");
+    assert!(
+        e.contains(&format!("set api_url = \"{}/api/v3\"", s.api_url)),
+        "{e}"
+    );
+}
+
+/// Issue 12: the `code` table's `missing` and `import` options.
+#[test]
+fn code_missing_and_import_options_are_validated() {
+    use driftd::pr::{parse_code_options, ImportRule, MissingMode};
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let v: toml::Value = toml::from_str(
+        "repository = \"acme/infra\"\nmissing = \"remove\"\nimport = [{ tags = { \"terraform:stack\" = \"app\" }, regions = [\"eu-west-1\"] }, { name_prefix = \"app-\" }]",
+    )
+    .unwrap();
+    parse_code(&v, "stacks[0].code", base).unwrap();
+    let o = parse_code_options(&v, "stacks[0].code").unwrap();
+    assert_eq!(o.missing, MissingMode::Remove);
+    assert_eq!(
+        o.import,
+        vec![
+            ImportRule {
+                regions: vec!["eu-west-1".into()],
+                tags: [("terraform:stack".to_string(), "app".to_string())].into(),
+                ..Default::default()
+            },
+            ImportRule {
+                name_prefixes: vec!["app-".into()],
+                ..Default::default()
+            },
+        ]
+    );
+    // Defaults: report only, no imports.
+    let v: toml::Value = toml::from_str("repository = \"acme/infra\"").unwrap();
+    let o = parse_code_options(&v, "stacks[0].code").unwrap();
+    assert_eq!((o.missing, o.import.len()), (MissingMode::Report, 0));
+    // Errors say what to write.
+    let v: toml::Value = toml::from_str(
+        "repository = \"acme/infra\"\nmissing = \"delete\"\nimport = { regions = [\"us-east-1\"], owner = \"x\" }",
+    )
+    .unwrap();
+    let errs = parse_code(&v, "stacks[0].code", base).unwrap_err();
+    let fields: Vec<&str> = errs.iter().map(|(f, _)| f.as_str()).collect();
+    assert!(fields.contains(&"stacks[0].code.missing"), "{errs:?}");
+    assert!(fields.contains(&"stacks[0].code.import.owner"), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|(f, m)| f == "stacks[0].code.import" && m.contains("at least one of tags")),
+        "{errs:?}"
+    );
+}
+
+/// Issue 12: an import in local patch mode: a new `imported.tf` as a
+/// `git apply`-able new-file diff, ids of managed resources as references,
+/// generated code aligned as `terraform fmt` aligns it; idempotent.
+#[test]
+fn local_import_patch_creates_imported_tf() {
+    use driftd::pr::{CodeOptions, ImportRule};
+    use driftd::report::DriftKind;
+    let root = tmp("local-import");
+    std::fs::create_dir_all(root.join("code")).unwrap();
+    std::fs::write(
+        root.join("code/main.tf"),
+        "resource \"aws_security_group\" \"web\" {\n  name = \"web\"\n}\n",
+    )
+    .unwrap();
+    let c = CodeLocation::Local {
+        path: root.join("code"),
+        patch_dir: root.join("patches"),
+    };
+    let s = GithubSettings::new(GithubAuth::Token(String::new()));
+    let options = CodeOptions {
+        import: vec![ImportRule {
+            name_prefixes: vec!["web".into()],
+            ..Default::default()
+        }],
+        managed_ids: [("sg-1".to_string(), "aws_security_group.web".to_string())].into(),
+        ..Default::default()
+    };
+    let live = json!({
+        "ami": "ami-1", "instance_type": "t3.small", "subnet_id": "subnet-9",
+        "vpc_security_group_ids": ["sg-1"], "key_name": "", "monitoring": false,
+        "tags": {"Name": "web-2", "aws:cloudformation:stack-name": "x", "Team": "web"},
+        "metadata_options": {"http_tokens": "required", "http_put_response_hop_limit": 2}
+    });
+    let d = ProposedDrift {
+        address: None,
+        rtype: "aws_instance".into(),
+        id: "i-0abc".into(),
+        kind: DriftKind::Unmanaged,
+        attributes: vec![],
+        first_seen: None,
+        critical: true,
+        reason: "import rule".into(),
+        live: live.as_object().cloned(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let o = rt
+        .block_on(pr::sync_stack_with(
+            &s,
+            "app",
+            &c,
+            &options,
+            std::slice::from_ref(&d),
+        ))
+        .unwrap();
+    assert_eq!(o.opened.len(), 1, "{o:?}");
+    let patch = std::fs::read_to_string(root.join("patches/driftd__app.patch")).unwrap();
+    let want = "diff --git a/imported.tf b/imported.tf\nnew file mode 100644\n--- /dev/null\n+++ b/imported.tf\n@@ -0,0 +1,21 @@\n\
++import {\n+  to = aws_instance.web_2\n+  id = \"i-0abc\"\n+}\n+\n\
++resource \"aws_instance\" \"web_2\" {\n\
++  ami                    = \"ami-1\"\n\
++  instance_type          = \"t3.small\"\n\
++  subnet_id              = \"subnet-9\"\n\
++  vpc_security_group_ids = [aws_security_group.web.id]\n\
++  monitoring             = false\n\
++  tags = {\n+    Name = \"web-2\"\n+    Team = \"web\"\n+  }\n+\n\
++  metadata_options {\n\
++    http_put_response_hop_limit = 2\n\
++    http_tokens                 = \"required\"\n\
++  }\n+}\n";
+    assert!(patch.contains(want), "{patch}");
+    let o = rt
+        .block_on(pr::sync_stack_with(&s, "app", &c, &options, &[d]))
+        .unwrap();
+    assert_eq!(o.unchanged.len(), 1, "{o:?}");
+    let _ = std::fs::remove_dir_all(&root);
 }

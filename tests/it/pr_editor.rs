@@ -54,6 +54,7 @@ pub fn drift(address: &str, rtype: &str, attrs: &[(&str, Value, Value)]) -> Prop
         first_seen: Some("2024-05-01T10:00:00Z".into()),
         critical: false,
         reason: "rule keep-live".into(),
+        live: None,
     }
 }
 
@@ -664,4 +665,245 @@ mod props {
             }
         }
     }
+}
+
+/// Issue 12, fix 1: a literal `toset([...])`, `[...]` and `{...}` for_each
+/// are all literal: a value shared by every instance is edited when every
+/// instance drifted the same way, and needs a human otherwise.
+#[test]
+fn for_each_literal_set_list_and_map_are_treated_alike() {
+    for for_each in [
+        "toset([\"a\", \"b\"])",
+        "[\"a\", \"b\"]",
+        "{ a = \"a\", b = \"b\" }",
+        "local.names",
+    ] {
+        let main = format!(
+            "locals {{\n  names = toset([\"a\", \"b\"])\n}}\n\nresource \"aws_instance\" \"w\" {{\n  for_each      = {for_each}\n  ami           = \"ami-1\"\n  instance_type = \"t3.micro\"\n}}\n"
+        );
+        let f: Files = [("main.tf".to_string(), main.clone())].into();
+        let d = |k: &str| {
+            drift(
+                &format!("aws_instance.w[\"{k}\"]"),
+                "aws_instance",
+                &[("instance_type", json!("t3.micro"), json!("t3.large"))],
+            )
+        };
+        let p = plan(&f, &[d("a"), d("b")]);
+        assert_eq!(
+            only(&p, "main.tf"),
+            main.replace("\"t3.micro\"", "\"t3.large\""),
+            "for_each = {for_each}"
+        );
+        let one = plan(&f, &[d("a")]);
+        assert!(one.files.is_empty(), "for_each = {for_each}: {one:?}");
+        assert!(
+            one.needs_human[0]
+                .reason
+                .contains("shared by all 2 instances"),
+            "for_each = {for_each}: {:?}",
+            one.needs_human
+        );
+    }
+}
+
+/// Issue 12, fix 2: an edit of a `terraform fmt`-clean file is
+/// `terraform fmt`-clean: compared with the output of `terraform fmt` itself
+/// (the corpus in tests/fixtures/fmt, produced once, offline).
+#[test]
+fn edits_of_fmt_clean_files_are_fmt_clean() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fmt");
+    let cases: Vec<(&str, ProposedDrift)> = vec![
+        (
+            "tag_removed",
+            drift(
+                "aws_instance.app",
+                "aws_instance",
+                &[("tags.VeryLongTagKey", json!("x"), Value::Null)],
+            ),
+        ),
+        (
+            "tags_block_added",
+            drift(
+                "aws_instance.app",
+                "aws_instance",
+                &[("tags.Owner", Value::Null, json!("ops"))],
+            ),
+        ),
+        (
+            "tag_added_longer_key",
+            drift(
+                "aws_s3_bucket.logs",
+                "aws_s3_bucket",
+                &[("tags[\"Cost Center\"]", Value::Null, json!("1234"))],
+            ),
+        ),
+        (
+            "nested_attribute_added",
+            drift(
+                "aws_instance.api",
+                "aws_instance",
+                &[
+                    (
+                        "metadata_options.http_tokens",
+                        json!("optional"),
+                        json!("required"),
+                    ),
+                    (
+                        "metadata_options.http_put_response_hop_limit",
+                        json!(1),
+                        json!(2),
+                    ),
+                ],
+            ),
+        ),
+        (
+            "comment_chain_value_changed",
+            drift(
+                "aws_instance.api",
+                "aws_instance",
+                &[(
+                    "instance_type",
+                    json!("t3.micro"),
+                    json!("m7i-flex.2xlarge.extra.long"),
+                )],
+            ),
+        ),
+        (
+            "heredoc_then_attribute_added",
+            drift(
+                "aws_instance.api",
+                "aws_instance",
+                &[("iam_instance_profile", json!(""), json!("api-profile"))],
+            ),
+        ),
+    ];
+    let dirs = std::fs::read_dir(&root)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
+        .count();
+    assert_eq!(dirs, cases.len(), "every corpus directory has a case");
+    for (name, d) in cases {
+        let main = std::fs::read_to_string(root.join(name).join("main.tf")).unwrap();
+        let want = std::fs::read_to_string(root.join(name).join("expected.tf")).unwrap();
+        assert!(driftd::pr::fmt::is_aligned(&main), "{name}: main.tf");
+        assert!(driftd::pr::fmt::is_aligned(&want), "{name}: expected.tf");
+        let f: Files = [("main.tf".to_string(), main)].into();
+        let p = plan(&f, &[d]);
+        assert_eq!(only(&p, "main.tf"), want, "{name}");
+    }
+}
+
+fn missing(address: &str, rtype: &str) -> ProposedDrift {
+    let mut d = drift(address, rtype, &[]);
+    d.kind = DriftKind::Missing;
+    d
+}
+
+fn remove_mode() -> driftd::pr::CodeOptions {
+    driftd::pr::CodeOptions {
+        missing: driftd::pr::MissingMode::Remove,
+        ..Default::default()
+    }
+}
+
+/// Issue 12, removal: a resource gone from AWS, with `missing = "remove"`:
+/// its block becomes a `removed` block (destroy = false); instances of
+/// count/for_each, referenced blocks and shared modules need a human; the
+/// default (report) changes nothing.
+#[test]
+fn missing_resources_become_removed_blocks_or_need_a_human() {
+    let f = app();
+    let drifts = [
+        missing("aws_instance.api", "aws_instance"),
+        missing("aws_instance.web[1]", "aws_instance"),
+        missing("aws_instance.worker[\"b\"]", "aws_instance"),
+        missing(
+            "module.storage.aws_s3_bucket_policy.assets",
+            "aws_s3_bucket_policy",
+        ),
+        missing("module.storage.aws_s3_bucket.assets", "aws_s3_bucket"),
+    ];
+    let refs: Vec<&ProposedDrift> = drifts.iter().collect();
+
+    let report = editor::plan(&f, "", &refs);
+    assert!(report.files.is_empty(), "{report:?}");
+    assert_eq!(report.needs_human.len(), 5);
+
+    let p = editor::plan_with(&f, "", &refs, &remove_mode());
+    let main = &p.files["main.tf"];
+    let start = f["main.tf"]
+        .find("resource \"aws_instance\" \"api\" {")
+        .unwrap();
+    let end = start + f["main.tf"][start..].find("\n}\n").unwrap() + 3;
+    let removed =
+        "removed {\n  from = aws_instance.api\n\n  lifecycle {\n    destroy = false\n  }\n}\n";
+    let mut want = f["main.tf"].clone();
+    want.replace_range(start..end, removed);
+    want.push_str("\nremoved {\n  from = module.storage.aws_s3_bucket_policy.assets\n\n  lifecycle {\n    destroy = false\n  }\n}\n");
+    assert_eq!(main, &want);
+    hcl_edit::parser::parse_body(main).unwrap();
+    let module = &p.files["modules/storage/main.tf"];
+    assert!(!module.contains("aws_s3_bucket_policy"), "{module}");
+    assert_eq!(
+        module,
+        &f["modules/storage/main.tf"].replace("\n\nresource \"aws_s3_bucket_policy\" \"assets\" {\n  bucket = aws_s3_bucket.assets.id\n  policy = jsonencode({ Version = \"2012-10-17\", Statement = [] })\n}\n", "\n")
+    );
+    let why = |who: &str| {
+        p.needs_human
+            .iter()
+            .find(|h| h.resource == who)
+            .map(|h| h.reason.clone())
+            .unwrap_or_else(|| panic!("{who}: {:?}", p.needs_human))
+    };
+    assert!(
+        why("aws_instance.web[1]").contains("count"),
+        "{}",
+        why("aws_instance.web[1]")
+    );
+    assert!(
+        why("aws_instance.worker[\"b\"]")
+            .contains("drop the key \"b\" from its for_each (`for_each = var.workers`"),
+        "{}",
+        why("aws_instance.worker[\"b\"]")
+    );
+    assert!(
+        why("module.storage.aws_s3_bucket.assets")
+            .contains("other code refers to aws_s3_bucket.assets"),
+        "{}",
+        why("module.storage.aws_s3_bucket.assets")
+    );
+    assert_eq!(p.needs_human.len(), 3, "{:?}", p.needs_human);
+
+    // Once merged (the removed block in the code), nothing more to do.
+    let mut merged = f.clone();
+    for (path, text) in &p.files {
+        merged.insert(path.clone(), text.clone());
+    }
+    let again = editor::plan_with(&merged, "", &refs[..1], &remove_mode());
+    assert!(
+        again.files.is_empty() && again.needs_human.is_empty(),
+        "{again:?}"
+    );
+
+    // A module called from two places.
+    let mut two = f.clone();
+    two.insert(
+        "more.tf".into(),
+        "module \"storage2\" {\n  source      = \"./modules/storage\"\n  bucket_name = \"more\"\n}\n".into(),
+    );
+    let d = [missing(
+        "module.storage.aws_s3_bucket_policy.assets",
+        "aws_s3_bucket_policy",
+    )];
+    let refs: Vec<&ProposedDrift> = d.iter().collect();
+    let p = editor::plan_with(&two, "", &refs, &remove_mode());
+    assert!(p.files.is_empty());
+    assert!(
+        p.needs_human[0]
+            .reason
+            .contains("called from several places"),
+        "{:?}",
+        p.needs_human
+    );
 }

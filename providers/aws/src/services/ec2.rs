@@ -91,6 +91,10 @@ pub async fn read_instances(
                     {
                         live.owned_by_service = Some("autoscaling".into());
                     }
+                    if discover && !wanted.contains_key(id) {
+                        // Unmanaged: its canonical form, for import pull requests.
+                        live.attrs = instance_attrs(&i, None);
+                    }
                     if let Some(d) = wanted.get(id) {
                         live.attrs = crate::resources::ec2::instance::live(&i, None);
                         // Root volumes, only where the state describes them.
