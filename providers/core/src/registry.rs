@@ -78,6 +78,27 @@ pub enum EditorHint {
     Refuse(&'static str),
 }
 
+/// How an unmanaged resource of a type is imported and written as code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportHints {
+    /// The argument that carries the import id itself (`bucket` for a
+    /// bucket); `None` when the id is not an argument (an instance id).
+    pub id_argument: Option<&'static str>,
+    /// The argument whose value names the resource (its Terraform name and
+    /// the `name_prefix` rule), after the `Name` tag.
+    pub name_argument: Option<&'static str>,
+    /// Arguments written from the live form, in this order (when present and
+    /// not empty).
+    pub arguments: &'static [&'static str],
+    /// Arguments written as nested blocks, in this order.
+    pub blocks: &'static [&'static str],
+    /// Arguments Terraform requires: without a live value the import needs
+    /// a human.
+    pub required: &'static [&'static str],
+    /// Said in the pull request about what is not generated.
+    pub note: &'static str,
+}
+
 /// Everything the engine needs to know about one resource type.
 #[derive(Debug, Clone, Copy)]
 pub struct ResourceType {
@@ -100,6 +121,9 @@ pub struct ResourceType {
     pub default_rules: &'static [DefaultRule],
     /// PR editor hints per top-level attribute (the rest: [`EditorHint::Plain`]).
     pub editor: &'static [(&'static str, EditorHint)],
+    /// How an unmanaged resource of this type is written as an import (None:
+    /// never proposed for import).
+    pub import: Option<ImportHints>,
     /// IAM actions the live read needs.
     pub read_actions: &'static [&'static str],
     /// IAM actions the reconciler may call.

@@ -93,7 +93,7 @@ pub async fn read_instances(
                     }
                     if discover && !wanted.contains_key(id) {
                         // Unmanaged: its canonical form, for import pull requests.
-                        live.attrs = instance_attrs(&i, None);
+                        live.attrs = crate::resources::ec2::instance::live(&i, None);
                     }
                     if let Some(d) = wanted.get(id) {
                         live.attrs = crate::resources::ec2::instance::live(&i, None);

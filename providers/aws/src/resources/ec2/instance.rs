@@ -4,7 +4,7 @@
 
 use aws_sdk_ec2::types::Instance;
 use driftd_core::registry::{
-    AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType, TerminationReads,
+    AttrSpec, DefaultRule, Fix, ImportHints, ProjectContext, ResourceType, TerminationReads,
 };
 use driftd_core::{Attrs, Shape, StateResource};
 use serde_json::{json, Map, Value};
@@ -69,6 +69,26 @@ pub static TYPE: AwsType = AwsType {
             },
         ],
         editor: &[],
+        import: Some(ImportHints {
+            id_argument: None,
+            name_argument: None,
+            arguments: &[
+                "ami",
+                "instance_type",
+                "subnet_id",
+                "vpc_security_group_ids",
+                "key_name",
+                "iam_instance_profile",
+                "monitoring",
+                "ebs_optimized",
+                "source_dest_check",
+                "disable_api_termination",
+                "tags",
+            ],
+            blocks: &["metadata_options", "root_block_device"],
+            required: &["ami", "instance_type"],
+            note: "user_data and network interfaces are not generated",
+        }),
         read_actions: &[
             "ec2:DescribeInstances",
             "ec2:DescribeVolumes",

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use driftd_core::registry::{AttrSpec, DefaultRule, EditorHint, Fix, ProjectContext, ResourceType};
+use driftd_core::registry::{
+    AttrSpec, DefaultRule, EditorHint, Fix, ImportHints, ProjectContext, ResourceType,
+};
 use driftd_core::{Attrs, Shape, StateResource};
 use serde_json::{Map, Value};
 
@@ -51,6 +53,14 @@ pub static TYPE: AwsType = AwsType {
             ("ingress", EditorHint::KeyedBlocks),
             ("egress", EditorHint::KeyedBlocks),
         ],
+        import: Some(ImportHints {
+            id_argument: None,
+            name_argument: Some("name"),
+            arguments: &["name", "description", "vpc_id", "tags"],
+            blocks: &[],
+            required: &["name", "description"],
+            note: "rules are not generated (Terraform leaves rules it does not manage alone): add ingress/egress blocks or aws_vpc_security_group_*_rule resources to manage them",
+        }),
         read_actions: &["ec2:DescribeSecurityGroups"],
         write_actions: &[
             "ec2:CreateTags",

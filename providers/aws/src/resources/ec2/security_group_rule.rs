@@ -32,6 +32,7 @@ pub static TYPE: AwsType = AwsType {
             "rules",
             EditorHint::Refuse("standalone security group rule resources are not edited automatically: add, change or remove the rule resource"),
         )],
+        import: None,
         read_actions: &["ec2:DescribeSecurityGroups"],
         write_actions: &[
             "ec2:AuthorizeSecurityGroupIngress",

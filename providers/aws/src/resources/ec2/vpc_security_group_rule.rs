@@ -39,6 +39,7 @@ const fn family(name: &'static str) -> AwsType {
             whole_set_writes: &[],
             default_rules: &[RULES_ARE_CRITICAL],
             editor: &[],
+            import: None,
             read_actions: &["ec2:DescribeSecurityGroupRules"],
             write_actions: &[],
             project,

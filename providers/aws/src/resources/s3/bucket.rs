@@ -3,7 +3,9 @@
 //! inline `versioning`, `server_side_encryption_configuration`, `policy`,
 //! which split resources take over when they exist).
 
-use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType, RuleKind};
+use driftd_core::registry::{
+    AttrSpec, DefaultRule, EditorHint, Fix, ImportHints, ProjectContext, ResourceType, RuleKind,
+};
 use driftd_core::{Attrs, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
@@ -52,7 +54,18 @@ pub static TYPE: AwsType = AwsType {
                 critical: false,
             },
         ],
-        editor: &[],
+        editor: &[(
+            "policy",
+            EditorHint::Refuse(super::bucket_policy::POLICY_REFUSAL),
+        )],
+        import: Some(ImportHints {
+            id_argument: Some("bucket"),
+            name_argument: Some("bucket"),
+            arguments: &["bucket", "tags"],
+            blocks: &[],
+            required: &["bucket"],
+            note: "versioning, encryption, public access block and policy are separate resources (aws_s3_bucket_*): import them the same way if you manage them",
+        }),
         read_actions: &[
             "s3:ListAllMyBuckets",
             "s3:GetBucketLocation",

@@ -31,6 +31,7 @@ pub static TYPE: AwsType = AwsType {
             critical: true,
         }],
         editor: &[],
+        import: None,
         read_actions: &["s3:GetBucketOwnershipControls"],
         write_actions: &[],
         project,

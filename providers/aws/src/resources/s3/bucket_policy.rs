@@ -25,6 +25,7 @@ pub static TYPE: AwsType = AwsType {
             critical: true,
         }],
         editor: &[("policy", EditorHint::Refuse(POLICY_REFUSAL))],
+        import: None,
         read_actions: &["s3:GetBucketPolicy"],
         write_actions: &["s3:PutBucketPolicy"],
         project,

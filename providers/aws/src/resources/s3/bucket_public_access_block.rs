@@ -41,6 +41,7 @@ pub static TYPE: AwsType = AwsType {
             critical: true,
         }],
         editor: &[],
+        import: None,
         read_actions: &["s3:GetBucketPublicAccessBlock"],
         write_actions: &["s3:PutBucketPublicAccessBlock"],
         project,

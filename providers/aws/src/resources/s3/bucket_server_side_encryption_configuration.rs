@@ -25,6 +25,7 @@ pub static TYPE: AwsType = AwsType {
             critical: true,
         }],
         editor: &[],
+        import: None,
         read_actions: &["s3:GetEncryptionConfiguration"],
         write_actions: &["s3:PutEncryptionConfiguration"],
         project,

@@ -30,6 +30,7 @@ pub static TYPE: AwsType = AwsType {
             critical: false,
         }],
         editor: &[],
+        import: None,
         read_actions: &["s3:GetBucketVersioning"],
         write_actions: &["s3:PutBucketVersioning"],
         project,
