@@ -45,11 +45,13 @@ pub fn kill_switch(config: &Config, env: &dyn Env) -> bool {
 }
 
 /// Differences that would re-create a missing resource: every desired value.
+/// Keyed sets (the registry's `Shape::Map` attributes) give one difference per key.
 fn missing_diffs(desired: &Desired) -> Vec<AttrDiff> {
+    let schema = AwsSchema::default();
     let mut out = Vec::new();
     for (k, v) in &desired.attrs {
-        match (k.as_str(), v) {
-            ("tags" | "rules" | "ingress" | "egress", Value::Object(m)) => {
+        match (schema.shape(&desired.rtype, k), v) {
+            (driftd_core::Shape::Map, Value::Object(m)) => {
                 for (mk, mv) in m {
                     out.push(AttrDiff {
                         path: vec![k.clone(), mk.clone()],
@@ -454,14 +456,19 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                         } else {
                             detail.diffs.clone()
                         };
-                        // Whole-set writes (S3 tags) keep ignored attributes as they are live.
+                        // Whole-set writes (the registry's `whole_set_writes`: S3
+                        // tags) keep ignored keys as they are live.
                         let mut desired = detail.desired.clone();
+                        let whole: &[&str] = schema
+                            .registry()
+                            .get(&desired.rtype)
+                            .map_or(&[], |t| t.whole_set_writes);
                         for x in detail
                             .ignored
                             .iter()
-                            .filter(|x| x.path.len() == 2 && x.path[0] == "tags")
+                            .filter(|x| x.path.len() == 2 && whole.contains(&x.path[0].as_str()))
                         {
-                            if let Some(Value::Object(tags)) = desired.attrs.get_mut("tags") {
+                            if let Some(Value::Object(tags)) = desired.attrs.get_mut(&x.path[0]) {
                                 match &x.actual {
                                     Value::Null => {
                                         tags.remove(&x.path[1]);
