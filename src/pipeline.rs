@@ -611,7 +611,7 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
                         }
                         Err(e) => {
                             r.outcome = ActionOutcome::Failed;
-                            r.error = Some(e);
+                            r.error = Some(e.message);
                         }
                     },
                     None => {

@@ -145,7 +145,7 @@ impl AwsReader {
                 t.to_string(),
                 match r {
                     Ok(m) => TypeRead::Complete(m),
-                    Err(e) => TypeRead::Failed(e),
+                    Err(e) => TypeRead::Failed(driftd_core::ReadError::classify(e)),
                 },
             );
         };

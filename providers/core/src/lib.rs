@@ -76,7 +76,7 @@ pub enum TypeRead {
     /// them when unmanaged discovery was requested), keyed by id.
     Complete(BTreeMap<String, Live>),
     /// The read failed: every resource of this type is *unknown*.
-    Failed(String),
+    Failed(ReadError),
 }
 
 /// What one read of a scope returned, per resource type.
@@ -107,7 +107,7 @@ impl Inventory {
         }
         match self.types.get(rtype) {
             Some(TypeRead::Complete(m)) => Ok(m.get(id)),
-            Some(TypeRead::Failed(e)) => Err(e.clone()),
+            Some(TypeRead::Failed(e)) => Err(e.message.clone()),
             None => Err("not read".into()),
         }
     }
@@ -209,6 +209,7 @@ pub trait Reconciler: Send + Sync {
     /// The calls that would repair these differences of one resource; an
     /// error when any of them cannot be repaired safely (then none is made).
     fn plan(&self, desired: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable>;
-    /// Make one call.
-    async fn apply(&self, action: &Action) -> Result<(), String>;
+    /// Make one call; the error's message is what the audit log and the
+    /// report show.
+    async fn apply(&self, action: &Action) -> Result<(), ReadError>;
 }

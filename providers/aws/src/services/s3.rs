@@ -65,6 +65,12 @@ pub enum Fetch<T> {
     Gone,
 }
 
+/// One bucket's document read: canonical attributes, absent, or the bucket gone.
+pub type DocResult = Result<Fetch<Map<String, Value>>, String>;
+
+/// The read function of a [`BucketDoc`].
+pub type DocRead = for<'a> fn(&'a Client, &'a str) -> BoxFuture<'a, DocResult>;
+
 /// A per-bucket document a resource type reads with its own call, declared in
 /// the type's file (`Source::BucketDoc`). The service calls it once per managed
 /// bucket whose state has a resource of that type, with the other reads of
@@ -74,8 +80,7 @@ pub struct BucketDoc {
     /// The API operation (for error messages).
     pub operation: &'static str,
     /// Read one bucket's document, in canonical form.
-    pub read:
-        for<'a> fn(&'a Client, &'a str) -> BoxFuture<'a, Result<Fetch<Map<String, Value>>, String>>,
+    pub read: DocRead,
 }
 
 /// The answer to one S3 call as [`Fetch`], or the readable failure.
