@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use driftd_aws::{ApiCalls, AwsReconciler, AwsSchema, ClientOptions, Clients, Target};
-use driftd_core::{Action, Reconciler, Value};
+use driftd_core::{Action, Reconciler, Schema as _, Value};
 use tracing::{error, info, warn};
 
 use crate::audit::AuditLog;
@@ -59,14 +59,19 @@ impl<'a> Planner<'a> {
             }
         };
         let diffs = decide::diffs_to_apply(kind, &detail.desired, &detail.diffs);
-        // Whole-set writes (S3 tags) keep ignored attributes as they are live.
+        // Whole-set writes (the registry's `whole_set_writes`: S3 tags) keep
+        // ignored keys as they are live.
         let mut desired = detail.desired.clone();
+        let whole: &[&str] = AwsSchema::default()
+            .registry()
+            .get(&desired.rtype)
+            .map_or(&[], |t| t.whole_set_writes);
         for x in detail
             .ignored
             .iter()
-            .filter(|x| x.path.len() == 2 && x.path[0] == "tags")
+            .filter(|x| x.path.len() == 2 && whole.contains(&x.path[0].as_str()))
         {
-            if let Some(Value::Object(tags)) = desired.attrs.get_mut("tags") {
+            if let Some(Value::Object(tags)) = desired.attrs.get_mut(&x.path[0]) {
                 match &x.actual {
                     Value::Null => {
                         tags.remove(&x.path[1]);
@@ -179,7 +184,7 @@ pub async fn execute(
                             }
                             Err(e) => {
                                 r.outcome = ActionOutcome::Failed;
-                                r.error = Some(e);
+                                r.error = Some(e.message);
                             }
                         },
                         None => {

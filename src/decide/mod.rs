@@ -32,11 +32,14 @@ use policy::{Classification, Score};
 use settings::{PolicySettings, ReconcileMode};
 
 /// Differences that would re-create a missing resource: every desired value.
+/// Keyed sets (the registry's `Shape::Map` attributes) give one difference per key.
 pub fn missing_diffs(desired: &Desired) -> Vec<AttrDiff> {
+    use driftd_core::Schema as _;
+    let schema = driftd_aws::AwsSchema::default();
     let mut out = Vec::new();
     for (k, v) in &desired.attrs {
-        match (k.as_str(), v) {
-            ("tags" | "rules" | "ingress" | "egress", Value::Object(m)) => {
+        match (schema.shape(&desired.rtype, k), v) {
+            (driftd_core::Shape::Map, Value::Object(m)) => {
                 for (mk, mv) in m {
                     out.push(AttrDiff {
                         path: vec![k.clone(), mk.clone()],

@@ -64,7 +64,7 @@ pub(super) fn scope(
         let own_failure;
         let read = match inventory.failed.get(&d.rtype).and_then(|m| m.get(&d.id)) {
             Some(e) => {
-                own_failure = TypeRead::Failed(e.clone());
+                own_failure = TypeRead::Failed(driftd_core::ReadError::classify(e.clone()));
                 Some(&own_failure)
             }
             None => inventory.get(&d.rtype),

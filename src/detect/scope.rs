@@ -145,18 +145,16 @@ pub(super) fn foreign_rules(
     schema: &AwsSchema,
     not_scanned: &[&Loaded],
 ) -> BTreeMap<ScopeKey, Vec<StateResource>> {
-    const RULE_TYPES: &[&str] = &[
-        "aws_security_group_rule",
-        "aws_vpc_security_group_ingress_rule",
-        "aws_vpc_security_group_egress_rule",
-    ];
+    // Types whose resources in other stacks change how this scope compares
+    // (standalone security group rules): the registry says which.
+    let registry = schema.registry();
     let mut foreign_rules: BTreeMap<ScopeKey, Vec<StateResource>> = BTreeMap::new();
     for l in not_scanned.iter().filter(|l| l.errors.is_empty()) {
         let rules: Vec<StateResource> = l
             .files
             .iter()
             .flat_map(|f| f.resources.iter())
-            .filter(|r| RULE_TYPES.contains(&r.rtype.as_str()))
+            .filter(|r| registry.needed_from_other_stacks(&r.rtype))
             .cloned()
             .collect();
         let regions = schema.regions(&rules);
