@@ -14,6 +14,7 @@ pub mod client;
 pub mod error_fmt;
 pub mod errors;
 pub mod normalize;
+pub mod ops;
 pub mod policy;
 pub mod reconcile;
 pub mod registry;
