@@ -75,6 +75,8 @@ pub static TYPES: &[&AwsType] = &[
     &s3::bucket_public_access_block::TYPE,
     &s3::bucket_policy::TYPE,
     &s3::bucket_ownership_controls::TYPE,
+    &s3::bucket_accelerate_configuration::TYPE,
+    &s3::bucket_request_payment_configuration::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =
