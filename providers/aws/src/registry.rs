@@ -77,6 +77,9 @@ pub static TYPES: &[&AwsType] = &[
     &s3::bucket_ownership_controls::TYPE,
     &s3::bucket_accelerate_configuration::TYPE,
     &s3::bucket_request_payment_configuration::TYPE,
+    &s3::bucket_logging::TYPE,
+    &s3::bucket_cors_configuration::TYPE,
+    &s3::bucket_website_configuration::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =
