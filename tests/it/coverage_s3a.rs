@@ -357,3 +357,63 @@ async fn bucket_website_configuration_in_sync_changed_missing() {
         r.to_text()
     );
 }
+
+/// GetBucketAcl always answers while the bucket exists: in sync and changed
+/// (a public grant); "missing" is the bucket's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_acl_in_sync_and_a_public_grant_changed() {
+    use aws_sdk_s3::types::BucketCannedAcl;
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("s3a-acl");
+    let w = seed(&c, &dir).await;
+    c.s3.put_bucket_acl()
+        .bucket(&w.bucket_v4)
+        .acl(BucketCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+    let owner =
+        c.s3.get_bucket_acl()
+            .bucket(&w.bucket_v4)
+            .send()
+            .await
+            .unwrap()
+            .owner()
+            .and_then(|o| o.id())
+            .unwrap()
+            .to_string();
+    // What provider v5 writes for `acl = "private"`: the canned ACL in the
+    // id, the grants read back.
+    add_to_state(
+        &dir.join("app.tfstate"),
+        "aws_s3_bucket_acl",
+        "assets",
+        serde_json::json!({"id": format!("{},private", w.bucket_v4), "bucket": w.bucket_v4,
+            "expected_bucket_owner": "", "acl": "private",
+            "access_control_policy": [{
+                "grant": [{"permission": "FULL_CONTROL", "grantee": [{"type": "CanonicalUser",
+                    "id": owner, "uri": "", "email_address": "", "display_name": "webfile"}]}],
+                "owner": [{"id": owner, "display_name": "webfile"}]}]}),
+    );
+    let cfg = world::config_text(&moto.url);
+    let r = scan_text(&cfg, &dir).await;
+    assert_eq!(lines(&r), Vec::<String>::new(), "{}", r.to_text());
+    let app = r.stacks.iter().find(|s| s.name == "app").unwrap();
+    assert_eq!(app.counts.in_sync, 9, "{:?}", app.counts);
+
+    c.s3.put_bucket_acl()
+        .bucket(&w.bucket_v4)
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let r = scan_text(&cfg, &dir).await;
+    let l = lines(&r);
+    assert_eq!(l.len(), 1, "{}", r.to_text());
+    assert!(
+        l[0].starts_with("changed aws_s3_bucket_acl.assets access_control_policy.grant: ")
+            && l[0].contains("Group:http://acs.amazonaws.com/groups/global/AllUsers:READ"),
+        "{l:?}"
+    );
+}

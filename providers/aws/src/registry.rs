@@ -80,6 +80,7 @@ pub static TYPES: &[&AwsType] = &[
     &s3::bucket_logging::TYPE,
     &s3::bucket_cors_configuration::TYPE,
     &s3::bucket_website_configuration::TYPE,
+    &s3::bucket_acl::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =
