@@ -417,3 +417,108 @@ async fn bucket_acl_in_sync_and_a_public_grant_changed() {
         "{l:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_lifecycle_configuration_in_sync_changed_missing() {
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+        LifecycleRuleFilter, Transition, TransitionStorageClass,
+    };
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("s3a-lifecycle");
+    let w = seed(&c, &dir).await;
+    // As provider v5 sends them: `filter {}` -> Filter{Prefix:""}, a prefix
+    // filter with two transitions.
+    let put = |days: i32| {
+        c.s3.put_bucket_lifecycle_configuration()
+            .bucket(&w.bucket_v4)
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder()
+                    .rules(
+                        LifecycleRule::builder()
+                            .id("expire-tmp")
+                            .status(ExpirationStatus::Enabled)
+                            .filter(LifecycleRuleFilter::builder().prefix("").build())
+                            .expiration(LifecycleExpiration::builder().days(days).build())
+                            .build()
+                            .unwrap(),
+                    )
+                    .rules(
+                        LifecycleRule::builder()
+                            .id("archive")
+                            .status(ExpirationStatus::Enabled)
+                            .filter(LifecycleRuleFilter::builder().prefix("logs/").build())
+                            .transitions(
+                                Transition::builder()
+                                    .days(30)
+                                    .storage_class(TransitionStorageClass::StandardIa)
+                                    .build(),
+                            )
+                            .transitions(
+                                Transition::builder()
+                                    .days(90)
+                                    .storage_class(TransitionStorageClass::Glacier)
+                                    .build(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+    };
+    put(30).await.unwrap();
+    add_to_state(
+        &dir.join("app.tfstate"),
+        "aws_s3_bucket_lifecycle_configuration",
+        "assets",
+        serde_json::json!({"id": w.bucket_v4, "bucket": w.bucket_v4, "expected_bucket_owner": "",
+            "transition_default_minimum_object_size": "all_storage_classes_128K",
+            "rule": [
+              {"id": "archive", "status": "Enabled", "prefix": "",
+               "filter": [{"prefix": "logs/", "object_size_greater_than": null,
+                           "object_size_less_than": null, "tag": [], "and": []}],
+               "expiration": [],
+               "transition": [{"date": null, "days": 90, "storage_class": "GLACIER"},
+                              {"date": null, "days": 30, "storage_class": "STANDARD_IA"}],
+               "noncurrent_version_expiration": [], "noncurrent_version_transition": [],
+               "abort_incomplete_multipart_upload": []},
+              {"id": "expire-tmp", "status": "Enabled", "prefix": "",
+               "filter": [{"prefix": "", "object_size_greater_than": null,
+                           "object_size_less_than": null, "tag": [], "and": []}],
+               "expiration": [{"date": null, "days": 30, "expired_object_delete_marker": false}],
+               "transition": [], "noncurrent_version_expiration": [],
+               "noncurrent_version_transition": [], "abort_incomplete_multipart_upload": []}]}),
+    );
+    let cfg = world::config_text(&moto.url);
+    let r = scan_text(&cfg, &dir).await;
+    assert_eq!(lines(&r), Vec::<String>::new(), "{}", r.to_text());
+    let app = r.stacks.iter().find(|s| s.name == "app").unwrap();
+    assert_eq!(app.counts.in_sync, 9, "{:?}", app.counts);
+
+    put(1).await.unwrap();
+    let r = scan_text(&cfg, &dir).await;
+    assert_eq!(
+        lines(&r),
+        vec![
+            r#"changed aws_s3_bucket_lifecycle_configuration.assets rule.expire-tmp.expiration.days: 30 -> 1"#
+        ],
+        "{}",
+        r.to_text()
+    );
+
+    c.s3.delete_bucket_lifecycle()
+        .bucket(&w.bucket_v4)
+        .send()
+        .await
+        .unwrap();
+    let r = scan_text(&cfg, &dir).await;
+    assert_eq!(
+        lines(&r),
+        vec!["missing aws_s3_bucket_lifecycle_configuration.assets"],
+        "{}",
+        r.to_text()
+    );
+}

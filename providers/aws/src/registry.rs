@@ -81,6 +81,7 @@ pub static TYPES: &[&AwsType] = &[
     &s3::bucket_cors_configuration::TYPE,
     &s3::bucket_website_configuration::TYPE,
     &s3::bucket_acl::TYPE,
+    &s3::bucket_lifecycle_configuration::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =

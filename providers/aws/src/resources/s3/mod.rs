@@ -5,6 +5,7 @@ pub mod bucket;
 pub mod bucket_accelerate_configuration;
 pub mod bucket_acl;
 pub mod bucket_cors_configuration;
+pub mod bucket_lifecycle_configuration;
 pub mod bucket_logging;
 pub mod bucket_ownership_controls;
 pub mod bucket_policy;
