@@ -75,6 +75,13 @@ pub static TYPES: &[&AwsType] = &[
     &s3::bucket_public_access_block::TYPE,
     &s3::bucket_policy::TYPE,
     &s3::bucket_ownership_controls::TYPE,
+    &s3::bucket_accelerate_configuration::TYPE,
+    &s3::bucket_request_payment_configuration::TYPE,
+    &s3::bucket_logging::TYPE,
+    &s3::bucket_cors_configuration::TYPE,
+    &s3::bucket_website_configuration::TYPE,
+    &s3::bucket_acl::TYPE,
+    &s3::bucket_lifecycle_configuration::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =

@@ -2,11 +2,18 @@
 //! (as CloudQuery's child tables of the bucket: each is read per bucket).
 
 pub mod bucket;
+pub mod bucket_accelerate_configuration;
+pub mod bucket_acl;
+pub mod bucket_cors_configuration;
+pub mod bucket_lifecycle_configuration;
+pub mod bucket_logging;
 pub mod bucket_ownership_controls;
 pub mod bucket_policy;
 pub mod bucket_public_access_block;
+pub mod bucket_request_payment_configuration;
 pub mod bucket_server_side_encryption_configuration;
 pub mod bucket_versioning;
+pub mod bucket_website_configuration;
 
 use driftd_core::StateResource;
 use serde_json::Value;
