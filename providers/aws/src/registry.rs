@@ -42,6 +42,11 @@ pub enum Source {
         replaces: Option<&'static str>,
         doc: &'static crate::services::s3::BucketDoc,
     },
+    /// Several configurations of a bucket (ids `bucket:config-id`), all read
+    /// by the type's one per-bucket `List*Configurations` call.
+    BucketConfigs {
+        list: &'static crate::services::s3::BucketConfigs,
+    },
 }
 
 impl Source {
@@ -49,7 +54,10 @@ impl Source {
     pub fn per_bucket(self) -> bool {
         matches!(
             self,
-            Source::Bucket | Source::BucketConfig { .. } | Source::BucketDoc { .. }
+            Source::Bucket
+                | Source::BucketConfig { .. }
+                | Source::BucketDoc { .. }
+                | Source::BucketConfigs { .. }
         )
     }
 
@@ -75,6 +83,9 @@ pub static TYPES: &[&AwsType] = &[
     &s3::bucket_public_access_block::TYPE,
     &s3::bucket_policy::TYPE,
     &s3::bucket_ownership_controls::TYPE,
+    &s3::bucket_notification::TYPE,
+    &s3::bucket_replication_configuration::TYPE,
+    &s3::bucket_object_lock_configuration::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =

@@ -2,9 +2,12 @@
 //! (as CloudQuery's child tables of the bucket: each is read per bucket).
 
 pub mod bucket;
+pub mod bucket_notification;
+pub mod bucket_object_lock_configuration;
 pub mod bucket_ownership_controls;
 pub mod bucket_policy;
 pub mod bucket_public_access_block;
+pub mod bucket_replication_configuration;
 pub mod bucket_server_side_encryption_configuration;
 pub mod bucket_versioning;
 
