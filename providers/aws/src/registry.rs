@@ -86,6 +86,7 @@ pub static TYPES: &[&AwsType] = &[
     &s3::bucket_notification::TYPE,
     &s3::bucket_replication_configuration::TYPE,
     &s3::bucket_object_lock_configuration::TYPE,
+    &s3::bucket_inventory::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =
