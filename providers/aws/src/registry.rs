@@ -87,6 +87,7 @@ pub static TYPES: &[&AwsType] = &[
     &s3::bucket_replication_configuration::TYPE,
     &s3::bucket_object_lock_configuration::TYPE,
     &s3::bucket_inventory::TYPE,
+    &s3::bucket_intelligent_tiering_configuration::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =

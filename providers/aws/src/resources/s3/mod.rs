@@ -3,6 +3,7 @@
 
 pub mod bucket;
 pub mod bucket_config;
+pub mod bucket_intelligent_tiering_configuration;
 pub mod bucket_inventory;
 pub mod bucket_notification;
 pub mod bucket_object_lock_configuration;
