@@ -88,6 +88,8 @@ pub static TYPES: &[&AwsType] = &[
     &s3::bucket_object_lock_configuration::TYPE,
     &s3::bucket_inventory::TYPE,
     &s3::bucket_intelligent_tiering_configuration::TYPE,
+    &s3::bucket_analytics_configuration::TYPE,
+    &s3::bucket_metric::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =

@@ -2,9 +2,11 @@
 //! (as CloudQuery's child tables of the bucket: each is read per bucket).
 
 pub mod bucket;
+pub mod bucket_analytics_configuration;
 pub mod bucket_config;
 pub mod bucket_intelligent_tiering_configuration;
 pub mod bucket_inventory;
+pub mod bucket_metric;
 pub mod bucket_notification;
 pub mod bucket_object_lock_configuration;
 pub mod bucket_ownership_controls;
