@@ -54,7 +54,7 @@ struct Facts {
     /// Type-declared documents: type -> document (`None`: absent).
     docs: Vec<(&'static str, Option<Map<String, Value>>)>,
     /// Type-declared configuration lists: type -> config id -> document.
-    configs: Vec<(&'static str, BTreeMap<String, Map<String, Value>>)>,
+    configs: Vec<(&'static str, Configs)>,
 }
 
 /// One bucket document's answer.
@@ -76,9 +76,13 @@ pub struct BucketDoc {
     /// The API operation (for error messages).
     pub operation: &'static str,
     /// Read one bucket's document, in canonical form.
+    #[allow(clippy::type_complexity)]
     pub read:
         for<'a> fn(&'a Client, &'a str) -> BoxFuture<'a, Result<Fetch<Map<String, Value>>, String>>,
 }
+
+/// A bucket's configurations of one type: config id -> canonical document.
+pub type Configs = BTreeMap<String, Map<String, Value>>;
 
 /// Several configurations of one type per bucket, keyed by configuration id
 /// (inventory, analytics, metrics, intelligent tiering: resource ids
@@ -91,12 +95,8 @@ pub struct BucketConfigs {
     /// The API operation (for error messages).
     pub operation: &'static str,
     /// Read every configuration of one bucket: config id -> canonical document.
-    pub read:
-        for<'a> fn(
-            &'a Client,
-            &'a str,
-        )
-            -> BoxFuture<'a, Result<Fetch<BTreeMap<String, Map<String, Value>>>, String>>,
+    #[allow(clippy::type_complexity)]
+    pub read: for<'a> fn(&'a Client, &'a str) -> BoxFuture<'a, Result<Fetch<Configs>, String>>,
 }
 
 /// The bucket of a per-configuration resource id `bucket:config-id` (a bucket

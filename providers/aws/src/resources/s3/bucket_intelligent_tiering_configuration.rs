@@ -19,12 +19,11 @@ use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, Resource
 use driftd_core::{Attrs, Shape, StateResource};
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
 
 use super::bucket_config::{config_id, live_filter, state_filter};
 use crate::normalize::{as_i64, string_or_empty};
 use crate::registry::{AwsType, Source};
-use crate::services::s3::{classify, BucketConfigs, Fetch};
+use crate::services::s3::{classify, BucketConfigs, Configs, Fetch};
 
 pub const NAME: &str = "aws_s3_bucket_intelligent_tiering_configuration";
 
@@ -59,8 +58,6 @@ static LIST: BucketConfigs = BucketConfigs {
     operation: "ListBucketIntelligentTieringConfigurations",
     read,
 };
-
-type Configs = BTreeMap<String, Attrs>;
 
 fn read<'a>(client: &'a Client, bucket: &'a str) -> BoxFuture<'a, Result<Fetch<Configs>, String>> {
     Box::pin(async move {

@@ -14,12 +14,11 @@ use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, Resource
 use driftd_core::{Attrs, Shape, StateResource};
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
 
 use super::bucket_config::config_id;
 use crate::normalize::{as_bool, first_block, string_or_empty, string_set, strings};
 use crate::registry::{AwsType, Source};
-use crate::services::s3::{classify, BucketConfigs, Fetch};
+use crate::services::s3::{classify, BucketConfigs, Configs, Fetch};
 
 pub const NAME: &str = "aws_s3_bucket_inventory";
 
@@ -57,8 +56,6 @@ static LIST: BucketConfigs = BucketConfigs {
     operation: "ListBucketInventoryConfigurations",
     read,
 };
-
-type Configs = BTreeMap<String, Attrs>;
 
 fn read<'a>(client: &'a Client, bucket: &'a str) -> BoxFuture<'a, Result<Fetch<Configs>, String>> {
     Box::pin(async move {
