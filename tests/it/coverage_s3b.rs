@@ -398,3 +398,46 @@ async fn scan_counted(config: &str, dir: &Path, calls: &ApiCalls) -> driftd::rep
     };
     scan::run(&cfg, &options, calls).await
 }
+
+/// A failed List of one bucket's inventories: its `bucket:name` resources are
+/// unknown, never missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_inventory_list_is_unknown_never_missing() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("inventory-faulty");
+    let w = seed(&c, &dir).await;
+    c.s3.put_bucket_inventory_configuration()
+        .bucket(&w.bucket_v4)
+        .id("daily")
+        .inventory_configuration(inventory("daily", InventoryFrequency::Daily))
+        .send()
+        .await
+        .unwrap();
+    add_to_state(
+        &dir.join("app.tfstate"),
+        "aws_s3_bucket_inventory",
+        "daily",
+        serde_json::json!({"id": format!("{}:daily", w.bucket_v4), "bucket": w.bucket_v4,
+            "name": "daily", "enabled": true, "included_object_versions": "All",
+            "optional_fields": ["Size", "ETag"], "schedule": [{"frequency": "Daily"}], "filter": [],
+            "destination": [{"bucket": [{"bucket_arn": "arn:aws:s3:::logs-v3", "format": "CSV",
+                "account_id": "", "prefix": "inventory", "encryption": []}]}]}),
+    );
+    let proxy = crate::proxy::FaultProxy::start(&moto.url, vec!["inventory".into()]).await;
+    let r = scan_text(&world::config_text(&proxy.url), &dir).await;
+    let app = r.stacks.iter().find(|s| s.name == "app").unwrap();
+    assert!(
+        app.drifts
+            .iter()
+            .all(|d| d.kind != driftd::report::DriftKind::Missing),
+        "{}",
+        r.to_text()
+    );
+    assert!(
+        r.to_text().contains("ListBucketInventoryConfigurations"),
+        "{}",
+        r.to_text()
+    );
+    assert!(app.counts.unknown >= 1, "{}", r.to_text());
+}
