@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod corpus;
 mod coverage_s3a;
+mod coverage_s3b;
 mod daemon;
 mod encryption;
 mod fake_github;

@@ -42,6 +42,11 @@ pub enum Source {
         replaces: Option<&'static str>,
         doc: &'static crate::services::s3::BucketDoc,
     },
+    /// Several configurations of a bucket (ids `bucket:config-id`), all read
+    /// by the type's one per-bucket `List*Configurations` call.
+    BucketConfigs {
+        list: &'static crate::services::s3::BucketConfigs,
+    },
 }
 
 impl Source {
@@ -49,7 +54,10 @@ impl Source {
     pub fn per_bucket(self) -> bool {
         matches!(
             self,
-            Source::Bucket | Source::BucketConfig { .. } | Source::BucketDoc { .. }
+            Source::Bucket
+                | Source::BucketConfig { .. }
+                | Source::BucketDoc { .. }
+                | Source::BucketConfigs { .. }
         )
     }
 
@@ -82,6 +90,13 @@ pub static TYPES: &[&AwsType] = &[
     &s3::bucket_website_configuration::TYPE,
     &s3::bucket_acl::TYPE,
     &s3::bucket_lifecycle_configuration::TYPE,
+    &s3::bucket_notification::TYPE,
+    &s3::bucket_replication_configuration::TYPE,
+    &s3::bucket_object_lock_configuration::TYPE,
+    &s3::bucket_inventory::TYPE,
+    &s3::bucket_intelligent_tiering_configuration::TYPE,
+    &s3::bucket_analytics_configuration::TYPE,
+    &s3::bucket_metric::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =

@@ -53,6 +53,8 @@ struct Facts {
     pab: Option<Option<Map<String, Value>>>,
     /// Type-declared documents: type -> document (`None`: absent).
     docs: Vec<(&'static str, Option<Map<String, Value>>)>,
+    /// Type-declared configuration lists: type -> config id -> document.
+    configs: Vec<(&'static str, Configs)>,
 }
 
 /// One bucket document's answer.
@@ -81,6 +83,39 @@ pub struct BucketDoc {
     pub operation: &'static str,
     /// Read one bucket's document, in canonical form.
     pub read: DocRead,
+}
+
+/// A bucket's configurations of one type: config id -> canonical document.
+pub type Configs = BTreeMap<String, Map<String, Value>>;
+
+/// Several configurations of one type per bucket, keyed by configuration id
+/// (inventory, analytics, metrics, intelligent tiering: resource ids
+/// `bucket:config-id`), declared in the type's file (`Source::BucketConfigs`).
+/// The service makes the type's one paginated `List*Configurations` read per
+/// managed bucket whose state has a resource of that type, and it serves every
+/// configuration of that bucket; a bucket with none answers an empty map.
+#[derive(Debug)]
+pub struct BucketConfigs {
+    /// The API operation (for error messages).
+    pub operation: &'static str,
+    /// Read every configuration of one bucket: config id -> canonical document.
+    #[allow(clippy::type_complexity)]
+    pub read: for<'a> fn(&'a Client, &'a str) -> BoxFuture<'a, Result<Fetch<Configs>, String>>,
+}
+
+/// The bucket of a per-configuration resource id `bucket:config-id` (a bucket
+/// name never contains `:`).
+pub fn config_bucket(id: &str) -> &str {
+    id.split_once(':').map_or(id, |(b, _)| b)
+}
+
+/// The bucket a desired resource is read with: its id, or for a
+/// [`BucketConfigs`] type the bucket part of its id.
+fn bucket_of(d: &Desired) -> &str {
+    match registry::get(&d.rtype).map(|t| t.source) {
+        Some(Source::BucketConfigs { .. }) => config_bucket(&d.id),
+        _ => &d.id,
+    }
 }
 
 /// The answer to one S3 call as [`Fetch`], or the readable failure.
@@ -208,6 +243,16 @@ async fn read_bucket(
             Fetch::Gone => return Ok(None),
         }
     }
+    for t in docs.iter().filter_map(|t| registry::get(t)) {
+        let Source::BucketConfigs { list } = t.source else {
+            continue;
+        };
+        match (list.read)(client, bucket).await? {
+            Fetch::Present(v) => f.configs.push((t.info.name, v)),
+            Fetch::Absent => f.configs.push((t.info.name, BTreeMap::new())),
+            Fetch::Gone => return Ok(None),
+        }
+    }
     Ok(Some(f))
 }
 
@@ -281,10 +326,13 @@ pub async fn read_s3(
     let mut needs: BTreeMap<String, Needs> = BTreeMap::new();
     let mut docs: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for d in desired {
-        let n = needs.entry(d.id.clone()).or_default();
+        let n = needs.entry(bucket_of(d).to_string()).or_default();
         if let Some(t) = registry::get(&d.rtype) {
-            if matches!(t.source, Source::BucketDoc { .. }) {
-                let v = docs.entry(d.id.clone()).or_default();
+            if matches!(
+                t.source,
+                Source::BucketDoc { .. } | Source::BucketConfigs { .. }
+            ) {
+                let v = docs.entry(bucket_of(d).to_string()).or_default();
                 if !v.iter().any(|x| x == t.info.name) {
                     v.push(t.info.name.to_string());
                 }
@@ -335,6 +383,10 @@ pub async fn read_s3(
             Ok(f) => reads.push((b, f)),
             Err(e) => {
                 let reason = format!("bucket {b}: {e}");
+                // Per-configuration resources of that bucket are unknown too.
+                for d in desired.iter().filter(|d| d.id != b && bucket_of(d) == b) {
+                    read.failed.insert(d.id.clone(), reason.clone());
+                }
                 read.failed.insert(b, reason);
             }
         }
@@ -415,6 +467,22 @@ pub async fn read_s3(
         for (t, doc) in &f.docs {
             if let (true, Some(attrs), Some(m)) = (has(t), doc, out.get_mut(t)) {
                 m.insert(bucket.clone(), live(attrs.clone()));
+            }
+        }
+        for (t, configs) in &f.configs {
+            let Some(m) = out.get_mut(t) else { continue };
+            for (config, attrs) in configs {
+                let id = format!("{bucket}:{config}");
+                if kinds.get(id.as_str()).is_some_and(|k| k.contains(t)) {
+                    m.insert(
+                        id.clone(),
+                        Live {
+                            id,
+                            attrs: attrs.clone(),
+                            ..Default::default()
+                        },
+                    );
+                }
             }
         }
     }
