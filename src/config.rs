@@ -32,6 +32,10 @@ struct RawConfig {
     daemon: RawDaemon,
     /// Parsed by the `pr` module.
     github: Option<toml::Value>,
+    /// Parsed by the `attribution` module.
+    attribution: Option<toml::Value>,
+    /// Parsed by the `events` module.
+    events: Option<toml::Value>,
     #[serde(default)]
     stacks: Vec<RawStack>,
 }
@@ -61,6 +65,8 @@ struct RawRule {
     kinds: Vec<String>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    #[serde(default)]
+    changed_by: Vec<String>,
     criticality: String,
     action: Option<String>,
 }
@@ -146,6 +152,10 @@ pub struct Config {
     pub daemon: DaemonSettings,
     /// `[github]`: how pull requests are made (when any stack has `code`).
     pub github: Option<crate::pr::GithubSettings>,
+    /// `[attribution]`: who changed a drifted resource (CloudTrail); absent: off.
+    pub attribution: Option<crate::attribution::AttributionSettings>,
+    /// `[events]`: event-driven rescans from an SQS queue (daemon only).
+    pub events: Option<crate::events::EventsSettings>,
     pub stacks: Vec<StackConfig>,
 }
 
@@ -171,6 +181,10 @@ pub struct PolicyRule {
     pub attributes: Vec<String>,
     pub kinds: Vec<crate::report::DriftKind>,
     pub tags: BTreeMap<String, String>,
+    /// Globs on who changed it (`changed_by` of the drift): the principal
+    /// (`role/break-glass`, `sso/Admin*`, `service/autoscaling.amazonaws.com`)
+    /// or the channel (`via:console`). Never matches an unattributed drift.
+    pub changed_by: Vec<String>,
     pub critical: bool,
     pub action: Option<crate::report::DecisionAction>,
 }
@@ -657,7 +671,7 @@ fn expand(s: &str, env: &dyn Env) -> Result<String, String> {
     Ok(out)
 }
 
-fn is_region(r: &str) -> bool {
+pub(crate) fn is_region(r: &str) -> bool {
     // e.g. us-east-1, eu-central-2, us-gov-west-1, ap-southeast-4
     let parts: Vec<&str> = r.split('-').collect();
     parts.len() >= 3
@@ -772,6 +786,7 @@ fn validate_policy(p: RawPolicy, base: &Path, errors: &mut Errors) -> PolicySett
             attributes: r.attributes,
             kinds,
             tags: r.tags,
+            changed_by: r.changed_by,
             critical,
             action,
         });
@@ -1065,8 +1080,20 @@ fn validate(
             ),
         );
     }
+    let attribution = raw.attribution.as_ref().and_then(|v| {
+        crate::attribution::parse_settings(v)
+            .map_err(|es| es.into_iter().for_each(|(field, m)| errors.add(field, m)))
+            .ok()
+    });
+    let events = raw.events.as_ref().and_then(|v| {
+        crate::events::parse_settings(v)
+            .map_err(|es| es.into_iter().for_each(|(field, m)| errors.add(field, m)))
+            .ok()
+    });
     Config {
         path: path.to_path_buf(),
+        attribution,
+        events,
         policy,
         reconcile,
         history,

@@ -5,12 +5,14 @@
 //! canonical attributes (`diff`) and writes a report (`report`). The
 //! `driftd` binary (`main.rs`) is a thin command line over [`scan::run`].
 
+pub mod attribution;
 pub mod audit;
 pub mod config;
 pub mod daemon;
 pub mod diff;
 pub mod encryption;
 pub mod env;
+pub mod events;
 pub mod history;
 pub mod ignore;
 pub mod metrics;

@@ -559,6 +559,8 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                             first_seen: None,
                             seen: None,
                             decision: None,
+                            changed_by: None,
+                            unattributed: None,
                         });
                     }
                     Some(l) => {
@@ -616,6 +618,8 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                                 first_seen: None,
                                 seen: None,
                                 decision: None,
+                                changed_by: None,
+                                unattributed: None,
                             });
                         }
                     }
@@ -688,6 +692,8 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
                             first_seen: None,
                             seen: None,
                             decision: None,
+                            changed_by: None,
+                            unattributed: None,
                         });
                     }
                 }
