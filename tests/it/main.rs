@@ -4,11 +4,13 @@
 //! AWS tests run against a real moto server per test (see `moto`); nothing
 //! leaves the loopback interface.
 
+mod attribution;
 mod bad_input;
 mod cli;
 mod corpus;
 mod daemon;
 mod encryption;
+mod fake_cloudtrail;
 mod fake_github;
 mod faults;
 mod locking;
