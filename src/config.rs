@@ -24,7 +24,7 @@ struct RawConfig {
     #[serde(default)]
     scan: RawScan,
     #[serde(default)]
-    policy: RawPolicy,
+    policy: crate::decide::settings::RawPolicy,
     #[serde(default)]
     reconcile: RawReconcile,
     history: Option<RawHistory>,
@@ -38,37 +38,6 @@ struct RawConfig {
     events: Option<toml::Value>,
     #[serde(default)]
     stacks: Vec<RawStack>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawPolicy {
-    builtin_rules: Option<bool>,
-    #[serde(default)]
-    rules: Vec<RawRule>,
-    #[serde(default)]
-    rego: Vec<String>,
-    blast_radius_threshold: Option<f64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    name: String,
-    #[serde(default)]
-    types: Vec<String>,
-    #[serde(default)]
-    addresses: Vec<String>,
-    #[serde(default)]
-    attributes: Vec<String>,
-    #[serde(default)]
-    kinds: Vec<String>,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    #[serde(default)]
-    changed_by: Vec<String>,
-    criticality: String,
-    action: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -159,35 +128,8 @@ pub struct Config {
     pub stacks: Vec<StackConfig>,
 }
 
-/// `[policy]`: how drift is classified.
-#[derive(Debug, Clone)]
-pub struct PolicySettings {
-    /// User rules, evaluated in order before the built-in ones; first match wins.
-    pub rules: Vec<PolicyRule>,
-    /// Apply driftd's built-in rules after the user's (see `policy::builtin_rules`).
-    pub builtin_rules: bool,
-    /// Rego files: (path, text), already compiled once at load.
-    pub rego: Vec<(PathBuf, String)>,
-    /// Blast-radius budget per stack and run (Rego `data.driftd.score`).
-    pub blast_radius_threshold: f64,
-}
-
-/// One `[[policy.rules]]` entry. Empty lists match everything.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PolicyRule {
-    pub name: String,
-    pub types: Vec<String>,
-    pub addresses: Vec<String>,
-    pub attributes: Vec<String>,
-    pub kinds: Vec<crate::report::DriftKind>,
-    pub tags: BTreeMap<String, String>,
-    /// Globs on who changed it (`changed_by` of the drift): the principal
-    /// (`role/break-glass`, `sso/Admin*`, `service/autoscaling.amazonaws.com`)
-    /// or the channel (`via:console`). Never matches an unattributed drift.
-    pub changed_by: Vec<String>,
-    pub critical: bool,
-    pub action: Option<crate::report::DecisionAction>,
-}
+/// `[policy]` belongs to the decide stage (which validates and builds it).
+pub use crate::decide::settings::{PolicyRule, PolicySettings};
 
 /// `[reconcile]`: brakes on automatic changes.
 #[derive(Debug, Clone)]
@@ -202,14 +144,8 @@ pub struct ReconcileSettings {
     pub audit_log: Option<PathBuf>,
 }
 
-/// Per-stack reconcile mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReconcileMode {
-    #[default]
-    Off,
-    DryRun,
-    Apply,
-}
+/// Per-stack reconcile mode (used by the decide stage, which owns it).
+pub use crate::decide::settings::ReconcileMode;
 
 /// `[history]`: where scan history lives (for `first_seen` and persistence).
 #[derive(Debug, Clone)]
@@ -456,7 +392,8 @@ pub fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<Config, ConfigErr
     };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let shape_errors = errors.0.len();
-    let config = validate(raw, path, &base, &mut errors, env);
+    let (mut config, pending) = validate(raw, path, &base, &mut errors, env);
+    build(&mut config, pending, &mut errors);
     // A field dropped for its type is not reported again as missing.
     let mut i = 0;
     errors.0.retain(|e| {
@@ -726,107 +663,14 @@ fn inline_ignore(list: &[String], field: &str, errors: &mut Errors) -> IgnoreRul
     })
 }
 
-fn validate_policy(p: RawPolicy, base: &Path, errors: &mut Errors) -> PolicySettings {
-    use crate::report::{DecisionAction, DriftKind};
-    let mut rules = Vec::new();
-    for (i, r) in p.rules.into_iter().enumerate() {
-        let f = |k: &str| format!("policy.rules[{i}].{k}");
-        let critical = match r.criticality.as_str() {
-            "critical" => true,
-            "non_critical" => false,
-            other => {
-                errors.add(
-                    f("criticality"),
-                    format!("`{other}` is not one of: critical, non_critical"),
-                );
-                true
-            }
-        };
-        let kinds = r
-            .kinds
-            .iter()
-            .filter_map(|k| match k.as_str() {
-                "changed" => Some(DriftKind::Changed),
-                "missing" => Some(DriftKind::Missing),
-                "unmanaged" => Some(DriftKind::Unmanaged),
-                other => {
-                    errors.add(
-                        f("kinds"),
-                        format!("`{other}` is not one of: changed, missing, unmanaged"),
-                    );
-                    None
-                }
-            })
-            .collect();
-        let action = r.action.as_deref().and_then(|a| match a {
-            "reconcile" => Some(DecisionAction::Reconcile),
-            "pull_request" => Some(DecisionAction::PullRequest),
-            "report_only" => Some(DecisionAction::ReportOnly),
-            "ignore" | "ignored" => Some(DecisionAction::Ignored),
-            other => {
-                errors.add(
-                    f("action"),
-                    format!(
-                        "`{other}` is not one of: reconcile, pull_request, report_only, ignore"
-                    ),
-                );
-                None
-            }
-        });
-        if r.name.is_empty() {
-            errors.add(
-                f("name"),
-                "every rule needs a name (it is shown in reports)",
-            );
-        }
-        rules.push(PolicyRule {
-            name: r.name,
-            types: r.types,
-            addresses: r.addresses,
-            attributes: r.attributes,
-            kinds,
-            tags: r.tags,
-            changed_by: r.changed_by,
-            critical,
-            action,
-        });
-    }
-    let mut rego = Vec::new();
-    for (i, file) in p.rego.iter().enumerate() {
-        let path = base.join(file);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => match crate::policy::check_rego(&path, &text) {
-                Ok(()) => rego.push((path, text)),
-                Err(e) => errors.add(format!("policy.rego[{i}]"), e),
-            },
-            Err(e) => errors.add(
-                format!("policy.rego[{i}]"),
-                format!("cannot read {}: {e}", path.display()),
-            ),
-        }
-    }
-    crate::policy::check_blast_radius(p.blast_radius_threshold, &rego)
-        .into_iter()
-        .for_each(|(f, m)| errors.add(f, m));
-    let threshold = p.blast_radius_threshold.unwrap_or(100.0);
-    if threshold.is_nan() || threshold < 0.0 {
-        errors.add("policy.blast_radius_threshold", "must be a number >= 0");
-    }
-    PolicySettings {
-        rules,
-        builtin_rules: p.builtin_rules.unwrap_or(true),
-        rego,
-        blast_radius_threshold: threshold,
-    }
-}
-
 fn validate(
     raw: RawConfig,
     path: &Path,
     base: &Path,
     errors: &mut Errors,
     env: &dyn Env,
-) -> Config {
+) -> (Config, Pending) {
+    let mut ignores: Vec<PendingIgnore> = Vec::new();
     let s = raw.scan;
     let concurrency = s.concurrency.unwrap_or(8);
     if !(1..=256).contains(&concurrency) {
@@ -862,15 +706,13 @@ fn validate(
             }
         };
     let mut ignore = IgnoreRules::default();
-    match &s.driftignore {
-        Some(p) => ignore.extend(&read_ignore(&base.join(p), "scan.driftignore", errors)),
-        None => {
-            let default = base.join(".driftignore");
-            if default.is_file() {
-                ignore.extend(&read_ignore(&default, "scan.driftignore", errors));
-            }
-        }
-    }
+    // The driftignore file is read by the build step, and goes first.
+    ignores.push(PendingIgnore {
+        stack: None,
+        path: base.join(s.driftignore.as_deref().unwrap_or(".driftignore")),
+        field: "scan.driftignore".into(),
+        optional: s.driftignore.is_none(),
+    });
     ignore.extend(&inline_ignore(&s.ignore, "scan.ignore", errors));
 
     if raw.stacks.is_empty() {
@@ -949,7 +791,12 @@ fn validate(
         }
         let mut stack_ignore = IgnoreRules::default();
         if let Some(p) = &st.driftignore {
-            stack_ignore.extend(&read_ignore(&base.join(p), &f("driftignore"), errors));
+            ignores.push(PendingIgnore {
+                stack: Some(stacks.len()),
+                path: base.join(p),
+                field: f("driftignore"),
+                optional: false,
+            });
         }
         stack_ignore.extend(&inline_ignore(&st.ignore, &f("ignore"), errors));
         let reconcile = match st.reconcile.as_deref().unwrap_or("off") {
@@ -1012,7 +859,12 @@ fn validate(
             ignore: stack_ignore,
         });
     }
-    let policy = validate_policy(raw.policy, base, errors);
+    // Pure validation here; the Rego files are read and compiled by the
+    // build step (`parse`), after every other check.
+    let (policy, policy_errors) = raw.policy.validate(base);
+    policy_errors
+        .into_iter()
+        .for_each(|(f, m)| errors.add(f, m));
     let r = raw.reconcile;
     let reconcile = ReconcileSettings {
         max_actions: r.max_actions.unwrap_or(10),
@@ -1090,11 +942,12 @@ fn validate(
             .map_err(|es| es.into_iter().for_each(|(field, m)| errors.add(field, m)))
             .ok()
     });
-    Config {
+    let config = Config {
         path: path.to_path_buf(),
         attribution,
         events,
-        policy,
+        // Set by the build step from `policy` (returned with the config).
+        policy: PolicySettings::default(),
         reconcile,
         history,
         daemon,
@@ -1131,7 +984,46 @@ fn validate(
             stack_timeout,
         },
         stacks,
+    };
+    (config, Pending { policy, ignores })
+}
+
+/// What validation leaves to the build step: files to read and compile.
+struct Pending {
+    policy: crate::decide::settings::PolicySpec,
+    ignores: Vec<PendingIgnore>,
+}
+
+/// A driftignore file to read: for the global rules, or stack `stack`'s.
+/// Its rules come before the inline `ignore` entries (later rules win).
+struct PendingIgnore {
+    stack: Option<usize>,
+    path: PathBuf,
+    field: String,
+    /// The default `.driftignore`: read only if it is a file.
+    optional: bool,
+}
+
+/// Build: read the files validation named (driftignore files, Rego files,
+/// compiled here) into the config. Every error is added to the list.
+fn build(config: &mut Config, pending: Pending, errors: &mut Errors) {
+    for p in pending.ignores {
+        if p.optional && !p.path.is_file() {
+            continue;
+        }
+        let mut rules = read_ignore(&p.path, &p.field, errors);
+        let target = match p.stack {
+            None => &mut config.scan.ignore,
+            Some(i) => &mut config.stacks[i].ignore,
+        };
+        rules.extend(target);
+        *target = rules;
     }
+    let (policy, policy_errors) = pending.policy.build();
+    policy_errors
+        .into_iter()
+        .for_each(|(f, m)| errors.add(f, m));
+    config.policy = policy;
 }
 
 /// Default `scan.stack_timeout`.

@@ -1,8 +1,8 @@
 //! Attribute diff: desired (state, canonical) versus live (canonical).
 //!
-//! Why generic: all type knowledge lives in the provider's schema (which
-//! attributes, which normalizers, which shape); this module only walks two
-//! canonical values. The one rule that matters most here: a live attribute
+//! Why generic: all type knowledge lives in the provider's registry (which
+//! attributes, which normalizers, which shape: one file per type, see
+//! docs/architecture.md); this module only walks two canonical values. The one rule that matters most here: a live attribute
 //! that is *absent* was not observed, and is never reported as drift.
 
 pub use driftd_core::AttrDiff;

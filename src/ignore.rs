@@ -15,11 +15,14 @@
 //! Attribute paths are the ones driftd reports (`tags.Name`,
 //! `metadata_options.http_tokens`); a rule matches a path and everything below it.
 
+use crate::glob::Wildcard;
+
 /// One parsed rule.
 #[derive(Debug, Clone, PartialEq)]
 struct Rule {
     negate: bool,
-    segments: Vec<String>,
+    /// Compiled once, at parse.
+    segments: Vec<Wildcard>,
 }
 
 /// A set of rules, in order (later rules win).
@@ -45,29 +48,9 @@ fn split_segments(s: &str) -> Vec<String> {
     out
 }
 
-/// Glob match with `*` (any run of characters) and `?` (one character).
-pub fn wildcard(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
+/// Glob match with `*` (any run of characters) and `?` (one character);
+/// everything else literal (globset, see `crate::glob`).
+pub use crate::glob::wildcard;
 
 impl IgnoreRules {
     /// Parse rules from text (a `.driftignore` file or a config list joined
@@ -95,7 +78,10 @@ impl IgnoreRules {
                 ));
                 continue;
             }
-            rules.push(Rule { negate, segments });
+            rules.push(Rule {
+                negate,
+                segments: segments.iter().map(|s| Wildcard::new(s)).collect(),
+            });
         }
         if errors.is_empty() {
             Ok(Self { rules })
@@ -117,7 +103,7 @@ impl IgnoreRules {
     pub fn ignores_resource(&self, rtype: &str, id: &str) -> bool {
         let mut ignored = false;
         for r in self.rules.iter().filter(|r| r.segments.len() == 2) {
-            if wildcard(&r.segments[0], rtype) && wildcard(&r.segments[1], id) {
+            if r.segments[0].matches(rtype) && r.segments[1].matches(id) {
                 ignored = !r.negate;
             }
         }
@@ -132,10 +118,10 @@ impl IgnoreRules {
         let mut ignored = false;
         for r in self.rules.iter().filter(|r| r.segments.len() > 2) {
             let attr = &r.segments[2..];
-            if wildcard(&r.segments[0], rtype)
-                && wildcard(&r.segments[1], id)
+            if r.segments[0].matches(rtype)
+                && r.segments[1].matches(id)
                 && attr.len() <= path.len()
-                && attr.iter().zip(path).all(|(p, s)| wildcard(p, s))
+                && attr.iter().zip(path).all(|(p, s)| p.matches(s))
             {
                 ignored = !r.negate;
             }

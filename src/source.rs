@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::config::StateLocation;
 use crate::encryption::Decryptor;
+use crate::glob::PathPattern;
 use crate::state::{self, StateFile};
 
 /// Bounds on reading one location's state.
@@ -38,25 +39,7 @@ fn has_wildcard(s: &str) -> bool {
 
 /// Match `text` against a path pattern (`*`, `?` within a segment; `**` across).
 pub fn path_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match p.first() {
-            None => t.is_empty(),
-            Some(b'*') if p.get(1) == Some(&b'*') => {
-                let rest = &p[2..];
-                // `**/` may also match nothing at all
-                if rest.first() == Some(&b'/') && go(&rest[1..], t) {
-                    return true;
-                }
-                (0..=t.len()).any(|i| go(rest, &t[i..]))
-            }
-            Some(b'*') => (0..=t.len())
-                .take_while(|&i| i == 0 || t[i - 1] != b'/')
-                .any(|i| go(&p[1..], &t[i..])),
-            Some(b'?') => !t.is_empty() && t[0] != b'/' && go(&p[1..], &t[1..]),
-            Some(c) => t.first() == Some(c) && go(&p[1..], &t[1..]),
-        }
-    }
-    go(pattern.as_bytes(), text.as_bytes())
+    PathPattern::new(pattern).matches(text)
 }
 
 /// The literal directory (or key prefix) before the first wildcard.
@@ -71,13 +54,11 @@ fn literal_prefix(pattern: &str) -> &str {
 /// Every entry under `dir` that is not a directory (regular files, and
 /// anything else: symlinks, FIFOs, sockets; those are checked when matched).
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let ft = entry.file_type()?;
-        if ft.is_dir() {
-            walk(&entry.path(), out)?;
-        } else {
-            out.push(entry.path());
+    // Symlinks are not followed (a symlinked directory is one entry).
+    for entry in walkdir::WalkDir::new(dir).min_depth(1) {
+        let entry = entry.map_err(std::io::Error::from)?;
+        if !entry.file_type().is_dir() {
+            out.push(entry.into_path());
         }
     }
     Ok(())
@@ -205,10 +186,11 @@ fn load_local(path: &Path, tx: &tokio::sync::mpsc::Sender<RawFile>) {
         send(Err(format!("{shown}: cannot list {root}: {e}")));
         return;
     }
+    let pattern = PathPattern::new(&shown);
     let mut matched: Vec<String> = files
         .into_iter()
         .map(|p| p.display().to_string())
-        .filter(|p| path_match(&shown, p))
+        .filter(|p| pattern.matches(p))
         .collect();
     matched.sort();
     if matched.is_empty() {
@@ -233,6 +215,7 @@ async fn load_s3(
 ) -> Result<Vec<StateFile>, String> {
     let keys = if has_wildcard(key) {
         let prefix = literal_prefix(key);
+        let pattern = PathPattern::new(key);
         let mut keys = Vec::new();
         let mut pages = client
             .list_objects_v2()
@@ -251,7 +234,7 @@ async fn load_s3(
                 page.contents()
                     .iter()
                     .filter_map(|o| o.key())
-                    .filter(|k| path_match(key, k))
+                    .filter(|k| pattern.matches(k))
                     .map(str::to_string),
             );
         }

@@ -167,6 +167,7 @@ struct Measured {
 }
 
 /// Run a child, collect its stdout, reap it with `wait4` for its own rusage.
+#[allow(unsafe_code)] // libc::wait4: the child's rusage, no safe std API
 fn run_child(cmd: &mut Command) -> Result<(Vec<u8>, i32, u64)> {
     let mut child = cmd
         .stdin(Stdio::null())
@@ -392,6 +393,7 @@ fn check_report(world: &World, out: &ScenarioOut) -> (bool, Vec<String>) {
 /// `ru_maxrss` at this value (Linux carries the parent's high-water mark
 /// through `vfork`+`exec`), so the launcher stays small: seeding runs in a
 /// child too.
+#[allow(unsafe_code)] // libc::getrusage: no safe std API
 fn own_peak_rss() -> u64 {
     // SAFETY: plain FFI call with a valid out-pointer.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };

@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 
+use driftd_core::registry::EditorHint;
 use hcl_edit::expr::{Expression, Object, ObjectKey, TraversalOperator};
 use hcl_edit::structure::{Block, Body};
 use hcl_edit::Span;
@@ -1171,17 +1172,16 @@ impl<'w> Planner<'w, '_> {
         owner: &(usize, String),
     ) -> Result<Change, Human> {
         let first = path[0].as_str();
-        if first == "policy" {
-            return Err("policy documents are not edited automatically: update the policy (often built with jsonencode or a heredoc) to the live document".into());
-        }
-        if (first == "ingress" || first == "egress")
-            && path.len() == 2
-            && res.addr.rtype == "aws_security_group"
-        {
-            return self.sg_rule(res, d, first, &path[1], expected, actual, owner);
-        }
-        if first == "rules" {
-            return Err("standalone security group rule resources are not edited automatically: add, change or remove the rule resource".into());
+        // What the type's registry entry says about this attribute.
+        let hint = driftd_aws::registry::registry()
+            .get(&res.addr.rtype)
+            .map_or(EditorHint::Plain, |t| t.editor_hint(first));
+        match hint {
+            EditorHint::Refuse(why) => return Err(why.into()),
+            EditorHint::KeyedBlocks if path.len() == 2 => {
+                return self.sg_rule(res, d, first, &path[1], expected, actual, owner);
+            }
+            EditorHint::KeyedBlocks | EditorHint::Plain => {}
         }
         if first == "tags" && path.len() == 2 {
             return self.tag(res, d, &path[1], expected, actual, owner);

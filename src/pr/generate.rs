@@ -1,18 +1,18 @@
 //! Import pull requests: Terraform code generated from an unmanaged
 //! resource's live attributes.
 //!
-//! Why a table: what an `import` block needs differs per resource type (the
-//! import id, the arguments Terraform requires, which compared attributes
-//! can be written back, which are nested blocks). All of that per-type
-//! knowledge lives in [`IMPORTABLE`], in this one file, so that it can move
-//! to the provider crate when the engine stops naming resource types.
+//! Why hints from the registry: what an `import` block needs differs per
+//! resource type (the import id, the arguments Terraform requires, which
+//! compared attributes can be written back, which are nested blocks). That
+//! per-type knowledge is declared in the type's own file in the provider
+//! (`ResourceType::import`); this module only applies it.
 //!
 //! What is generated: an `import { to = ADDR  id = "..." }` block (Terraform
 //! 1.5+, OpenTofu 1.6+) and a `resource` block with only the compared
 //! attributes plus the required arguments, in `imported.tf` of the stack's
 //! directory (appended when the file exists). A live value equal to the id
 //! of a resource the stack manages in its root module is written as a
-//! reference (`aws_security_group.web.id`), not as the id.
+//! reference (`<type>.web.id`), not as the id.
 //!
 //! Which stack an unmanaged resource belongs to is a config rule
 //! ([`super::ImportRule`]); resources AWS created itself, resources another
@@ -29,72 +29,15 @@ use super::{ImportRule, ProposedDrift};
 use crate::config::Config;
 use crate::report::{DecisionAction, DriftKind, Report, ScopeReport, ScopeStatus};
 
-/// How one resource type is imported and written.
-pub struct Importable {
-    pub rtype: &'static str,
-    /// The argument that carries the import id itself (`bucket` for a
-    /// bucket); `None` when the id is not an argument (an instance id).
-    pub id_argument: Option<&'static str>,
-    /// The argument whose value names the resource (its Terraform name and
-    /// the `name_prefix` rule), after the `Name` tag.
-    pub name_argument: Option<&'static str>,
-    /// Arguments written from the live form, in this order (when present and
-    /// not empty).
-    pub arguments: &'static [&'static str],
-    /// Arguments written as nested blocks, in this order.
-    pub blocks: &'static [&'static str],
-    /// Arguments Terraform requires: without a live value the import needs
-    /// a human.
-    pub required: &'static [&'static str],
-    /// Said in the pull request about what is not generated.
-    pub note: &'static str,
-}
+/// How one resource type is imported and written: the type's registry entry
+/// says it (`ResourceType::import`).
+pub use driftd_core::registry::ImportHints as Importable;
 
-/// Every type driftd can generate an import for.
-pub const IMPORTABLE: &[Importable] = &[
-    Importable {
-        rtype: "aws_instance",
-        id_argument: None,
-        name_argument: None,
-        arguments: &[
-            "ami",
-            "instance_type",
-            "subnet_id",
-            "vpc_security_group_ids",
-            "key_name",
-            "iam_instance_profile",
-            "monitoring",
-            "ebs_optimized",
-            "source_dest_check",
-            "disable_api_termination",
-            "tags",
-        ],
-        blocks: &["metadata_options", "root_block_device"],
-        required: &["ami", "instance_type"],
-        note: "user_data and network interfaces are not generated",
-    },
-    Importable {
-        rtype: "aws_s3_bucket",
-        id_argument: Some("bucket"),
-        name_argument: Some("bucket"),
-        arguments: &["bucket", "tags"],
-        blocks: &[],
-        required: &["bucket"],
-        note: "versioning, encryption, public access block and policy are separate resources (aws_s3_bucket_*): import them the same way if you manage them",
-    },
-    Importable {
-        rtype: "aws_security_group",
-        id_argument: None,
-        name_argument: Some("name"),
-        arguments: &["name", "description", "vpc_id", "tags"],
-        blocks: &[],
-        required: &["name", "description"],
-        note: "rules are not generated (Terraform leaves rules it does not manage alone): add ingress/egress blocks or aws_vpc_security_group_*_rule resources to manage them",
-    },
-];
-
+/// The import hints of a type, when driftd can generate its import.
 pub fn importable(rtype: &str) -> Option<&'static Importable> {
-    IMPORTABLE.iter().find(|t| t.rtype == rtype)
+    driftd_aws::registry::registry()
+        .get(rtype)
+        .and_then(|t| t.import.as_ref())
 }
 
 /// The tag Auto Scaling puts on its instances.

@@ -21,6 +21,7 @@ mod pr_editor;
 mod proxy;
 mod pushgateway;
 mod reconcile;
+mod registry;
 mod scan_moto;
 mod secrets;
 mod state_forms;

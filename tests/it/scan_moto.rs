@@ -616,3 +616,66 @@ async fn a_vpc_rule_to_a_group_given_with_its_account_is_not_drift() {
     let net = r.stacks.iter().find(|s| s.name == "network").unwrap();
     assert_eq!(net.counts.in_sync, 5, "{:?}", net.counts);
 }
+
+/// The type added the registry way: in sync, changed, missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_ownership_controls_in_sync_changed_missing() {
+    use aws_sdk_s3::types::{ObjectOwnership, OwnershipControls, OwnershipControlsRule};
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("ownership-controls");
+    let w = seed(&c, &dir).await;
+    let put = |o: ObjectOwnership| {
+        c.s3.put_bucket_ownership_controls()
+            .bucket(&w.bucket_v4)
+            .ownership_controls(
+                OwnershipControls::builder()
+                    .rules(
+                        OwnershipControlsRule::builder()
+                            .object_ownership(o)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+    };
+    put(ObjectOwnership::BucketOwnerEnforced).await.unwrap();
+    add_to_state(
+        &dir.join("app.tfstate"),
+        "aws_s3_bucket_ownership_controls",
+        "assets",
+        serde_json::json!({"id": w.bucket_v4, "bucket": w.bucket_v4,
+                           "rule": [{"object_ownership": "BucketOwnerEnforced"}]}),
+    );
+    let cfg = world::config_text(&moto.url);
+    let r = scan_text(&cfg, &dir).await;
+    assert_eq!(lines(&r), Vec::<String>::new(), "{}", r.to_text());
+    let app = r.stacks.iter().find(|s| s.name == "app").unwrap();
+    assert_eq!(app.counts.in_sync, 9, "{:?}", app.counts);
+
+    put(ObjectOwnership::ObjectWriter).await.unwrap();
+    let r = scan_text(&cfg, &dir).await;
+    assert_eq!(
+        lines(&r),
+        vec![
+            r#"changed aws_s3_bucket_ownership_controls.assets rule.object_ownership: "BucketOwnerEnforced" -> "ObjectWriter""#
+        ],
+        "{}",
+        r.to_text()
+    );
+
+    c.s3.delete_bucket_ownership_controls()
+        .bucket(&w.bucket_v4)
+        .send()
+        .await
+        .unwrap();
+    let r = scan_text(&cfg, &dir).await;
+    assert_eq!(
+        lines(&r),
+        vec!["missing aws_s3_bucket_ownership_controls.assets"],
+        "{}",
+        r.to_text()
+    );
+}

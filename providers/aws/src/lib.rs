@@ -2,20 +2,26 @@
 //!
 //! - [`schema`]: the compared attributes per type and the state projection;
 //! - [`normalize`] and [`policy`]: named normalizers that remove false drift;
-//! - [`ec2`] and [`s3`]: batched, paginated live reads;
+//! - [`registry`]: the one static list of resource types, each declared in
+//!   its own file under [`resources`];
+//! - [`services`] ([`ec2`], [`s3`]): batched, paginated live reads, shared by
+//!   the types that need them;
 //! - [`client`]: SDK clients with bounded retry, timeouts, endpoint override, assume-role;
 //! - [`calls`]: an interceptor that counts every API attempt.
 
 pub mod calls;
 pub mod client;
-pub mod ec2;
 pub mod error_fmt;
 pub mod errors;
 pub mod normalize;
 pub mod policy;
 pub mod reconcile;
-pub mod s3;
+pub mod registry;
+pub mod resources;
 pub mod schema;
+pub mod services;
+
+pub use services::{ec2, s3};
 
 use std::collections::BTreeSet;
 
@@ -59,14 +65,6 @@ fn of<'a>(desired: &'a [Desired], types: &[&str]) -> Vec<&'a Desired> {
         .collect()
 }
 
-const S3_TYPES: [&str; 5] = [
-    AWS_S3_BUCKET,
-    AWS_S3_BUCKET_VERSIONING,
-    AWS_S3_BUCKET_SSE,
-    AWS_S3_BUCKET_POLICY,
-    AWS_S3_BUCKET_PAB,
-];
-
 /// Run one type's read within the deadline: past it, the read is a failure
 /// that says so (and the other types keep what they read).
 async fn within<T>(
@@ -99,7 +97,8 @@ impl AwsReader {
         let group_ids = ec2::ids_of(&of(desired, &[AWS_SECURITY_GROUP]), AWS_SECURITY_GROUP);
         let rule_res = of(desired, &[AWS_SECURITY_GROUP_RULE]);
         let vpc_rules = of(desired, &[AWS_VPC_SG_INGRESS_RULE, AWS_VPC_SG_EGRESS_RULE]);
-        let s3_res = of(desired, &S3_TYPES);
+        let s3_types = registry::names_by(registry::Source::per_bucket);
+        let s3_res = of(desired, &s3_types);
         // Groups are read for the groups themselves and for the groups that
         // standalone `aws_security_group_rule` resources point into.
         let mut read_groups: BTreeSet<String> = group_ids.clone();
@@ -146,7 +145,7 @@ impl AwsReader {
                 t.to_string(),
                 match r {
                     Ok(m) => TypeRead::Complete(m),
-                    Err(e) => TypeRead::Failed(e),
+                    Err(e) => TypeRead::Failed(driftd_core::ReadError::classify(e)),
                 },
             );
         };
@@ -230,7 +229,7 @@ impl AwsReader {
                 }
                 // One bucket's failed read: that bucket's resources only.
                 for (bucket, reason) in read.failed {
-                    for t in S3_TYPES {
+                    for &t in &s3_types {
                         if s3_res.iter().any(|d| d.id == bucket && d.rtype == t) {
                             inv.failed
                                 .entry(t.to_string())
@@ -244,7 +243,7 @@ impl AwsReader {
                 }
             }
             Err(e) => {
-                for t in S3_TYPES {
+                for &t in &s3_types {
                     put(&mut inv, t, Err(e.clone()));
                 }
             }

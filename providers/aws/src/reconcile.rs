@@ -597,7 +597,14 @@ impl Reconciler for AwsReconciler {
         }
     }
 
-    async fn apply(&self, a: &Action) -> Result<(), String> {
+    async fn apply(&self, a: &Action) -> Result<(), driftd_core::ReadError> {
+        self.call(a).await.map_err(driftd_core::ReadError::classify)
+    }
+}
+
+impl AwsReconciler {
+    /// [`Reconciler::apply`], with the readable message as error.
+    async fn call(&self, a: &Action) -> Result<(), String> {
         let (ec2, s3) = (&self.clients.ec2, &self.clients.s3);
         let p = &a.params;
         let s = |v: &Value| v.as_str().unwrap_or_default().to_string();

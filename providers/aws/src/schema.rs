@@ -1,71 +1,48 @@
-//! The AWS schema: which attributes of each supported type are compared, and
-//! how Terraform state projects into the canonical form the scanners produce.
+//! The AWS schema: the cross-type half of the state projection.
 //!
-//! Why an explicit list: driftd compares what the code declares and what is
-//! meaningful, never "every attribute the API returns". Each compared
-//! attribute is listed here, per type; everything else cannot drift.
-//! Canonical attribute paths follow Terraform's (nested single blocks lose
-//! their `[0]`), so a drift path can be found again in the `.tf` code.
+//! Each type's own projection, compared attributes and shapes live in its
+//! file under `resources/` and are reached through [`crate::registry`]; what
+//! stays here is what spans types: split S3 resources taking over their
+//! bucket's inline blocks, standalone rules leaving their group's sets, and
+//! regions inherited from a related resource. Canonical attribute paths
+//! follow Terraform's (nested single blocks lose their `[0]`), so a drift
+//! path can be found again in the `.tf` code.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
+use driftd_core::registry::{ProjectContext, Registry};
 use driftd_core::{Attrs, Desired, Schema, Shape, StateResource};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
-use crate::normalize::{
-    arn_region, as_bool, as_i64, effective_tags, first_block, rule_key, string_or_empty,
-    string_set, strings, Peer,
+use crate::normalize::arn_region;
+use crate::registry::{self, Source};
+
+pub use crate::resources::ec2::instance::NAME as AWS_INSTANCE;
+pub use crate::resources::ec2::security_group::NAME as AWS_SECURITY_GROUP;
+pub use crate::resources::ec2::security_group_rule::NAME as AWS_SECURITY_GROUP_RULE;
+pub use crate::resources::ec2::vpc_security_group_rule::{
+    canonical as vpc_rule, rule_key_of as vpc_rule_key, EGRESS_NAME as AWS_VPC_SG_EGRESS_RULE,
+    INGRESS_NAME as AWS_VPC_SG_INGRESS_RULE,
 };
-use crate::policy::canonical_policy;
-
-pub const AWS_INSTANCE: &str = "aws_instance";
-pub const AWS_SECURITY_GROUP: &str = "aws_security_group";
-pub const AWS_SECURITY_GROUP_RULE: &str = "aws_security_group_rule";
-pub const AWS_VPC_SG_INGRESS_RULE: &str = "aws_vpc_security_group_ingress_rule";
-pub const AWS_VPC_SG_EGRESS_RULE: &str = "aws_vpc_security_group_egress_rule";
-pub const AWS_S3_BUCKET: &str = "aws_s3_bucket";
-pub const AWS_S3_BUCKET_VERSIONING: &str = "aws_s3_bucket_versioning";
-pub const AWS_S3_BUCKET_SSE: &str = "aws_s3_bucket_server_side_encryption_configuration";
-pub const AWS_S3_BUCKET_PAB: &str = "aws_s3_bucket_public_access_block";
-pub const AWS_S3_BUCKET_POLICY: &str = "aws_s3_bucket_policy";
-
-pub const SUPPORTED_TYPES: &[&str] = &[
-    AWS_INSTANCE,
-    AWS_SECURITY_GROUP,
-    AWS_SECURITY_GROUP_RULE,
-    AWS_VPC_SG_INGRESS_RULE,
-    AWS_VPC_SG_EGRESS_RULE,
-    AWS_S3_BUCKET,
-    AWS_S3_BUCKET_VERSIONING,
-    AWS_S3_BUCKET_SSE,
-    AWS_S3_BUCKET_PAB,
-    AWS_S3_BUCKET_POLICY,
-];
-
-/// Types listed in full when looking for unmanaged resources. Rules are not:
-/// an unmanaged rule shows up as drift of its (managed) security group.
-pub const DISCOVERABLE_TYPES: &[&str] = &[AWS_INSTANCE, AWS_SECURITY_GROUP, AWS_S3_BUCKET];
-
-const S3_SPLIT_TYPES: &[&str] = &[
-    AWS_S3_BUCKET_VERSIONING,
-    AWS_S3_BUCKET_SSE,
-    AWS_S3_BUCKET_PAB,
-    AWS_S3_BUCKET_POLICY,
-];
+pub use crate::resources::s3::bucket::NAME as AWS_S3_BUCKET;
+pub use crate::resources::s3::bucket_name;
+pub use crate::resources::s3::bucket_policy::NAME as AWS_S3_BUCKET_POLICY;
+pub use crate::resources::s3::bucket_public_access_block::{
+    FIELDS as PAB_FIELDS, NAME as AWS_S3_BUCKET_PAB,
+};
+pub use crate::resources::s3::bucket_server_side_encryption_configuration::{
+    sse_rule, NAME as AWS_S3_BUCKET_SSE,
+};
+pub use crate::resources::s3::bucket_versioning::{
+    versioning_status, NAME as AWS_S3_BUCKET_VERSIONING,
+};
 
 /// Which instances get a per-instance `DescribeInstanceAttribute` call for
-/// `disable_api_termination` (EC2 has no batched read for it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum InstanceAttributeReads {
-    /// Only instances whose state enables termination protection: catches the
-    /// dangerous drift (protection turned off) at one call per protected instance.
-    #[default]
-    Protected,
-    /// Every managed instance: one call each.
-    All,
-    /// Never: `disable_api_termination` is not compared.
-    None,
-}
+/// `disable_api_termination` (EC2 has no batched read for it): `Protected`
+/// (default: only instances whose state enables termination protection,
+/// catching the dangerous drift at one call per protected instance), `All`
+/// (every managed instance), `None` (never compared).
+pub use driftd_core::registry::TerminationReads as InstanceAttributeReads;
 
 /// The AWS schema (pure: no clients).
 #[derive(Debug, Clone, Default)]
@@ -119,33 +96,24 @@ pub fn standalone_rules(desired: &[Desired]) -> StandaloneRules {
     out
 }
 
-/// The exploded key of a canonical `aws_vpc_security_group_*_rule`.
-pub fn vpc_rule_key(a: &Attrs) -> Option<String> {
-    let s = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("");
-    let (peer, value) = [
-        (Peer::Cidr, "cidr_ipv4"),
-        (Peer::Ipv6, "cidr_ipv6"),
-        (Peer::PrefixList, "prefix_list_id"),
-        (Peer::Group, "referenced_security_group_id"),
-    ]
-    .into_iter()
-    .find_map(|(p, k)| (!s(k).is_empty()).then(|| (p, s(k))))?;
-    Some(rule_key(
-        s("ip_protocol"),
-        as_i64(a.get("from_port")),
-        as_i64(a.get("to_port")),
-        peer,
-        value,
-    ))
+/// Split configuration resources (read per bucket, not the bucket itself).
+fn split(rtype: &str) -> Option<Source> {
+    registry::get(rtype)
+        .map(|t| t.source)
+        .filter(|s| s.per_bucket() && !matches!(s, Source::Bucket))
 }
 
 impl Schema for AwsSchema {
     fn supported_types(&self) -> &'static [&'static str] {
-        SUPPORTED_TYPES
+        registry::names()
     }
 
     fn discoverable_types(&self) -> &'static [&'static str] {
-        DISCOVERABLE_TYPES
+        registry::discoverable()
+    }
+
+    fn registry(&self) -> Registry {
+        registry::registry()
     }
 
     fn regions(&self, resources: &[StateResource]) -> Vec<Option<String>> {
@@ -179,7 +147,7 @@ impl Schema for AwsSchema {
             .iter()
             .map(|r| {
                 own(r).or_else(|| {
-                    if S3_SPLIT_TYPES.contains(&r.rtype.as_str()) {
+                    if split(&r.rtype).is_some() {
                         bucket_regions.get(&bucket_name(r)).cloned()
                     } else if r.rtype == AWS_SECURITY_GROUP_RULE {
                         r.attrs
@@ -194,7 +162,10 @@ impl Schema for AwsSchema {
             .collect()
     }
 
-    fn shape(&self, _rtype: &str, attr: &str) -> Shape {
+    fn shape(&self, rtype: &str, attr: &str) -> Shape {
+        if let Some(a) = registry::get(rtype).and_then(|t| t.info.attribute(attr)) {
+            return a.shape;
+        }
         match attr {
             "tags" | "ingress" | "egress" | "rules" => Shape::Map,
             "policy" => Shape::Leaf,
@@ -204,62 +175,40 @@ impl Schema for AwsSchema {
 
     fn desired(&self, resources: &[StateResource]) -> Vec<Desired> {
         // Split S3 resources take precedence over the bucket's inline blocks.
-        let mut split: HashMap<&str, BTreeSet<String>> = HashMap::new();
-        for r in resources
-            .iter()
-            .filter(|r| S3_SPLIT_TYPES.contains(&r.rtype.as_str()))
-        {
-            split
-                .entry(r.rtype.as_str())
-                .or_default()
-                .insert(bucket_name(r));
+        let mut taken: HashMap<String, BTreeSet<&'static str>> = HashMap::new();
+        for r in resources {
+            if let Some(attr) = split(&r.rtype).and_then(Source::replaces) {
+                taken.entry(bucket_name(r)).or_default().insert(attr);
+            }
         }
-        let has_split = |t: &str, b: &str| split.get(t).is_some_and(|s| s.contains(b));
-
+        let ctx = ProjectContext {
+            termination_protection: self.instance_attribute_reads,
+        };
         let mut out: Vec<Desired> = Vec::with_capacity(resources.len());
         let mut groups = Vec::new();
         for r in resources {
-            let attrs = match r.rtype.as_str() {
-                AWS_INSTANCE => self.instance(&r.attrs),
-                AWS_SECURITY_GROUP => {
-                    groups.push(out.len());
-                    security_group(&r.attrs, &r.id)
-                }
-                AWS_SECURITY_GROUP_RULE => security_group_rule(&r.attrs),
-                AWS_VPC_SG_INGRESS_RULE | AWS_VPC_SG_EGRESS_RULE => vpc_rule(&r.attrs),
-                AWS_S3_BUCKET => {
-                    let b = bucket_name(r);
-                    bucket(
-                        &r.attrs,
-                        !has_split(AWS_S3_BUCKET_VERSIONING, &b),
-                        !has_split(AWS_S3_BUCKET_SSE, &b),
-                        !has_split(AWS_S3_BUCKET_POLICY, &b),
-                    )
-                }
-                AWS_S3_BUCKET_VERSIONING => bucket_versioning(&r.attrs),
-                AWS_S3_BUCKET_SSE => bucket_sse(&r.attrs),
-                AWS_S3_BUCKET_PAB => bucket_pab(&r.attrs),
-                AWS_S3_BUCKET_POLICY => {
-                    let mut m = Map::new();
-                    m.insert(
-                        "policy".into(),
-                        canonical_policy(
-                            r.attrs.get("policy").and_then(Value::as_str).unwrap_or(""),
-                        ),
-                    );
-                    m
-                }
-                _ => Map::new(),
+            let Some(t) = registry::get(&r.rtype) else {
+                out.push(Desired {
+                    address: r.address.clone(),
+                    rtype: r.rtype.clone(),
+                    id: r.id.clone(),
+                    attrs: Attrs::new(),
+                });
+                continue;
             };
-            let id = if S3_SPLIT_TYPES.contains(&r.rtype.as_str()) || r.rtype == AWS_S3_BUCKET {
-                bucket_name(r)
-            } else {
-                r.id.clone()
-            };
+            let mut attrs = (t.info.project)(r, &ctx);
+            if matches!(t.source, Source::SecurityGroups) {
+                groups.push(out.len());
+            }
+            if matches!(t.source, Source::Bucket) {
+                if let Some(gone) = taken.get(&bucket_name(r)) {
+                    attrs.retain(|k, _| !gone.contains(k.as_str()));
+                }
+            }
             out.push(Desired {
                 address: r.address.clone(),
                 rtype: r.rtype.clone(),
-                id,
+                id: (t.info.live_id)(r),
                 attrs,
             });
         }
@@ -285,287 +234,10 @@ pub fn strip_standalone(group_id: &str, attrs: &mut Attrs, standalone: &Standalo
     }
 }
 
-/// The bucket a resource is about: `bucket` attribute, else the id.
-pub fn bucket_name(r: &StateResource) -> String {
-    r.attrs
-        .get("bucket")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .unwrap_or_else(|| r.id.clone())
-}
-
-impl AwsSchema {
-    fn instance(&self, a: &Attrs) -> Attrs {
-        let mut m = Map::new();
-        for key in [
-            "instance_type",
-            "ami",
-            "subnet_id",
-            "iam_instance_profile",
-            "key_name",
-        ] {
-            m.insert(key.into(), string_or_empty(a.get(key)));
-        }
-        m.insert("tags".into(), effective_tags(a));
-        m.insert(
-            "vpc_security_group_ids".into(),
-            string_set(strings(a.get("vpc_security_group_ids"))),
-        );
-        m.insert(
-            "monitoring".into(),
-            json!(as_bool(a.get("monitoring")).unwrap_or(false)),
-        );
-        for key in ["source_dest_check", "ebs_optimized"] {
-            if let Some(b) = as_bool(a.get(key)) {
-                m.insert(key.into(), json!(b));
-            }
-        }
-        let protection = as_bool(a.get("disable_api_termination")).unwrap_or(false);
-        match self.instance_attribute_reads {
-            InstanceAttributeReads::All => {
-                m.insert("disable_api_termination".into(), json!(protection));
-            }
-            InstanceAttributeReads::Protected if protection => {
-                m.insert("disable_api_termination".into(), json!(true));
-            }
-            _ => {}
-        }
-        if let Some(block) = first_block(a, "metadata_options") {
-            let mut mo = Map::new();
-            for key in ["http_endpoint", "http_tokens", "instance_metadata_tags"] {
-                if let Some(Value::String(s)) = block.get(key) {
-                    if !s.is_empty() {
-                        mo.insert(key.into(), json!(s));
-                    }
-                }
-            }
-            if let Some(n) = as_i64(block.get("http_put_response_hop_limit")) {
-                mo.insert("http_put_response_hop_limit".into(), json!(n));
-            }
-            if !mo.is_empty() {
-                m.insert("metadata_options".into(), Value::Object(mo));
-            }
-        }
-        if let Some(block) = first_block(a, "root_block_device") {
-            let mut rb = Map::new();
-            if let Some(n) = as_i64(block.get("volume_size")) {
-                rb.insert("volume_size".into(), json!(n));
-            }
-            if let Some(Value::String(s)) = block.get("volume_type") {
-                if !s.is_empty() {
-                    rb.insert("volume_type".into(), json!(s));
-                }
-            }
-            if let Some(b) = as_bool(block.get("encrypted")) {
-                rb.insert("encrypted".into(), json!(b));
-            }
-            if !rb.is_empty() {
-                m.insert("root_block_device".into(), Value::Object(rb));
-            }
-        }
-        m
-    }
-}
-
-fn security_group(a: &Attrs, id: &str) -> Attrs {
-    let mut m = Map::new();
-    for key in ["name", "description", "vpc_id"] {
-        m.insert(key.into(), string_or_empty(a.get(key)));
-    }
-    m.insert("tags".into(), effective_tags(a));
-    for dir in ["ingress", "egress"] {
-        let mut rules = BTreeMap::new();
-        if let Some(Value::Array(blocks)) = a.get(dir) {
-            for b in blocks.iter().filter_map(Value::as_object) {
-                explode_block(b, id, "security_groups", &mut rules);
-            }
-        }
-        m.insert(dir.into(), Value::Object(rules.into_iter().collect()));
-    }
-    m
-}
-
-/// Explode one Terraform rule block into keyed atoms (key -> description).
-/// `groups_key` names the attribute that lists peer groups (`security_groups`
-/// in inline blocks, `source_security_group_id` in `aws_security_group_rule`).
-fn explode_block(b: &Attrs, own_group: &str, groups_key: &str, out: &mut BTreeMap<String, Value>) {
-    let proto = b.get("protocol").and_then(Value::as_str).unwrap_or("-1");
-    let from = as_i64(b.get("from_port"));
-    let to = as_i64(b.get("to_port"));
-    let desc = string_or_empty(b.get("description"));
-    let mut add = |peer: Peer, v: &str| {
-        out.insert(rule_key(proto, from, to, peer, v), desc.clone());
-    };
-    for c in strings(b.get("cidr_blocks")) {
-        add(Peer::Cidr, c);
-    }
-    for c in strings(b.get("ipv6_cidr_blocks")) {
-        add(Peer::Ipv6, c);
-    }
-    for c in strings(b.get("prefix_list_ids")) {
-        add(Peer::PrefixList, c);
-    }
-    match b.get(groups_key) {
-        Some(Value::String(g)) if !g.is_empty() => add(Peer::Group, g),
-        Some(Value::Array(_)) => {
-            for g in strings(b.get(groups_key)) {
-                add(Peer::Group, g);
-            }
-        }
-        _ => {}
-    }
-    if as_bool(b.get("self")) == Some(true) && !own_group.is_empty() {
-        add(Peer::Group, own_group);
-    }
-}
-
-fn security_group_rule(a: &Attrs) -> Attrs {
-    let sg = a
-        .get("security_group_id")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let mut rules = BTreeMap::new();
-    explode_block(a, sg, "source_security_group_id", &mut rules);
-    let mut m = Map::new();
-    m.insert("security_group_id".into(), json!(sg));
-    m.insert("type".into(), string_or_empty(a.get("type")));
-    m.insert("rules".into(), Value::Object(rules.into_iter().collect()));
-    m
-}
-
-/// Canonical `aws_vpc_security_group_{ingress,egress}_rule`.
-pub fn vpc_rule(a: &Attrs) -> Attrs {
-    let mut m = Map::new();
-    let proto =
-        crate::normalize::ip_protocol(a.get("ip_protocol").and_then(Value::as_str).unwrap_or("-1"));
-    m.insert(
-        "security_group_id".into(),
-        string_or_empty(a.get("security_group_id")),
-    );
-    if proto != "all" {
-        for key in ["from_port", "to_port"] {
-            m.insert(key.into(), json!(as_i64(a.get(key)).unwrap_or(-1)));
-        }
-    }
-    m.insert("ip_protocol".into(), json!(proto));
-    for key in ["cidr_ipv4", "cidr_ipv6", "prefix_list_id", "description"] {
-        m.insert(key.into(), string_or_empty(a.get(key)));
-    }
-    // A group in another account is stored as `ACCOUNT/sg-...`; AWS answers
-    // with the bare id. The rule keys already compare the id alone.
-    let group = string_or_empty(a.get("referenced_security_group_id"));
-    m.insert(
-        "referenced_security_group_id".into(),
-        json!(crate::normalize::group_ref(group.as_str().unwrap_or(""))),
-    );
-    m.insert("tags".into(), effective_tags(a));
-    m
-}
-
-fn bucket(a: &Attrs, inline_versioning: bool, inline_sse: bool, inline_policy: bool) -> Attrs {
-    let mut m = Map::new();
-    m.insert("tags".into(), effective_tags(a));
-    if inline_versioning {
-        if let Some(v) = first_block(a, "versioning") {
-            let mut vm = Map::new();
-            vm.insert(
-                "enabled".into(),
-                json!(as_bool(v.get("enabled")).unwrap_or(false)),
-            );
-            if let Some(b) = as_bool(v.get("mfa_delete")) {
-                vm.insert("mfa_delete".into(), json!(b));
-            }
-            m.insert("versioning".into(), Value::Object(vm));
-        }
-    }
-    if inline_sse {
-        // No block in state: the bucket has AWS's default encryption, which the
-        // code does not govern. Nothing to compare.
-        if let Some(rule) = first_block(a, "server_side_encryption_configuration")
-            .and_then(|c| first_block(c, "rule"))
-        {
-            m.insert(
-                "server_side_encryption_configuration".into(),
-                json!({ "rule": sse_rule(rule) }),
-            );
-        }
-    }
-    if inline_policy {
-        if let Some(Value::String(p)) = a.get("policy") {
-            if !p.trim().is_empty() {
-                m.insert("policy".into(), canonical_policy(p));
-            }
-        }
-    }
-    m
-}
-
-/// Canonical SSE rule: `{apply_server_side_encryption_by_default: {...}, bucket_key_enabled}`.
-pub fn sse_rule(rule: &Attrs) -> Value {
-    let default = first_block(rule, "apply_server_side_encryption_by_default");
-    let get = |k: &str| string_or_empty(default.and_then(|d| d.get(k)));
-    json!({
-        "apply_server_side_encryption_by_default": {
-            "sse_algorithm": get("sse_algorithm"),
-            "kms_master_key_id": get("kms_master_key_id"),
-        },
-        "bucket_key_enabled": as_bool(rule.get("bucket_key_enabled")).unwrap_or(false),
-    })
-}
-
-fn bucket_versioning(a: &Attrs) -> Attrs {
-    let mut vm = Map::new();
-    if let Some(v) = first_block(a, "versioning_configuration") {
-        vm.insert(
-            "status".into(),
-            json!(versioning_status(v.get("status").and_then(Value::as_str))),
-        );
-        if let Some(Value::String(s)) = v.get("mfa_delete") {
-            if !s.is_empty() {
-                vm.insert("mfa_delete".into(), json!(s));
-            }
-        }
-    }
-    let mut m = Map::new();
-    m.insert("versioning_configuration".into(), Value::Object(vm));
-    m
-}
-
-/// Versioning status: a bucket that never had versioning answers with no
-/// status at all, which Terraform calls `Disabled`.
-pub fn versioning_status(s: Option<&str>) -> &str {
-    match s {
-        None | Some("") => "Disabled",
-        Some(s) => s,
-    }
-}
-
-fn bucket_sse(a: &Attrs) -> Attrs {
-    let mut m = Map::new();
-    if let Some(rule) = first_block(a, "rule") {
-        m.insert("rule".into(), sse_rule(rule));
-    }
-    m
-}
-
-pub const PAB_FIELDS: &[&str] = &[
-    "block_public_acls",
-    "block_public_policy",
-    "ignore_public_acls",
-    "restrict_public_buckets",
-];
-
-fn bucket_pab(a: &Attrs) -> Attrs {
-    PAB_FIELDS
-        .iter()
-        .map(|k| (k.to_string(), json!(as_bool(a.get(*k)).unwrap_or(false))))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn res(rtype: &str, id: &str, attrs: Value) -> StateResource {
         StateResource {

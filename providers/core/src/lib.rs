@@ -22,6 +22,10 @@
 
 use std::collections::BTreeMap;
 
+pub mod registry;
+
+pub use registry::{ReadError, ReadErrorKind, Registry, ResourceType};
+
 pub use serde_json::{Map, Value};
 
 /// Attributes of a resource, keyed by Terraform attribute name.
@@ -72,7 +76,7 @@ pub enum TypeRead {
     /// them when unmanaged discovery was requested), keyed by id.
     Complete(BTreeMap<String, Live>),
     /// The read failed: every resource of this type is *unknown*.
-    Failed(String),
+    Failed(ReadError),
 }
 
 /// What one read of a scope returned, per resource type.
@@ -103,7 +107,7 @@ impl Inventory {
         }
         match self.types.get(rtype) {
             Some(TypeRead::Complete(m)) => Ok(m.get(id)),
-            Some(TypeRead::Failed(e)) => Err(e.clone()),
+            Some(TypeRead::Failed(e)) => Err(e.message.clone()),
             None => Err("not read".into()),
         }
     }
@@ -147,6 +151,9 @@ pub trait Schema: Send + Sync {
     fn desired(&self, resources: &[StateResource]) -> Vec<Desired>;
     /// How a top-level attribute of a type is compared.
     fn shape(&self, rtype: &str, attr: &str) -> Shape;
+    /// The provider's registry of resource types: what the engine consults
+    /// instead of naming types (policy defaults, editor hints, scan inputs).
+    fn registry(&self) -> Registry;
 }
 
 /// The live half of a provider: reads one scope (an account/endpoint and a region).
@@ -202,6 +209,7 @@ pub trait Reconciler: Send + Sync {
     /// The calls that would repair these differences of one resource; an
     /// error when any of them cannot be repaired safely (then none is made).
     fn plan(&self, desired: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable>;
-    /// Make one call.
-    async fn apply(&self, action: &Action) -> Result<(), String>;
+    /// Make one call; the error's message is what the audit log and the
+    /// report show.
+    async fn apply(&self, action: &Action) -> Result<(), ReadError>;
 }

@@ -10,13 +10,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aws_sdk_ec2::types::{Filter, Instance, InstanceAttributeName, IpPermission, SecurityGroup};
+use aws_sdk_ec2::types::{Filter, InstanceAttributeName, IpPermission, SecurityGroup};
 use aws_sdk_ec2::Client;
 use driftd_core::{Attrs, Desired, Live};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
-use crate::normalize::{instance_profile_name, rule_key, tags_from_pairs, Peer};
+use crate::normalize::{rule_key, tags_from_pairs, Peer};
 use crate::schema::{strip_standalone, vpc_rule, StandaloneRules, AWS_SECURITY_GROUP_RULE};
 
 /// Filter values per request: EC2's documented limit for one filter.
@@ -93,10 +93,10 @@ pub async fn read_instances(
                     }
                     if discover && !wanted.contains_key(id) {
                         // Unmanaged: its canonical form, for import pull requests.
-                        live.attrs = instance_attrs(&i, None);
+                        live.attrs = crate::resources::ec2::instance::live(&i, None);
                     }
                     if let Some(d) = wanted.get(id) {
-                        live.attrs = instance_attrs(&i, None);
+                        live.attrs = crate::resources::ec2::instance::live(&i, None);
                         // Root volumes, only where the state describes them.
                         if d.attrs.contains_key("root_block_device") {
                             let root = i.root_device_name().unwrap_or_default();
@@ -159,71 +159,6 @@ pub async fn read_instances(
         }
     }
     Ok(out)
-}
-
-/// Canonical live attributes of an instance (see `schema::AwsSchema::instance`).
-fn instance_attrs(i: &Instance, root: Option<&Attrs>) -> Attrs {
-    let mut m = Map::new();
-    let s = |v: Option<&str>| json!(v.unwrap_or_default());
-    m.insert(
-        "instance_type".into(),
-        s(i.instance_type().map(|t| t.as_str())),
-    );
-    m.insert("ami".into(), s(i.image_id()));
-    m.insert("subnet_id".into(), s(i.subnet_id()));
-    m.insert("key_name".into(), s(i.key_name()));
-    m.insert(
-        "iam_instance_profile".into(),
-        json!(i
-            .iam_instance_profile()
-            .and_then(|p| p.arn())
-            .map(instance_profile_name)
-            .unwrap_or_default()),
-    );
-    m.insert(
-        "tags".into(),
-        tags_from_pairs(
-            i.tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-        ),
-    );
-    m.insert(
-        "vpc_security_group_ids".into(),
-        crate::normalize::string_set(i.security_groups().iter().filter_map(|g| g.group_id())),
-    );
-    if let Some(state) = i.monitoring().and_then(|m| m.state()) {
-        m.insert(
-            "monitoring".into(),
-            json!(matches!(state.as_str(), "enabled" | "pending")),
-        );
-    }
-    if let Some(b) = i.source_dest_check() {
-        m.insert("source_dest_check".into(), json!(b));
-    }
-    if let Some(b) = i.ebs_optimized() {
-        m.insert("ebs_optimized".into(), json!(b));
-    }
-    if let Some(mo) = i.metadata_options() {
-        let mut o = Map::new();
-        if let Some(v) = mo.http_endpoint() {
-            o.insert("http_endpoint".into(), json!(v.as_str()));
-        }
-        if let Some(v) = mo.http_tokens() {
-            o.insert("http_tokens".into(), json!(v.as_str()));
-        }
-        if let Some(v) = mo.http_put_response_hop_limit() {
-            o.insert("http_put_response_hop_limit".into(), json!(v));
-        }
-        if let Some(v) = mo.instance_metadata_tags() {
-            o.insert("instance_metadata_tags".into(), json!(v.as_str()));
-        }
-        m.insert("metadata_options".into(), Value::Object(o));
-    }
-    if let Some(root) = root {
-        m.insert("root_block_device".into(), Value::Object(root.clone()));
-    }
-    m
 }
 
 /// Root volume details by volume id, 200 ids a call.

@@ -13,11 +13,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::Client;
 use driftd_core::{Desired, Live};
+use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::tags_from_pairs;
 use crate::policy::canonical_policy;
+use crate::registry::{self, Source};
 use crate::schema::{
     versioning_status, AWS_S3_BUCKET, AWS_S3_BUCKET_PAB, AWS_S3_BUCKET_POLICY, AWS_S3_BUCKET_SSE,
     AWS_S3_BUCKET_VERSIONING, PAB_FIELDS,
@@ -49,16 +51,42 @@ struct Facts {
     sse: Option<Option<Value>>,
     policy: Option<Option<Value>>,
     pab: Option<Option<Map<String, Value>>>,
+    /// Type-declared documents: type -> document (`None`: absent).
+    docs: Vec<(&'static str, Option<Map<String, Value>>)>,
 }
 
-enum Fetch<T> {
+/// One bucket document's answer.
+pub enum Fetch<T> {
+    /// The document, as read.
     Present(T),
+    /// The bucket has none (an [`ABSENT_CODES`] answer, or the type's own).
     Absent,
+    /// The bucket itself is gone (`NoSuchBucket`).
     Gone,
 }
 
-fn classify<T, E>(
+/// One bucket's document read: canonical attributes, absent, or the bucket gone.
+pub type DocResult = Result<Fetch<Map<String, Value>>, String>;
+
+/// The read function of a [`BucketDoc`].
+pub type DocRead = for<'a> fn(&'a Client, &'a str) -> BoxFuture<'a, DocResult>;
+
+/// A per-bucket document a resource type reads with its own call, declared in
+/// the type's file (`Source::BucketDoc`). The service calls it once per managed
+/// bucket whose state has a resource of that type, with the other reads of
+/// that bucket.
+#[derive(Debug)]
+pub struct BucketDoc {
+    /// The API operation (for error messages).
+    pub operation: &'static str,
+    /// Read one bucket's document, in canonical form.
+    pub read: DocRead,
+}
+
+/// The answer to one S3 call as [`Fetch`], or the readable failure.
+pub fn classify<T, E>(
     op: &str,
+    extra_absent: &[&str],
     r: Result<
         T,
         aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
@@ -70,7 +98,9 @@ where
     match r {
         Ok(v) => Ok(Fetch::Present(v)),
         Err(e) => match e.code() {
-            Some(code) if ABSENT_CODES.contains(&code) => Ok(Fetch::Absent),
+            Some(code) if ABSENT_CODES.contains(&code) || extra_absent.contains(&code) => {
+                Ok(Fetch::Absent)
+            }
             Some("NoSuchBucket") => Ok(Fetch::Gone),
             _ => Err(format!("{op}: {}", crate::errors::describe(&e))),
         },
@@ -79,7 +109,7 @@ where
 
 macro_rules! fetch {
     ($op:literal, $call:expr) => {
-        match classify($op, $call.await)? {
+        match classify($op, &[], $call.await)? {
             Fetch::Present(v) => Some(v),
             Fetch::Absent => None,
             Fetch::Gone => return Ok(None),
@@ -88,7 +118,12 @@ macro_rules! fetch {
 }
 
 /// Read one bucket; `Ok(None)` when it no longer exists.
-async fn read_bucket(client: &Client, bucket: &str, needs: Needs) -> Result<Option<Facts>, String> {
+async fn read_bucket(
+    client: &Client,
+    bucket: &str,
+    needs: Needs,
+    docs: &[String],
+) -> Result<Option<Facts>, String> {
     let mut f = Facts::default();
     if needs.tags {
         let out = fetch!(
@@ -163,6 +198,16 @@ async fn read_bucket(client: &Client, bucket: &str, needs: Needs) -> Result<Opti
             )
         }));
     }
+    for t in docs.iter().filter_map(|t| registry::get(t)) {
+        let Source::BucketDoc { doc, .. } = t.source else {
+            continue;
+        };
+        match (doc.read)(client, bucket).await? {
+            Fetch::Present(v) => f.docs.push((t.info.name, Some(v))),
+            Fetch::Absent => f.docs.push((t.info.name, None)),
+            Fetch::Gone => return Ok(None),
+        }
+    }
     Ok(Some(f))
 }
 
@@ -234,8 +279,17 @@ pub async fn read_s3(
     concurrency: usize,
 ) -> Result<S3Read, String> {
     let mut needs: BTreeMap<String, Needs> = BTreeMap::new();
+    let mut docs: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for d in desired {
         let n = needs.entry(d.id.clone()).or_default();
+        if let Some(t) = registry::get(&d.rtype) {
+            if matches!(t.source, Source::BucketDoc { .. }) {
+                let v = docs.entry(d.id.clone()).or_default();
+                if !v.iter().any(|x| x == t.info.name) {
+                    v.push(t.info.name.to_string());
+                }
+            }
+        }
         match d.rtype.as_str() {
             AWS_S3_BUCKET => {
                 n.tags |= d.attrs.contains_key("tags");
@@ -251,13 +305,7 @@ pub async fn read_s3(
         }
     }
     let mut read = S3Read::default();
-    for t in [
-        AWS_S3_BUCKET,
-        AWS_S3_BUCKET_VERSIONING,
-        AWS_S3_BUCKET_SSE,
-        AWS_S3_BUCKET_POLICY,
-        AWS_S3_BUCKET_PAB,
-    ] {
+    for t in registry::names_by(Source::per_bucket) {
         read.live.insert(t, BTreeMap::new());
     }
     if needs.is_empty() && !discover {
@@ -268,14 +316,14 @@ pub async fn read_s3(
     let existing: BTreeSet<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
 
     // Managed buckets: read what their state declares, bounded concurrency.
-    let todo: Vec<(String, Needs)> = needs
+    let todo: Vec<(String, Needs, Vec<String>)> = needs
         .iter()
         .filter(|(b, _)| existing.contains(b.as_str()))
-        .map(|(b, n)| (b.clone(), *n))
+        .map(|(b, n)| (b.clone(), *n, docs.get(b).cloned().unwrap_or_default()))
         .collect();
     let results: Vec<(String, Result<Option<Facts>, String>)> = stream::iter(todo)
-        .map(|(b, n)| async move {
-            let r = read_bucket(client, &b, n).await;
+        .map(|(b, n, docs)| async move {
+            let r = read_bucket(client, &b, n, &docs).await;
             (b, r)
         })
         .buffer_unordered(concurrency.max(1))
@@ -363,6 +411,11 @@ pub async fn read_s3(
             out.get_mut(AWS_S3_BUCKET_PAB)
                 .unwrap()
                 .insert(bucket.clone(), live(p.clone()));
+        }
+        for (t, doc) in &f.docs {
+            if let (true, Some(attrs), Some(m)) = (has(t), doc, out.get_mut(t)) {
+                m.insert(bucket.clone(), live(attrs.clone()));
+            }
         }
     }
 

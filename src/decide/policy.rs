@@ -32,12 +32,20 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::config::{PolicyRule, PolicySettings};
-use crate::ignore::wildcard;
+pub use super::settings::{PolicyRule, PolicySettings};
+use crate::glob::wildcard;
 use crate::report::{DecisionAction, Drift, DriftKind};
 
-/// Rules driftd applies after the user's (disable with `policy.builtin_rules = false`).
+/// Rules driftd applies after the user's (disable with `policy.builtin_rules = false`):
+/// the generic `missing-or-unmanaged` first, then each registered type's own
+/// rules in registry order, then the generic `tags` and `descriptions`.
 pub fn builtin_rules() -> Vec<PolicyRule> {
+    builtin_rules_of(&driftd_aws::registry::registry())
+}
+
+/// [`builtin_rules`] for a registry.
+pub fn builtin_rules_of(registry: &driftd_core::Registry) -> Vec<PolicyRule> {
+    use driftd_core::registry::RuleKind;
     let rule =
         |name: &str, types: &[&str], attributes: &[&str], kinds: &[DriftKind], critical: bool| {
             PolicyRule {
@@ -53,102 +61,37 @@ pub fn builtin_rules() -> Vec<PolicyRule> {
             }
         };
     use DriftKind::*;
-    vec![
-        // Creating or deleting whole resources is never automatic.
-        rule(
-            "missing-or-unmanaged",
-            &[],
-            &[],
-            &[Missing, Unmanaged],
-            true,
-        ),
-        rule(
-            "security-group-rules",
-            &[
-                "aws_security_group",
-                "aws_security_group_rule",
-                "aws_vpc_security_group_*",
-            ],
-            &[
-                "ingress*",
-                "egress*",
-                "rules*",
-                "ip_protocol",
-                "from_port",
-                "to_port",
-                "cidr_*",
-                "prefix_list_id",
-                "referenced_security_group_id",
-            ],
-            &[],
-            true,
-        ),
-        rule(
-            "s3-public-access",
-            &["aws_s3_bucket_public_access_block"],
-            &[],
-            &[],
-            true,
-        ),
-        rule(
-            "s3-encryption",
-            &["aws_s3_bucket_server_side_encryption_configuration"],
-            &[],
-            &[],
-            true,
-        ),
-        rule(
-            "s3-encryption",
-            &["aws_s3_bucket"],
-            &["server_side_encryption_configuration*"],
-            &[],
-            true,
-        ),
-        rule("s3-policy", &["aws_s3_bucket_policy"], &[], &[], true),
-        rule("s3-policy", &["aws_s3_bucket"], &["policy"], &[], true),
-        rule(
-            "instance-identity",
-            &["aws_instance"],
-            &[
-                "instance_type",
-                "ami",
-                "vpc_security_group_ids",
-                "subnet_id",
-                "iam_instance_profile",
-                "key_name",
-                "metadata_options*",
-                "root_block_device*",
-                "disable_api_termination",
-                "ebs_optimized",
-                "source_dest_check",
-            ],
-            &[],
-            true,
-        ),
-        rule("tags", &[], &["tags*"], &[Changed], false),
-        rule(
-            "monitoring",
-            &["aws_instance"],
-            &["monitoring"],
-            &[Changed],
-            false,
-        ),
-        rule("descriptions", &[], &["description"], &[Changed], false),
-        rule(
-            "s3-versioning",
-            &["aws_s3_bucket"],
-            &["versioning*"],
-            &[Changed],
-            false,
-        ),
-        rule(
-            "s3-versioning",
-            &["aws_s3_bucket_versioning"],
-            &[],
-            &[Changed],
-            false,
-        ),
-    ]
+    // Creating or deleting whole resources is never automatic.
+    let mut out = vec![rule(
+        "missing-or-unmanaged",
+        &[],
+        &[],
+        &[Missing, Unmanaged],
+        true,
+    )];
+    for t in registry.types() {
+        for r in t.default_rules {
+            let kinds: Vec<DriftKind> = r
+                .kinds
+                .iter()
+                .map(|k| match k {
+                    RuleKind::Changed => Changed,
+                    RuleKind::Missing => Missing,
+                    RuleKind::Unmanaged => Unmanaged,
+                })
+                .collect();
+            out.push(rule(r.name, &[t.name], r.attributes, &kinds, r.critical));
+        }
+    }
+    out.push(rule("tags", &[], &["tags*"], &[Changed], false));
+    out.push(rule(
+        "descriptions",
+        &[],
+        &["description"],
+        &[Changed],
+        false,
+    ));
+    out
 }
 
 fn any_match(patterns: &[String], text: &str) -> bool {
@@ -532,6 +475,170 @@ pub fn evaluate(settings: &PolicySettings, input: &Value) -> Result<RegoVerdict,
 mod tests {
     use super::*;
     use crate::report::AttrChange;
+
+    /// The built-in rules as they were written before the registry (kept to
+    /// prove the registry's rules classify every drift the same way).
+    fn legacy_builtin_rules() -> Vec<PolicyRule> {
+        let rule = |name: &str,
+                    types: &[&str],
+                    attributes: &[&str],
+                    kinds: &[DriftKind],
+                    critical: bool| {
+            PolicyRule {
+                name: format!("builtin:{name}"),
+                types: types.iter().map(|s| s.to_string()).collect(),
+                addresses: vec![],
+                attributes: attributes.iter().map(|s| s.to_string()).collect(),
+                kinds: kinds.to_vec(),
+                tags: Default::default(),
+                changed_by: vec![],
+                critical,
+                action: None,
+            }
+        };
+        use DriftKind::*;
+        vec![
+            // Creating or deleting whole resources is never automatic.
+            rule(
+                "missing-or-unmanaged",
+                &[],
+                &[],
+                &[Missing, Unmanaged],
+                true,
+            ),
+            rule(
+                "security-group-rules",
+                &[
+                    "aws_security_group",
+                    "aws_security_group_rule",
+                    "aws_vpc_security_group_*",
+                ],
+                &[
+                    "ingress*",
+                    "egress*",
+                    "rules*",
+                    "ip_protocol",
+                    "from_port",
+                    "to_port",
+                    "cidr_*",
+                    "prefix_list_id",
+                    "referenced_security_group_id",
+                ],
+                &[],
+                true,
+            ),
+            rule(
+                "s3-public-access",
+                &["aws_s3_bucket_public_access_block"],
+                &[],
+                &[],
+                true,
+            ),
+            rule(
+                "s3-encryption",
+                &["aws_s3_bucket_server_side_encryption_configuration"],
+                &[],
+                &[],
+                true,
+            ),
+            rule(
+                "s3-encryption",
+                &["aws_s3_bucket"],
+                &["server_side_encryption_configuration*"],
+                &[],
+                true,
+            ),
+            rule("s3-policy", &["aws_s3_bucket_policy"], &[], &[], true),
+            rule("s3-policy", &["aws_s3_bucket"], &["policy"], &[], true),
+            rule(
+                "instance-identity",
+                &["aws_instance"],
+                &[
+                    "instance_type",
+                    "ami",
+                    "vpc_security_group_ids",
+                    "subnet_id",
+                    "iam_instance_profile",
+                    "key_name",
+                    "metadata_options*",
+                    "root_block_device*",
+                    "disable_api_termination",
+                    "ebs_optimized",
+                    "source_dest_check",
+                ],
+                &[],
+                true,
+            ),
+            rule("tags", &[], &["tags*"], &[Changed], false),
+            rule(
+                "monitoring",
+                &["aws_instance"],
+                &["monitoring"],
+                &[Changed],
+                false,
+            ),
+            rule("descriptions", &[], &["description"], &[Changed], false),
+            rule(
+                "s3-versioning",
+                &["aws_s3_bucket"],
+                &["versioning*"],
+                &[Changed],
+                false,
+            ),
+            rule(
+                "s3-versioning",
+                &["aws_s3_bucket_versioning"],
+                &[],
+                &[Changed],
+                false,
+            ),
+        ]
+    }
+
+    /// Every drift of every type that had built-in rules is classified by the
+    /// same rule, with the same criticality, as before the registry.
+    #[test]
+    fn registry_rules_classify_like_the_legacy_list() {
+        let (new, old) = (builtin_rules(), legacy_builtin_rules());
+        let first = |rules: &[PolicyRule], d: &Drift, a: Option<&str>| {
+            rules
+                .iter()
+                .find(|r| rule_matches(r, d, a, &json!({})))
+                .map(|r| (r.name.clone(), r.critical))
+        };
+        let reg = driftd_aws::registry::registry();
+        let legacy_types: Vec<&str> = reg
+            .names()
+            .into_iter()
+            .filter(|t| *t != "aws_s3_bucket_ownership_controls")
+            .collect();
+        assert_eq!(legacy_types.len(), 10);
+        let mut checked = 0;
+        for t in legacy_types {
+            let mut attrs: Vec<String> = reg
+                .get(t)
+                .unwrap()
+                .attributes
+                .iter()
+                .flat_map(|a| [a.name.to_string(), format!("{}.k", a.name)])
+                .collect();
+            // Drifts can only be on attributes the type compares (and sub-paths).
+            attrs.push("other".into());
+            for kind in [DriftKind::Changed, DriftKind::Missing, DriftKind::Unmanaged] {
+                let d = drift(t, kind, &[]);
+                assert_eq!(first(&new, &d, None), first(&old, &d, None), "{t} {kind:?}");
+                for a in &attrs {
+                    assert_eq!(
+                        first(&new, &d, Some(a)),
+                        first(&old, &d, Some(a)),
+                        "{t} {kind:?} {a}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
+    }
 
     fn drift(rtype: &str, kind: DriftKind, paths: &[&str]) -> Drift {
         Drift {
@@ -996,7 +1103,7 @@ mod tests {
         let f = |name: &str, text: &str| (std::path::PathBuf::from(name), text.to_string());
         let shipped = f(
             "blast_radius.rego",
-            include_str!("../config/policy/blast_radius.rego"),
+            include_str!("../../config/policy/blast_radius.rego"),
         );
         assert!(declares_score(std::slice::from_ref(&shipped)));
         assert!(check_blast_radius(Some(15.0), std::slice::from_ref(&shipped)).is_empty());

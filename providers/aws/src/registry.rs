@@ -1,0 +1,146 @@
+//! The AWS provider's registry: ONE static list of its resource types.
+//!
+//! Adding a type is one file under `resources/`, its tests, and one line in
+//! [`TYPES`]. Everything the engine needs (compared attributes, discovery,
+//! default policy, editor hints, IAM actions) comes from the type's
+//! [`AwsType::info`]; the provider itself uses [`AwsType::source`] to route
+//! the type's live data from the service layer.
+
+use std::sync::LazyLock;
+
+use driftd_core::registry::{Registry, ResourceType};
+
+use crate::resources::{ec2, s3};
+
+/// A registered AWS type: the engine-facing description and its live source.
+#[derive(Debug)]
+pub struct AwsType {
+    pub info: ResourceType,
+    pub source: Source,
+}
+
+/// Which service call provides a type's live data (the service layer makes
+/// each call once per scope, or once per parent, for all types sharing it).
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// `DescribeInstances` (+ `DescribeVolumes`, `DescribeInstanceAttribute`).
+    Instances,
+    /// `DescribeSecurityGroups`.
+    SecurityGroups,
+    /// Synthesized from the groups `DescribeSecurityGroups` returned.
+    GroupPermissions,
+    /// `DescribeSecurityGroupRules`, filtered by group.
+    SecurityGroupRules,
+    /// `ListBuckets` and the bucket's per-bucket `Get*` calls.
+    Bucket,
+    /// A split configuration of a bucket, read by the per-bucket calls;
+    /// `replaces` is the bucket's inline attribute it takes over.
+    BucketConfig { replaces: Option<&'static str> },
+    /// A split configuration of a bucket with its own per-bucket call,
+    /// declared by the type (`replaces` as for [`Source::BucketConfig`]).
+    BucketDoc {
+        replaces: Option<&'static str>,
+        doc: &'static crate::services::s3::BucketDoc,
+    },
+}
+
+impl Source {
+    /// Read per bucket: its id is the bucket name and its region the bucket's.
+    pub fn per_bucket(self) -> bool {
+        matches!(
+            self,
+            Source::Bucket | Source::BucketConfig { .. } | Source::BucketDoc { .. }
+        )
+    }
+
+    /// The bucket's inline attribute a split configuration takes over.
+    pub fn replaces(self) -> Option<&'static str> {
+        match self {
+            Source::BucketConfig { replaces } | Source::BucketDoc { replaces, .. } => replaces,
+            _ => None,
+        }
+    }
+}
+
+/// Every supported type, in the order the docs list them.
+pub static TYPES: &[&AwsType] = &[
+    &ec2::instance::TYPE,
+    &ec2::security_group::TYPE,
+    &ec2::security_group_rule::TYPE,
+    &ec2::vpc_security_group_rule::INGRESS,
+    &ec2::vpc_security_group_rule::EGRESS,
+    &s3::bucket::TYPE,
+    &s3::bucket_versioning::TYPE,
+    &s3::bucket_server_side_encryption_configuration::TYPE,
+    &s3::bucket_public_access_block::TYPE,
+    &s3::bucket_policy::TYPE,
+    &s3::bucket_ownership_controls::TYPE,
+];
+
+static INFOS: LazyLock<Vec<&'static ResourceType>> =
+    LazyLock::new(|| TYPES.iter().map(|t| &t.info).collect());
+static NAMES: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| TYPES.iter().map(|t| t.info.name).collect());
+static DISCOVERABLE: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    TYPES
+        .iter()
+        .filter(|t| t.info.discoverable)
+        .map(|t| t.info.name)
+        .collect()
+});
+
+/// The engine's view of [`TYPES`].
+pub fn registry() -> Registry {
+    Registry(INFOS.as_slice())
+}
+
+/// One registered type.
+pub fn get(name: &str) -> Option<&'static AwsType> {
+    TYPES.iter().copied().find(|t| t.info.name == name)
+}
+
+/// Every type name.
+pub fn names() -> &'static [&'static str] {
+    NAMES.as_slice()
+}
+
+/// Types listed in full for unmanaged detection.
+pub fn discoverable() -> &'static [&'static str] {
+    DISCOVERABLE.as_slice()
+}
+
+/// Names of the types a source provides.
+pub fn names_by(pred: impl Fn(Source) -> bool) -> Vec<&'static str> {
+    TYPES
+        .iter()
+        .filter(|t| pred(t.source))
+        .map(|t| t.info.name)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use driftd_core::Shape;
+
+    #[test]
+    fn names_are_unique_and_shapes_match_the_comparison_rule() {
+        let mut seen = std::collections::BTreeSet::new();
+        for t in TYPES {
+            assert!(seen.insert(t.info.name), "{} registered twice", t.info.name);
+            for a in t.info.attributes {
+                // Keyed sets are maps; documents are leaves.
+                let legacy = match a.name {
+                    "tags" | "ingress" | "egress" | "rules" => Shape::Map,
+                    "policy" => Shape::Leaf,
+                    _ => Shape::Block,
+                };
+                assert_eq!(a.shape, legacy, "{}.{}", t.info.name, a.name);
+            }
+        }
+        assert_eq!(
+            discoverable(),
+            ["aws_instance", "aws_security_group", "aws_s3_bucket"]
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! `aws_s3_bucket_public_access_block`: `GetPublicAccessBlock` per bucket;
+//! `NoSuchPublicAccessBlockConfiguration` means absent (missing).
+
+use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
+use driftd_core::{Attrs, Shape, StateResource};
+use serde_json::json;
+
+use super::bucket_name;
+use crate::normalize::as_bool;
+use crate::registry::{AwsType, Source};
+
+pub const NAME: &str = "aws_s3_bucket_public_access_block";
+
+pub const FIELDS: &[&str] = &[
+    "block_public_acls",
+    "block_public_policy",
+    "ignore_public_acls",
+    "restrict_public_buckets",
+];
+
+const fn field(name: &'static str) -> AttrSpec {
+    AttrSpec::new(name, Shape::Block, true, Fix::InPlace)
+}
+
+pub static TYPE: AwsType = AwsType {
+    info: ResourceType {
+        name: NAME,
+        attributes: &[
+            field("block_public_acls"),
+            field("block_public_policy"),
+            field("ignore_public_acls"),
+            field("restrict_public_buckets"),
+        ],
+        discoverable: false,
+        needed_from_other_stacks: false,
+        whole_set_writes: &[],
+        default_rules: &[DefaultRule {
+            name: "s3-public-access",
+            attributes: &[],
+            kinds: &[],
+            critical: true,
+        }],
+        editor: &[],
+        import: None,
+        read_actions: &["s3:GetBucketPublicAccessBlock"],
+        write_actions: &["s3:PutBucketPublicAccessBlock"],
+        project,
+        live_id: bucket_name,
+    },
+    source: Source::BucketConfig { replaces: None },
+};
+
+/// Canonical desired attributes: the four flags, `false` when unset.
+pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
+    FIELDS
+        .iter()
+        .map(|k| {
+            (
+                k.to_string(),
+                json!(as_bool(r.attrs.get(*k)).unwrap_or(false)),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_flag_is_compared() {
+        let s = StateResource {
+            address: "aws_s3_bucket_public_access_block.p".into(),
+            rtype: NAME.into(),
+            id: "b1".into(),
+            attrs: json!({"bucket": "b1", "block_public_acls": true})
+                .as_object()
+                .unwrap()
+                .clone(),
+            sensitive_paths: vec![],
+        };
+        let d = project(&s, &ProjectContext::default());
+        assert_eq!(d.len(), 4);
+        assert_eq!(d["block_public_acls"], json!(true));
+        assert_eq!(d["restrict_public_buckets"], json!(false));
+        let declared: Vec<&str> = TYPE.info.attributes.iter().map(|a| a.name).collect();
+        assert_eq!(declared, FIELDS);
+    }
+}

@@ -1,0 +1,22 @@
+//! S3 resource types: the bucket and its split configuration resources
+//! (as CloudQuery's child tables of the bucket: each is read per bucket).
+
+pub mod bucket;
+pub mod bucket_ownership_controls;
+pub mod bucket_policy;
+pub mod bucket_public_access_block;
+pub mod bucket_server_side_encryption_configuration;
+pub mod bucket_versioning;
+
+use driftd_core::StateResource;
+use serde_json::Value;
+
+/// The bucket a resource is about: `bucket` attribute, else the id.
+pub fn bucket_name(r: &StateResource) -> String {
+    r.attrs
+        .get("bucket")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| r.id.clone())
+}

@@ -1,0 +1,401 @@
+//! Scope building: load every stack's state, choose the stacks of this run
+//! (`--stack`, shards), and group resources by *scope* (region x endpoint x
+//! role), across stacks, so that each scope is read once.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
+
+use driftd_aws::{ApiCalls, AwsReader, AwsSchema, Clients, Target};
+use driftd_core::{Desired, ReadRequest, Schema, StateResource};
+use futures::stream::{self, StreamExt};
+use tracing::info;
+
+use crate::config::{Config, ScanSettings, StackConfig, StateLocation};
+use crate::report::{StackReport, Unknown};
+use crate::source;
+use crate::state::StateFile;
+
+use super::{Progress, ScanOptions};
+
+/// FNV-1a: a stable hash (unlike std's, it never changes between builds).
+fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Does shard `index` of `count` own this stack?
+pub fn in_shard(stack: &str, index: u32, count: u32) -> bool {
+    count <= 1 || stable_hash(stack) % u64::from(count) == u64::from(index)
+}
+
+/// The stacks a run covers: `--stack` filters, then the shard.
+pub fn select_stacks<'a>(config: &'a Config, options: &ScanOptions) -> Vec<&'a StackConfig> {
+    config
+        .stacks
+        .iter()
+        .filter(|s| options.only_stacks.is_empty() || options.only_stacks.contains(&s.name))
+        .filter(|s| options.shard.is_none_or(|(i, n)| in_shard(&s.name, i, n)))
+        .collect()
+}
+
+/// One stack's loaded state files, or why they could not be loaded.
+pub(super) struct Loaded {
+    pub stack: StackConfig,
+    pub files: Vec<StateFile>,
+    pub errors: Vec<String>,
+}
+
+/// A scope: where one set of live reads happens.
+pub(super) type ScopeKey = Target;
+
+pub(super) fn target(stack: &StackConfig, region: &str) -> Target {
+    Target {
+        region: region.to_string(),
+        endpoint_url: stack.endpoint_url.clone(),
+        assume_role_arn: stack.assume_role_arn.clone(),
+    }
+}
+
+async fn load_stack(
+    stack: StackConfig,
+    options: &ScanOptions,
+    calls: &ApiCalls,
+    settings: &ScanSettings,
+) -> Loaded {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    let needs_s3 = stack
+        .sources
+        .iter()
+        .any(|s| matches!(s, StateLocation::S3 { .. }));
+    let s3 = if needs_s3 {
+        Some(
+            Clients::new(&target(&stack, &stack.state_region), &options.client, calls)
+                .await
+                .s3,
+        )
+    } else {
+        None
+    };
+    let dec = crate::encryption::Decryptor::for_stack(&stack, &options.client, calls);
+    for loc in &stack.sources {
+        let limits = source::ReadLimits {
+            timeout: settings.state_timeout,
+            attempts: settings.max_attempts,
+        };
+        match source::load(loc, s3.as_ref(), &limits, &dec).await {
+            Ok(f) => files.extend(f),
+            Err(e) => errors.push(e),
+        }
+    }
+    Loaded {
+        stack,
+        files,
+        errors,
+    }
+}
+
+/// Load the state of these stacks, a few at a time.
+pub(super) async fn load_all(
+    stacks: Vec<StackConfig>,
+    options: &ScanOptions,
+    calls: &ApiCalls,
+    settings: &ScanSettings,
+) -> Vec<Loaded> {
+    stream::iter(stacks)
+        .map(|s| load_stack(s, options, calls, settings))
+        .buffered(4)
+        .collect()
+        .await
+}
+
+/// With shards, exactly one shard looks for unmanaged resources in a scope.
+#[derive(Clone, Copy)]
+pub(super) struct Sharding {
+    pub shard: Option<(u32, u32)>,
+}
+
+impl Sharding {
+    /// The shard that looks for unmanaged resources in this scope.
+    pub fn owner(&self, key: &ScopeKey) -> Option<u32> {
+        self.shard.map(|(_, n)| {
+            let k = format!(
+                "{}|{:?}|{:?}",
+                key.region, key.endpoint_url, key.assume_role_arn
+            );
+            (stable_hash(&k) % u64::from(n)) as u32
+        })
+    }
+
+    /// Does this run's shard own the scope?
+    pub fn owns(&self, key: &ScopeKey) -> bool {
+        match (self.owner(key), self.shard) {
+            (Some(o), Some((i, _))) => o == i,
+            _ => true,
+        }
+    }
+}
+
+/// Standalone security group rules of stacks this run does not scan (other
+/// shards', or left out by `--stack`): they project together with the
+/// scope's groups, so that a group's rules managed in another stack are not
+/// reported as drift of the group.
+pub(super) fn foreign_rules(
+    schema: &AwsSchema,
+    not_scanned: &[&Loaded],
+) -> BTreeMap<ScopeKey, Vec<StateResource>> {
+    // Types whose resources in other stacks change how this scope compares
+    // (standalone security group rules): the registry says which.
+    let registry = schema.registry();
+    let mut foreign_rules: BTreeMap<ScopeKey, Vec<StateResource>> = BTreeMap::new();
+    for l in not_scanned.iter().filter(|l| l.errors.is_empty()) {
+        let rules: Vec<StateResource> = l
+            .files
+            .iter()
+            .flat_map(|f| f.resources.iter())
+            .filter(|r| registry.needed_from_other_stacks(&r.rtype))
+            .cloned()
+            .collect();
+        let regions = schema.regions(&rules);
+        for (r, region) in rules.into_iter().zip(regions) {
+            let region = region.unwrap_or_else(|| l.stack.regions[0].clone());
+            foreign_rules
+                .entry(target(&l.stack, &region))
+                .or_default()
+                .push(r);
+        }
+    }
+    foreign_rules
+}
+
+/// The scopes of a run.
+pub(super) struct Scopes {
+    /// Resources of supported types by scope, with the index of their stack.
+    pub members: BTreeMap<ScopeKey, Vec<(usize, StateResource)>>,
+    /// Scopes a stack lists (for unmanaged detection), and whether all their stacks loaded.
+    pub listed: BTreeMap<ScopeKey, bool>,
+    /// Resources that are managed but never read or diffed (other shards'
+    /// stacks, deposed objects, unsupported state forms), by scope: their ids
+    /// only keep them from being reported unmanaged.
+    pub foreign: BTreeMap<ScopeKey, Vec<StateResource>>,
+}
+
+/// Group this run's resources by scope (moving them out of `loaded`: the
+/// reports' counts are taken before), and note the other shards' managed ids.
+pub(super) fn build(
+    schema: &AwsSchema,
+    supported: &BTreeSet<&str>,
+    loaded: &mut [Loaded],
+    reports: &mut [StackReport],
+    others: &mut [Loaded],
+    sharding: Sharding,
+) -> Scopes {
+    let mut scopes: BTreeMap<ScopeKey, Vec<(usize, StateResource)>> = BTreeMap::new();
+    let mut listed: BTreeMap<ScopeKey, bool> = BTreeMap::new();
+    let mut foreign: BTreeMap<ScopeKey, Vec<StateResource>> = BTreeMap::new();
+    for (si, l) in loaded.iter_mut().enumerate() {
+        let ok = l.errors.is_empty();
+        for r in &l.stack.regions {
+            let e = listed.entry(target(&l.stack, r)).or_insert(true);
+            *e &= ok;
+        }
+        if !ok {
+            continue;
+        }
+        hold(schema, supported, l, Some(&mut reports[si]), &mut foreign);
+        // Moved, not copied: the report's counts were taken above.
+        let resources: Vec<StateResource> = l
+            .files
+            .iter_mut()
+            .flat_map(|f| std::mem::take(&mut f.resources))
+            .filter(|r| supported.contains(r.rtype.as_str()))
+            .collect();
+        let regions = schema.regions(&resources);
+        for (r, region) in resources.into_iter().zip(regions) {
+            let region = region.unwrap_or_else(|| l.stack.regions[0].clone());
+            scopes
+                .entry(target(&l.stack, &region))
+                .or_default()
+                .push((si, r));
+        }
+    }
+    // Other shards' stacks: their regions' scopes, and their managed
+    // resources there (ids only matter: they are never read or diffed).
+    for l in others.iter_mut() {
+        let ok = l.errors.is_empty();
+        for r in &l.stack.regions {
+            let e = listed.entry(target(&l.stack, r)).or_insert(true);
+            *e &= ok;
+        }
+        hold(schema, supported, l, None, &mut foreign);
+        let resources: Vec<StateResource> = l
+            .files
+            .iter_mut()
+            .flat_map(|f| std::mem::take(&mut f.resources))
+            .filter(|r| schema.discoverable_types().contains(&r.rtype.as_str()))
+            .collect();
+        let regions = schema.regions(&resources);
+        for (r, region) in resources.into_iter().zip(regions) {
+            let region = region.unwrap_or_else(|| l.stack.regions[0].clone());
+            foreign
+                .entry(target(&l.stack, &region))
+                .or_default()
+                .push(r);
+        }
+    }
+    for key in listed.keys() {
+        if sharding.owns(key) {
+            scopes.entry(key.clone()).or_default();
+        }
+    }
+    Scopes {
+        members: scopes,
+        listed,
+        foreign,
+    }
+}
+
+/// Take a loaded stack's held instances (deposed objects, unsupported state
+/// forms): report the unsupported ones as unknown (no action can touch them),
+/// and keep the ids of all of them as managed, per scope, for discovery.
+fn hold(
+    schema: &AwsSchema,
+    supported: &BTreeSet<&str>,
+    l: &mut Loaded,
+    mut report: Option<&mut StackReport>,
+    foreign: &mut BTreeMap<ScopeKey, Vec<StateResource>>,
+) {
+    let held: Vec<crate::state::Held> = l
+        .files
+        .iter_mut()
+        .flat_map(|f| std::mem::take(&mut f.held))
+        .filter(|h| supported.contains(h.resource.rtype.as_str()))
+        .collect();
+    let mut ids = Vec::new();
+    for h in held {
+        if let (crate::state::HeldReason::Unsupported(why), Some(report)) =
+            (&h.reason, report.as_deref_mut())
+        {
+            report.counts.managed += 1;
+            report.counts.unknown += 1;
+            report.unknown.push(Unknown {
+                address: h.resource.address.clone(),
+                rtype: h.resource.rtype.clone(),
+                id: h.resource.id.clone(),
+                reason: why.clone(),
+            });
+        }
+        if schema
+            .discoverable_types()
+            .contains(&h.resource.rtype.as_str())
+        {
+            ids.push(h.resource);
+        }
+    }
+    let regions = schema.regions(&ids);
+    for (r, region) in ids.into_iter().zip(regions) {
+        let region = region.unwrap_or_else(|| l.stack.regions[0].clone());
+        foreign
+            .entry(target(&l.stack, &region))
+            .or_default()
+            .push(r);
+    }
+}
+
+/// What one scope's read produced; resource `i` projects to `desired[i]`.
+pub(super) struct ScopeRead {
+    pub key: ScopeKey,
+    /// Index in `loaded` of the stack of each resource.
+    pub stacks: Vec<usize>,
+    /// Sensitive paths of each resource (from its state).
+    pub sensitive: Vec<Vec<Vec<String>>>,
+    pub desired: Vec<Desired>,
+    pub inventory: driftd_core::Inventory,
+    /// Unmanaged detection ran in this scope.
+    pub discover: bool,
+    /// Ids managed by other shards' stacks in this scope, by type.
+    pub foreign_ids: HashMap<String, BTreeSet<String>>,
+}
+
+/// Where unmanaged detection may run.
+pub(super) struct DiscoverIn<'a> {
+    /// `scan.unmanaged` and not `--no-unmanaged`.
+    pub on: bool,
+    pub listed: &'a BTreeMap<ScopeKey, bool>,
+    /// Scopes of stacks left out by `--stack`.
+    pub outside: &'a BTreeSet<ScopeKey>,
+    pub sharding: Sharding,
+}
+
+impl DiscoverIn<'_> {
+    pub fn allows(&self, key: &ScopeKey) -> bool {
+        self.on
+            && self.listed.get(key).copied().unwrap_or(false)
+            && !self.outside.contains(key)
+            && self.sharding.owns(key)
+    }
+}
+
+/// Read each scope once, a few scopes at a time.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn read_all(
+    config: &Config,
+    options: &ScanOptions,
+    calls: &ApiCalls,
+    schema: &AwsSchema,
+    progress: &Progress,
+    members: BTreeMap<ScopeKey, Vec<(usize, StateResource)>>,
+    foreign: &BTreeMap<ScopeKey, Vec<StateResource>>,
+    foreign_rules: &BTreeMap<ScopeKey, Vec<StateResource>>,
+    discover_in: &DiscoverIn<'_>,
+) -> Vec<ScopeRead> {
+    stream::iter(members)
+            .map(|(key, members)| {
+                let discover = discover_in.allows(&key);
+                let foreign_ids: HashMap<String, BTreeSet<String>> = if discover {
+                    schema.desired(foreign.get(&key).map(Vec::as_slice).unwrap_or(&[])).into_iter().fold(HashMap::new(), |mut m, d| {
+                        m.entry(d.rtype).or_default().insert(d.id);
+                        m
+                    })
+                } else {
+                    HashMap::new()
+                };
+                async move {
+                    let (stacks, mut resources): (Vec<usize>, Vec<StateResource>) = members.into_iter().unzip();
+                    // Other stacks' standalone rules project together with this
+                    // scope's groups (and are read, never reported: the report
+                    // walks only this run's resources, the first ones).
+                    let own = resources.len();
+                    resources.extend(foreign_rules.get(&key).cloned().unwrap_or_default());
+                    let mut desired = schema.desired(&resources);
+                    resources.truncate(own);
+                    // Raw state attributes are no longer needed: keep only the
+                    // sensitive paths, and free the rest before the live read.
+                    let sensitive: Vec<Vec<Vec<String>>> = resources.into_iter().map(|r| r.sensitive_paths).collect();
+                    let t = Instant::now();
+                    // Every read of the scope ends by `scan.stack_timeout`.
+                    let deadline = tokio::time::Instant::now() + config.scan.stack_timeout;
+                    let reader =
+                        AwsReader::connect(&key, &options.client, calls, config.scan.concurrency).await;
+                    // Read with the other stacks' rules included, then keep this run's own.
+                    // A resource with no id cannot be read (and must not fail the read of the others).
+                    let readable: std::borrow::Cow<[Desired]> = if desired.iter().any(|d| d.id.is_empty()) {
+                        desired.iter().filter(|d| !d.id.is_empty()).cloned().collect::<Vec<_>>().into()
+                    } else {
+                        desired.as_slice().into()
+                    };
+                    let inventory = reader
+                        .read_within(ReadRequest { desired: &readable, discover_unmanaged: discover }, Some(deadline))
+                        .await;
+                    drop(readable);
+                    desired.truncate(own);
+                    info!(region = %key.region, resources = desired.len(), elapsed_ms = t.elapsed().as_millis() as u64, "scope read");
+                    progress.say(&format!("read {} resource(s) in {} ({:.1}s)", desired.len(), key.region, t.elapsed().as_secs_f64()));
+                    ScopeRead { key, stacks, sensitive, desired, inventory, discover, foreign_ids }
+                }
+            })
+            .buffer_unordered(4)
+            .collect()
+            .await
+}
