@@ -10,6 +10,7 @@ mod cli;
 mod corpus;
 mod daemon;
 mod encryption;
+mod events_sqs;
 mod fake_cloudtrail;
 mod fake_github;
 mod faults;
