@@ -216,6 +216,10 @@ pub struct ActionRecord {
     pub dry_run: bool,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// Who made the change this action reverts (the drift's `changed_by`):
+    /// in the report and in every audit line.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub changed_by: Option<crate::attribution::ChangedBy>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -237,3 +237,45 @@ async fn lookups_are_paced_bounded_in_time_and_counted() {
         "{d:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_lines_of_a_reconcile_carry_changed_by() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let w = seed(&c, &world::temp_dir("attr-audit")).await;
+    let id = w.instances[0].clone();
+    world::tag_instance(&c, &id, "Team", "ops").await;
+    let ct = FakeCloudTrail::start().await;
+    let ev = ct.add(
+        &id,
+        Duration::from_secs(60),
+        record(
+            "CreateTags",
+            "ops-admin",
+            "jane",
+            "console.amazonaws.com",
+            true,
+        ),
+    );
+    let cfg = config(&moto.url, &ct.url, "").replace(
+        "name = \"app\"\n",
+        "name = \"app\"\nreconcile = \"apply\"\n",
+    ) + "\n[reconcile]\naudit_log = \"audit.jsonl\"\n";
+    let r = world::run_pipeline(&cfg, &w.dir, &MapEnv::default(), false).await;
+    let app = r.stacks.iter().find(|s| s.name == "app").unwrap();
+    assert_eq!(app.actions.len(), 1, "{}", r.to_text());
+    assert_eq!(app.actions[0].changed_by.as_ref().unwrap().event_id, ev);
+    let audit = std::fs::read_to_string(w.dir.join("audit.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 2, "{audit}");
+    for l in &lines {
+        assert_eq!(
+            l["changed_by"]["principal"]["name"], "role/ops-admin",
+            "{l}"
+        );
+        assert_eq!(l["changed_by"]["event_id"], ev.as_str());
+    }
+}
