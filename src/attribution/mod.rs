@@ -283,9 +283,8 @@ pub async fn attribute_report(
     let mut wanted: Vec<(At, driftd_aws::Target, String, String)> = Vec::new();
     for (si, st) in report.stacks.iter().enumerate() {
         for (di, d) in st.drifts.iter().enumerate() {
-            match target_of(&st.name, d) {
-                Some(t) => wanted.push((At::Stack(si, di), t, d.id.clone(), cache::key(d))),
-                None => {}
+            if let Some(t) = target_of(&st.name, d) {
+                wanted.push((At::Stack(si, di), t, d.id.clone(), cache::key(d)));
             }
         }
     }
