@@ -37,7 +37,7 @@ pub struct ChangedBy {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub event_source: Option<String>,
     pub principal: Principal,
-    /// `console`, `terraform`, `cli`, `sdk`, `aws_service` or `unknown`.
+    /// `console`, `terraform`, `cli`, `sdk`, `service` or `unknown`.
     pub via: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub source_ip: Option<String>,

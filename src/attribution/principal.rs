@@ -11,7 +11,7 @@ use serde_json::Value;
 /// The resolved principal of one CloudTrail event.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Principal {
-    /// `assumed_role`, `sso`, `iam_user`, `root`, `aws_service`,
+    /// `assumed_role`, `sso`, `iam_user`, `root`, `service`,
     /// `federated_user` or `unknown`.
     pub kind: String,
     /// Short display name: `role/ops-admin`, `sso/AdministratorAccess`,
@@ -94,7 +94,7 @@ pub fn resolve(record: &Value) -> Principal {
         "Root" => mk("root", "root".into(), None),
         "AWSService" => {
             let by = s(&id, &["invokedBy"]).unwrap_or_else(|| "unknown".into());
-            mk("aws_service", format!("service/{by}"), None)
+            mk("service", format!("service/{by}"), None)
         }
         "FederatedUser" => {
             let user = arn
@@ -114,7 +114,7 @@ pub fn resolve(record: &Value) -> Principal {
 }
 
 /// How the change was made: `console`, `terraform`, `cli`, `sdk`,
-/// `aws_service` or `unknown`.
+/// `service` or `unknown`.
 pub fn channel(record: &Value) -> &'static str {
     let ua = s(record, &["userAgent"]).unwrap_or_default();
     let lower = ua.to_ascii_lowercase();
@@ -139,7 +139,7 @@ pub fn channel(record: &Value) -> &'static str {
     } else if s(record, &["userIdentity", "type"]).as_deref() == Some("AWSService")
         || lower.ends_with(".amazonaws.com")
     {
-        "aws_service"
+        "service"
     } else {
         "unknown"
     }
@@ -198,7 +198,7 @@ mod tests {
         let svc = json!({"userIdentity": {"type": "AWSService", "invokedBy": "autoscaling.amazonaws.com"},
             "userAgent": "autoscaling.amazonaws.com"});
         assert_eq!(resolve(&svc).name, "service/autoscaling.amazonaws.com");
-        assert_eq!(channel(&svc), "aws_service");
+        assert_eq!(channel(&svc), "service");
         let sdk = json!({"userIdentity": {"type": "IAMUser", "userName": "ci"},
             "userAgent": "aws-sdk-go-v2/1.30.0 os/linux"});
         assert_eq!(channel(&sdk), "sdk");
