@@ -32,6 +32,10 @@ struct RawConfig {
     daemon: RawDaemon,
     /// Parsed by the `pr` module.
     github: Option<toml::Value>,
+    /// Parsed by the `attribution` module.
+    attribution: Option<toml::Value>,
+    /// Parsed by the `events` module.
+    events: Option<toml::Value>,
     #[serde(default)]
     stacks: Vec<RawStack>,
 }
@@ -117,6 +121,10 @@ pub struct Config {
     pub daemon: DaemonSettings,
     /// `[github]`: how pull requests are made (when any stack has `code`).
     pub github: Option<crate::pr::GithubSettings>,
+    /// `[attribution]`: who changed a drifted resource (CloudTrail); absent: off.
+    pub attribution: Option<crate::attribution::AttributionSettings>,
+    /// `[events]`: event-driven rescans from an SQS queue (daemon only).
+    pub events: Option<crate::events::EventsSettings>,
     pub stacks: Vec<StackConfig>,
 }
 
@@ -600,7 +608,7 @@ fn expand(s: &str, env: &dyn Env) -> Result<String, String> {
     Ok(out)
 }
 
-fn is_region(r: &str) -> bool {
+pub(crate) fn is_region(r: &str) -> bool {
     // e.g. us-east-1, eu-central-2, us-gov-west-1, ap-southeast-4
     let parts: Vec<&str> = r.split('-').collect();
     parts.len() >= 3
@@ -924,8 +932,20 @@ fn validate(
             ),
         );
     }
+    let attribution = raw.attribution.as_ref().and_then(|v| {
+        crate::attribution::parse_settings(v)
+            .map_err(|es| es.into_iter().for_each(|(field, m)| errors.add(field, m)))
+            .ok()
+    });
+    let events = raw.events.as_ref().and_then(|v| {
+        crate::events::parse_settings(v)
+            .map_err(|es| es.into_iter().for_each(|(field, m)| errors.add(field, m)))
+            .ok()
+    });
     let config = Config {
         path: path.to_path_buf(),
+        attribution,
+        events,
         // Set by the build step from `policy` (returned with the config).
         policy: PolicySettings::default(),
         reconcile,

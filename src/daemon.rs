@@ -245,6 +245,16 @@ pub async fn serve(
 /// Run one scheduled job (one stack, or all stacks for `[daemon]`-level
 /// full scans) unless any of its stacks is already running.
 async fn run_job(config: Arc<Config>, stacks: Vec<String>, shared: Arc<Shared>, env: Arc<dyn Env>) {
+    run_job_recorded(config, stacks, shared, env).await;
+}
+
+/// [`run_job`]; true when the run happened and its report was recorded.
+async fn run_job_recorded(
+    config: Arc<Config>,
+    stacks: Vec<String>,
+    shared: Arc<Shared>,
+    env: Arc<dyn Env>,
+) -> bool {
     {
         let mut running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
         if stacks.iter().any(|s| running.contains_key(s)) {
@@ -252,7 +262,7 @@ async fn run_job(config: Arc<Config>, stacks: Vec<String>, shared: Arc<Shared>, 
                 shared.metrics.scan_skipped(s);
             }
             warn!(stacks = ?stacks, "previous run still in progress: tick skipped");
-            return;
+            return false;
         }
         let now = Instant::now();
         running.extend(stacks.iter().map(|s| (s.clone(), now)));
@@ -290,6 +300,85 @@ async fn run_job(config: Arc<Config>, stacks: Vec<String>, shared: Arc<Shared>, 
         .unwrap_or_else(|e| e.into_inner())
         .record(&report);
     info!(stacks = ?stacks, drifts = report.summary.drifts, elapsed_ms = started.elapsed().as_millis() as u64, "scheduled run finished");
+    true
+}
+
+/// The stacks an event batch concerns: those scanning a region it names.
+pub fn stacks_for_events(config: &Config, batch: &crate::events::sqs::Batch) -> Vec<String> {
+    let regions = batch.by_region();
+    config
+        .stacks
+        .iter()
+        .filter(|s| s.regions.iter().any(|r| regions.contains_key(r)))
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+/// `[events]`: long-poll the queue; per burst, rescan the concerned stacks
+/// (waiting for a scheduled run of them to finish: coalesced, never run
+/// twice at once), then delete the messages. A failed receive backs off.
+async fn events_loop(
+    config: Arc<Config>,
+    settings: crate::events::EventsSettings,
+    shared: Arc<Shared>,
+    env: Arc<dyn Env>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let options = ClientOptions {
+        max_attempts: config.scan.max_attempts,
+        ..Default::default()
+    };
+    let consumer = crate::events::sqs::Consumer::connect(&settings, &options, &shared.calls).await;
+    if let Err(e) = consumer.metrics.register(&shared.metrics) {
+        warn!(error = %e, "event metrics not registered");
+    }
+    loop {
+        let batch = tokio::select! {
+            b = consumer.next_batch() => b,
+            _ = stop.changed() => return,
+        };
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(error = %e, "events queue: receive failed, retrying in 10 s");
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let stacks = stacks_for_events(&config, &batch);
+        info!(
+            messages = batch.messages,
+            resources = batch.resources.len(),
+            ?stacks,
+            "event burst: rescanning"
+        );
+        let mut recorded = stacks.is_empty();
+        for _ in 0..600 {
+            if stacks.is_empty() {
+                break;
+            }
+            let busy = {
+                let running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
+                stacks.iter().any(|s| running.contains_key(s))
+            };
+            if !busy
+                && run_job_recorded(config.clone(), stacks.clone(), shared.clone(), env.clone())
+                    .await
+            {
+                recorded = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        if recorded {
+            if let Err(e) = consumer.finish(&batch).await {
+                warn!(error = %e, "events queue: delete failed (the messages come back)");
+            }
+        }
+    }
 }
 
 /// One schedule loop: sleep to the next tick (+ jitter), start the job.
@@ -461,6 +550,17 @@ pub async fn run(config_path: PathBuf, listen: Option<String>, env: Arc<dyn Env>
     let jobs = Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
     let mut config = config;
     let mut schedules = start_schedules(config.clone(), &shared, &env, &jobs);
+    let (events_stop, events_rx) = watch::channel(false);
+    if let Some(ev) = config.events.clone() {
+        info!(queue = %ev.queue_url, "consuming change events");
+        tokio::spawn(events_loop(
+            config.clone(),
+            ev,
+            shared.clone(),
+            env.clone(),
+            events_rx,
+        ));
+    }
 
     #[cfg(unix)]
     let (mut term, mut hup) = {
@@ -490,6 +590,7 @@ pub async fn run(config_path: PathBuf, listen: Option<String>, env: Arc<dyn Env>
 
     // Drain: no new runs; running ones get the grace period.
     let _ = schedules.send(true);
+    let _ = events_stop.send(true);
     let grace = config.daemon.grace_period;
     let running: Vec<String> = shared
         .running

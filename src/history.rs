@@ -244,6 +244,8 @@ mod tests {
             first_seen: None,
             seen: None,
             decision: None,
+            changed_by: None,
+            unattributed: None,
         }
     }
 

@@ -12,6 +12,7 @@
 //! The `driftd` binary (`main.rs`) is a thin command line over [`pipeline::run`].
 
 pub mod act;
+pub mod attribution;
 pub mod audit;
 pub mod config;
 pub mod daemon;
@@ -20,6 +21,7 @@ pub mod detect;
 pub mod diff;
 pub mod encryption;
 pub mod env;
+pub mod events;
 pub mod glob;
 pub mod history;
 pub mod ignore;

@@ -574,6 +574,11 @@ impl Metrics {
         families
     }
 
+    /// Register another module's collector (e.g. the event consumer's).
+    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) -> Result<(), String> {
+        self.registry.register(c).map_err(|e| e.to_string())
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut buf = Vec::new();

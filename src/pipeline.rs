@@ -57,6 +57,24 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
         managed_ids,
         unmanaged_live,
     } = scan::scan(config, &options.scan, calls).await;
+    // Who changed each drifted resource (CloudTrail); bounded, never fails.
+    if let Some(a) = &config.attribution {
+        let target_of = |stack: &str, d: &Drift| {
+            d.address
+                .as_ref()
+                .and_then(|addr| details.get(&(stack.to_string(), addr.clone())))
+                .map(|x| x.target.clone())
+        };
+        crate::attribution::attribute_report(
+            a,
+            &mut report,
+            &target_of,
+            store.as_ref(),
+            &options.scan.client,
+            calls,
+        )
+        .await;
+    }
     let now = report.generated_at.clone();
     let mut histories = act::observe_history(store.as_ref(), &mut report).await;
 

@@ -146,6 +146,13 @@ pub struct Drift {
     /// What driftd decided to do about it, and why.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub decision: Option<Decision>,
+    /// Who changed it: the newest CloudTrail write event of the resource
+    /// (`[attribution]`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub changed_by: Option<crate::attribution::ChangedBy>,
+    /// Why there is no `changed_by` (lookup failed, nothing found, budget).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unattributed: Option<String>,
 }
 
 /// The decision for one drift.
@@ -209,6 +216,10 @@ pub struct ActionRecord {
     pub dry_run: bool,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// Who made the change this action reverts (the drift's `changed_by`):
+    /// in the report and in every audit line.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub changed_by: Option<crate::attribution::ChangedBy>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -567,6 +578,11 @@ fn drift_text(o: &mut String, d: &Drift) {
             show(&a.actual)
         );
     }
+    if let Some(c) = &d.changed_by {
+        let _ = writeln!(o, "            changed by {}", c.summary());
+    } else if let Some(r) = &d.unattributed {
+        let _ = writeln!(o, "            changed by: unknown ({r})");
+    }
     if let Some(dec) = &d.decision {
         let _ = writeln!(
             o,
@@ -616,4 +632,23 @@ fn drift_table(o: &mut String, drifts: &[Drift]) {
         }
     }
     o.push('\n');
+    let mut any = false;
+    for d in drifts {
+        let Some(c) = &d.changed_by else { continue };
+        if !any {
+            let _ = writeln!(o, "Changed by (CloudTrail):\n");
+            any = true;
+        }
+        let _ = writeln!(
+            o,
+            "- `{}` ({}): {} (event `{}`)",
+            md_escape(&d.address.clone().unwrap_or_else(|| d.rtype.clone())),
+            md_escape(&d.id),
+            md_escape(&c.summary()),
+            md_escape(&c.event_id)
+        );
+    }
+    if any {
+        o.push('\n');
+    }
 }

@@ -141,6 +141,7 @@ pub async fn execute(
                 outcome: ActionOutcome::Skipped,
                 dry_run: p.dry_run,
                 error: None,
+                changed_by: report.stacks[p.stack].drifts[p.drift].changed_by.clone(),
             };
             match &brake {
                 Brake::DryRun => r.outcome = ActionOutcome::DryRun,

@@ -20,7 +20,9 @@
 //! input = {"stack": "...", "threshold": 100,
 //!          "drifts": [{"address", "type", "id", "kind": "changed|missing|unmanaged",
 //!                      "action": "update|create|delete", "attributes": ["tags.Team", ...],
-//!                      "critical": bool, "rule": "builtin:tags"}]}
+//!                      "critical": bool, "rule": "builtin:tags",
+//!                      "changed_by": null | {"event_name", "event_time", "event_id",
+//!                          "principal": {"kind", "name", "session", "arn"}, "via", ...}}]}
 //! data.driftd.critical      set of addresses that are critical
 //! data.driftd.non_critical  set of addresses that are not
 //! data.driftd.score         the run's blast-radius score (number)
@@ -53,6 +55,7 @@ pub fn builtin_rules_of(registry: &driftd_core::Registry) -> Vec<PolicyRule> {
                 attributes: attributes.iter().map(|s| s.to_string()).collect(),
                 kinds: kinds.to_vec(),
                 tags: Default::default(),
+                changed_by: vec![],
                 critical,
                 action: None,
             }
@@ -105,6 +108,13 @@ fn rule_matches(r: &PolicyRule, d: &Drift, attribute: Option<&str>, tags: &Value
                 .and_then(Value::as_str)
                 .is_some_and(|t| wildcard(v, t))
         })
+        && (r.changed_by.is_empty()
+            || d.changed_by.as_ref().is_some_and(|c| {
+                let via = format!("via:{}", c.via);
+                r.changed_by
+                    .iter()
+                    .any(|p| wildcard(p, &c.principal.name) || wildcard(p, &via))
+            }))
 }
 
 /// The classification of one drift by the config rules.
@@ -449,6 +459,7 @@ pub fn rego_input(stack: &str, threshold: f64, drifts: &[(&Drift, &Classificatio
                 "action": match d.kind { DriftKind::Changed => "update", DriftKind::Missing => "create", DriftKind::Unmanaged => "delete" },
                 "attributes": d.attributes.iter().map(|a| a.path.clone()).collect::<Vec<_>>(),
                 "critical": c.critical, "rule": c.rule,
+                "changed_by": d.changed_by,
             })
         })
         .collect();
@@ -480,6 +491,7 @@ mod tests {
                 attributes: attributes.iter().map(|s| s.to_string()).collect(),
                 kinds: kinds.to_vec(),
                 tags: Default::default(),
+                changed_by: vec![],
                 critical,
                 action: None,
             }
@@ -654,6 +666,8 @@ mod tests {
             first_seen: None,
             seen: None,
             decision: None,
+            changed_by: None,
+            unattributed: None,
         }
     }
 
@@ -723,6 +737,7 @@ mod tests {
             attributes: vec!["tags.*".into()],
             kinds: vec![],
             tags: [("Environment".to_string(), "prod".to_string())].into(),
+            changed_by: vec![],
             critical: true,
             action: None,
         };
@@ -748,9 +763,67 @@ mod tests {
             attributes: attributes.iter().map(|s| s.to_string()).collect(),
             kinds: kinds.to_vec(),
             tags: Default::default(),
+            changed_by: vec![],
             critical,
             action,
         }
+    }
+
+    #[test]
+    fn changed_by_matcher_and_rego_input() {
+        use crate::attribution::{ChangedBy, Principal};
+        let break_glass = PolicyRule {
+            changed_by: vec!["role/break-glass*".into()],
+            ..rule("break-glass-critical", &[], &[], true, None)
+        };
+        let autoscaler = PolicyRule {
+            changed_by: vec!["service/autoscaling.amazonaws.com".into()],
+            ..rule(
+                "autoscaler-ignored",
+                &[],
+                &[],
+                false,
+                Some(DecisionAction::Ignored),
+            )
+        };
+        let s = PolicySettings {
+            builtin_rules: false,
+            ..settings(vec![break_glass, autoscaler])
+        };
+        let by = |name: &str| ChangedBy {
+            event_name: "ModifyInstanceAttribute".into(),
+            event_time: "2026-12-01T10:32:00Z".into(),
+            event_id: "e".into(),
+            event_source: None,
+            principal: Principal {
+                kind: "assumed_role".into(),
+                name: name.into(),
+                session: Some("s".into()),
+                arn: None,
+                account_id: None,
+            },
+            via: "console".into(),
+            source_ip: None,
+            user_agent: None,
+            error_code: None,
+        };
+        let mut d = drift("aws_instance", DriftKind::Changed, &["instance_type"]);
+        // Unattributed: no changed_by rule matches.
+        assert!(classify(&s, &d, &json!({}), &[])
+            .rule
+            .starts_with("default"));
+        d.changed_by = Some(by("role/break-glass-admin"));
+        let c = classify(&s, &d, &json!({}), &[]);
+        assert!(c.critical);
+        assert_eq!(c.rule, "config:break-glass-critical");
+        d.changed_by = Some(by("service/autoscaling.amazonaws.com"));
+        let c = classify(&s, &d, &json!({}), &[]);
+        assert_eq!(c.action, Some(DecisionAction::Ignored));
+        let input = rego_input("web", 10.0, &[(&d, &c)]);
+        assert_eq!(
+            input["drifts"][0]["changed_by"]["principal"]["name"],
+            "service/autoscaling.amazonaws.com"
+        );
     }
 
     #[test]

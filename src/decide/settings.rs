@@ -46,6 +46,8 @@ struct RawRule {
     kinds: Vec<String>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    #[serde(default)]
+    changed_by: Vec<String>,
     criticality: String,
     action: Option<String>,
 }
@@ -72,6 +74,10 @@ pub struct PolicyRule {
     pub attributes: Vec<String>,
     pub kinds: Vec<DriftKind>,
     pub tags: BTreeMap<String, String>,
+    /// Globs on who changed it (`changed_by` of the drift): the principal
+    /// (`role/break-glass`, `sso/Admin*`, `service/autoscaling.amazonaws.com`)
+    /// or the channel (`via:console`). Never matches an unattributed drift.
+    pub changed_by: Vec<String>,
     pub critical: bool,
     pub action: Option<DecisionAction>,
 }
@@ -152,6 +158,7 @@ impl RawPolicy {
                 attributes: r.attributes,
                 kinds,
                 tags: r.tags,
+                changed_by: r.changed_by,
                 critical,
                 action,
             });

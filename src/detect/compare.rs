@@ -105,6 +105,8 @@ pub(super) fn scope(
                         first_seen: None,
                         seen: None,
                         decision: None,
+                        changed_by: None,
+                        unattributed: None,
                     });
                 }
                 Some(l) => {
@@ -162,6 +164,8 @@ pub(super) fn scope(
                             first_seen: None,
                             seen: None,
                             decision: None,
+                            changed_by: None,
+                            unattributed: None,
                         });
                     }
                 }

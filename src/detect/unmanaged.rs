@@ -115,6 +115,8 @@ pub(super) fn scope(
                         first_seen: None,
                         seen: None,
                         decision: None,
+                        changed_by: None,
+                        unattributed: None,
                     });
                 }
             }

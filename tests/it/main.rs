@@ -4,6 +4,7 @@
 //! AWS tests run against a real moto server per test (see `moto`); nothing
 //! leaves the loopback interface.
 
+mod attribution;
 mod bad_input;
 mod cli;
 mod corpus;
@@ -11,6 +12,8 @@ mod coverage_s3a;
 mod coverage_s3b;
 mod daemon;
 mod encryption;
+mod events_sqs;
+mod fake_cloudtrail;
 mod fake_github;
 mod faults;
 mod locking;

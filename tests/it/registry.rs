@@ -239,7 +239,13 @@ fn iam_policies_grant_what_the_registry_declares() {
         .iter()
         .flat_map(|t| t.info.read_actions.iter().copied())
         .collect();
-    let engine_own = ["s3:GetObject", "s3:ListBucket", "kms:Decrypt"];
+    // (cloudtrail:LookupEvents: attribution, `[attribution]`.)
+    let engine_own = [
+        "s3:GetObject",
+        "s3:ListBucket",
+        "kms:Decrypt",
+        "cloudtrail:LookupEvents",
+    ];
     for a in &scan {
         if !declared.contains(a.as_str()) && !engine_own.contains(&a.as_str()) {
             problems.push(format!("scan policy grants {a}, which no type declares"));

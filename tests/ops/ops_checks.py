@@ -641,7 +641,7 @@ def cmd_dockerfile(args):
 
 # ------------------------------------------------------------------------ IAM
 
-READ_ONLY = re.compile(r"^(ec2:Describe\w+|s3:Get\w+|s3:List\w+|kms:Decrypt)$")
+READ_ONLY = re.compile(r"^(ec2:Describe\w+|s3:Get\w+|s3:List\w+|kms:Decrypt|cloudtrail:LookupEvents)$")
 
 
 def actions(stmt):
@@ -668,7 +668,7 @@ def cmd_iam(args):
               "ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "s3:ListAllMyBuckets",
               "s3:GetBucketLocation", "s3:GetBucketTagging", "s3:GetBucketVersioning",
               "s3:GetEncryptionConfiguration", "s3:GetBucketPolicy", "s3:GetBucketPublicAccessBlock",
-              "s3:GetObject", "s3:ListBucket", "kms:Decrypt"):
+              "s3:GetObject", "s3:ListBucket", "kms:Decrypt", "cloudtrail:LookupEvents"):
         if a not in scan_actions:
             problems(f"scan policy: {a} missing")
     for s in scan["Statement"]:
@@ -695,7 +695,19 @@ def cmd_iam(args):
         res = s.get("Resource")
         if res == "*" or res == ["*"]:
             problems(f"reconcile policy {s['Sid']}: Resource * on a write")
-    problems.exit("scan read-only, history scoped, reconcile tag-scoped")
+    # Events ([events]): exactly the queue consumer's actions, on the queue only.
+    ev = json.load(open("deploy/iam/driftd-events-policy.json"))
+    ev_actions = sorted(a for s in ev["Statement"] if s["Effect"] == "Allow" for a in actions(s))
+    want = sorted(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                   "sqs:ChangeMessageVisibility"])
+    if ev_actions != want:
+        problems(f"events policy: actions {ev_actions}, expected exactly {want}")
+    for s in ev["Statement"]:
+        res = [s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"]
+        for r in res:
+            if not r.startswith("arn:aws:sqs:") or r.endswith("*"):
+                problems(f"events policy: {r} is broader than the events queue")
+    problems.exit("scan read-only, history scoped, reconcile tag-scoped, events queue-scoped")
 
 
 def cmd_iam_lint(args):
