@@ -18,6 +18,7 @@ use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
 use super::bucket_name;
+use super::grants::{live_grant_key, state_grant_keys};
 use crate::normalize::{first_block, string_or_empty};
 use crate::registry::{AwsType, Source};
 use crate::services::s3::{classify, BucketDoc, Fetch};
@@ -72,15 +73,6 @@ fn read<'a>(client: &'a Client, bucket: &'a str) -> BoxFuture<'a, Result<Fetch<A
     })
 }
 
-/// One grant as its set key: `type:grantee:permission`.
-fn grant_key(kind: &str, id: &str, uri: &str, email: &str, permission: &str) -> String {
-    let who = [id, uri, email]
-        .into_iter()
-        .find(|s| !s.is_empty())
-        .unwrap_or_default();
-    format!("{kind}:{who}:{permission}")
-}
-
 fn canonical(mut grants: Vec<String>, owner: Value) -> Attrs {
     grants.sort();
     grants.dedup();
@@ -98,30 +90,7 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
     let Some(policy) = first_block(&r.attrs, "access_control_policy") else {
         return Map::new();
     };
-    let s = |m: &Map<String, Value>, k: &str| {
-        string_or_empty(m.get(k))
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
-    let grants = match policy.get("grant") {
-        Some(Value::Array(g)) => g
-            .iter()
-            .filter_map(Value::as_object)
-            .map(|g| {
-                let e = Map::new();
-                let who = first_block(g, "grantee").unwrap_or(&e);
-                grant_key(
-                    &s(who, "type"),
-                    &s(who, "id"),
-                    &s(who, "uri"),
-                    &s(who, "email_address"),
-                    &s(g, "permission"),
-                )
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let grants = state_grant_keys(policy.get("grant"));
     let owner = string_or_empty(first_block(policy, "owner").and_then(|o| o.get("id")));
     canonical(grants, owner)
 }
@@ -132,12 +101,8 @@ pub fn live(o: &GetBucketAclOutput) -> Attrs {
         .grants()
         .iter()
         .map(|g| {
-            let who = g.grantee();
-            grant_key(
-                who.map(|w| w.r#type().as_str()).unwrap_or_default(),
-                who.and_then(|w| w.id()).unwrap_or_default(),
-                who.and_then(|w| w.uri()).unwrap_or_default(),
-                who.and_then(|w| w.email_address()).unwrap_or_default(),
+            live_grant_key(
+                g.grantee(),
                 g.permission().map(|p| p.as_str()).unwrap_or_default(),
             )
         })

@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
 use super::bucket_name;
+use super::grants::{live_grant_key, state_grant_keys};
 use crate::normalize::{first_block, string_or_empty};
 use crate::registry::{AwsType, Source};
 use crate::services::s3::{classify, BucketDoc, Fetch};
@@ -83,15 +84,6 @@ fn read<'a>(client: &'a Client, bucket: &'a str) -> BoxFuture<'a, Result<Fetch<A
     })
 }
 
-/// One grant as its set key: `type:grantee:permission`.
-fn grant_key(kind: &str, id: &str, uri: &str, email: &str, permission: &str) -> String {
-    let who = [id, uri, email]
-        .into_iter()
-        .find(|s| !s.is_empty())
-        .unwrap_or_default();
-    format!("{kind}:{who}:{permission}")
-}
-
 fn sorted(mut v: Vec<String>) -> Value {
     v.sort();
     v.dedup();
@@ -110,29 +102,12 @@ fn key_format(partition_date_source: Option<&str>) -> Value {
 /// Canonical desired attributes.
 pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
     let a = &r.attrs;
+    let grants = state_grant_keys(a.get("target_grant"));
     let s = |m: &Map<String, Value>, k: &str| {
         string_or_empty(m.get(k))
             .as_str()
             .unwrap_or_default()
             .to_string()
-    };
-    let grants = match a.get("target_grant") {
-        Some(Value::Array(g)) => g
-            .iter()
-            .filter_map(Value::as_object)
-            .map(|g| {
-                let e = Map::new();
-                let who = first_block(g, "grantee").unwrap_or(&e);
-                grant_key(
-                    &s(who, "type"),
-                    &s(who, "id"),
-                    &s(who, "uri"),
-                    &s(who, "email_address"),
-                    &s(g, "permission"),
-                )
-            })
-            .collect(),
-        _ => Vec::new(),
     };
     let format = first_block(a, "target_object_key_format");
     let partitioned = format
@@ -152,12 +127,8 @@ pub fn live(l: &LoggingEnabled) -> Attrs {
         .target_grants()
         .iter()
         .map(|g| {
-            let who = g.grantee();
-            grant_key(
-                who.map(|w| w.r#type().as_str()).unwrap_or_default(),
-                who.and_then(|w| w.id()).unwrap_or_default(),
-                who.and_then(|w| w.uri()).unwrap_or_default(),
-                who.and_then(|w| w.email_address()).unwrap_or_default(),
+            live_grant_key(
+                g.grantee(),
                 g.permission().map(|p| p.as_str()).unwrap_or_default(),
             )
         })

@@ -22,6 +22,7 @@ pub mod bucket_request_payment_configuration;
 pub mod bucket_server_side_encryption_configuration;
 pub mod bucket_versioning;
 pub mod bucket_website_configuration;
+pub mod grants;
 
 use driftd_core::StateResource;
 use serde_json::Value;
