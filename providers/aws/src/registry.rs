@@ -42,6 +42,11 @@ pub enum Source {
         replaces: Option<&'static str>,
         doc: &'static crate::services::s3::BucketDoc,
     },
+    /// EC2 compute listings (volumes, ENIs, key pairs, launch templates,
+    /// owned images and snapshots, placement groups, the EBS default and
+    /// instance states), read by `services::ec2_compute`, each call once per
+    /// scope for every type that shares it.
+    Ec2Compute,
 }
 
 impl Source {
@@ -75,6 +80,17 @@ pub static TYPES: &[&AwsType] = &[
     &s3::bucket_public_access_block::TYPE,
     &s3::bucket_policy::TYPE,
     &s3::bucket_ownership_controls::TYPE,
+    &ec2::ebs_volume::TYPE,
+    &ec2::volume_attachment::TYPE,
+    &ec2::network_interface::TYPE,
+    &ec2::network_interface_sg_attachment::TYPE,
+    &ec2::key_pair::TYPE,
+    &ec2::launch_template::TYPE,
+    &ec2::image::TYPE,
+    &ec2::ebs_snapshot::TYPE,
+    &ec2::placement_group::TYPE,
+    &ec2::ebs_encryption_by_default::TYPE,
+    &ec2::ec2_instance_state::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =
@@ -140,7 +156,17 @@ mod tests {
         }
         assert_eq!(
             discoverable(),
-            ["aws_instance", "aws_security_group", "aws_s3_bucket"]
+            [
+                "aws_instance",
+                "aws_security_group",
+                "aws_s3_bucket",
+                "aws_ebs_volume",
+                "aws_network_interface",
+                "aws_key_pair",
+                "aws_launch_template",
+                "aws_ami",
+                "aws_ebs_snapshot",
+            ]
         );
     }
 }

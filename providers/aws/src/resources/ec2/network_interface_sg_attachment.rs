@@ -1,0 +1,139 @@
+//! `aws_network_interface_sg_attachment`: one security group on one ENI.
+//! AWS has no object for it: its live side is the ENI's groups, from the
+//! `DescribeNetworkInterfaces` listing shared with `aws_network_interface`.
+//! The group gone from the ENI (or the ENI gone) is missing: critical, as
+//! that group may be the one that allows or restricts access. The ENI's own
+//! `security_groups` leaves attached groups out (see `network_interface`).
+
+use aws_sdk_ec2::types::NetworkInterface;
+use driftd_core::registry::{AttrSpec, Fix, ProjectContext, ResourceType};
+use driftd_core::{Attrs, Shape, StateResource};
+use serde_json::{json, Map, Value};
+
+use crate::normalize::string_or_empty;
+use crate::registry::{AwsType, Source};
+
+pub const NAME: &str = "aws_network_interface_sg_attachment";
+
+pub static TYPE: AwsType = AwsType {
+    info: ResourceType {
+        name: NAME,
+        attributes: &[
+            AttrSpec::new("security_group_id", Shape::Block, true, Fix::No),
+            AttrSpec::new("network_interface_id", Shape::Block, true, Fix::No),
+        ],
+        discoverable: false,
+        needed_from_other_stacks: false,
+        whole_set_writes: &[],
+        default_rules: &[],
+        editor: &[],
+        import: None,
+        read_actions: &["ec2:DescribeNetworkInterfaces"],
+        write_actions: &[],
+        project,
+        live_id: |r| r.id.clone(),
+    },
+    source: Source::Ec2Compute,
+};
+
+/// The (security group, ENI) pair: from the attributes, else from the id
+/// (`sg_eni`, or the import form `eni_sg`: told apart by prefix).
+pub fn pair(r: &StateResource) -> (String, String) {
+    let attr = |k: &str| {
+        r.attrs
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let mut sg = attr("security_group_id");
+    let mut eni = attr("network_interface_id");
+    for part in r.id.split('_') {
+        if part.starts_with("sg-") && sg.is_none() {
+            sg = Some(part.to_string());
+        } else if part.starts_with("eni-") && eni.is_none() {
+            eni = Some(part.to_string());
+        }
+    }
+    (sg.unwrap_or_default(), eni.unwrap_or_default())
+}
+
+/// Canonical desired attributes: the pair.
+pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
+    let (sg, eni) = pair(r);
+    let mut m = Map::new();
+    m.insert(
+        "security_group_id".into(),
+        string_or_empty(Some(&json!(sg))),
+    );
+    m.insert("network_interface_id".into(), json!(eni));
+    m
+}
+
+/// The live pair, if the ENI still carries the group.
+pub fn live(desired: &Attrs, e: &NetworkInterface) -> Option<Attrs> {
+    let sg = desired
+        .get("security_group_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    e.groups()
+        .iter()
+        .any(|g| g.group_id() == Some(sg))
+        .then(|| {
+            let mut m = Map::new();
+            m.insert("security_group_id".into(), json!(sg));
+            m.insert(
+                "network_interface_id".into(),
+                json!(e.network_interface_id().unwrap_or_default()),
+            );
+            m
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::GroupIdentifier;
+
+    fn res(id: &str, attrs: Value) -> StateResource {
+        StateResource {
+            address: "aws_network_interface_sg_attachment.a".into(),
+            rtype: NAME.into(),
+            id: id.into(),
+            attrs: attrs.as_object().unwrap().clone(),
+            sensitive_paths: vec![],
+        }
+    }
+
+    #[test]
+    fn both_id_forms_parse_by_prefix() {
+        let a = res("sg-1_eni-2", json!({}));
+        let b = res("eni-2_sg-1", json!({}));
+        assert_eq!(pair(&a), ("sg-1".into(), "eni-2".into()));
+        assert_eq!(pair(&b), pair(&a));
+        let c = res(
+            "sg-1_eni-2",
+            json!({"security_group_id": "sg-1", "network_interface_id": "eni-2"}),
+        );
+        assert_eq!(
+            project(&c, &ProjectContext::default()),
+            project(&a, &ProjectContext::default())
+        );
+    }
+
+    #[test]
+    fn the_group_on_the_recorded_eni_is_the_live_side() {
+        let d = project(&res("sg-1_eni-2", json!({})), &ProjectContext::default());
+        let with = NetworkInterface::builder()
+            .network_interface_id("eni-2")
+            .groups(GroupIdentifier::builder().group_id("sg-9").build())
+            .groups(GroupIdentifier::builder().group_id("sg-1").build())
+            .build();
+        assert_eq!(live(&d, &with), Some(d.clone()));
+        let without = NetworkInterface::builder()
+            .network_interface_id("eni-2")
+            .groups(GroupIdentifier::builder().group_id("sg-9").build())
+            .build();
+        assert_eq!(live(&d, &without), None);
+    }
+}
