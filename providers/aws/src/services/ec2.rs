@@ -426,3 +426,9 @@ pub fn ids_of(desired: &[&Desired], rtype: &str) -> BTreeSet<String> {
         .map(|d| d.id.clone())
         .collect()
 }
+
+/// Shared listings (`Source::Ec2List`): one `Describe*` per scope for every
+/// type that reads it.
+pub mod listing;
+/// The network listings (VPCs, subnets, route tables, NACLs, gateways, ...).
+pub mod net;
