@@ -9,6 +9,9 @@ use serde_json::{json, Map};
 
 use crate::normalize::as_bool;
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::compute;
+use crate::services::ec2::listing::{self as listing, Item};
+use driftd_core::{Desired, Live};
 
 pub const NAME: &str = "aws_ebs_encryption_by_default";
 
@@ -32,7 +35,12 @@ pub static TYPE: AwsType = AwsType {
         project,
         live_id: |r| r.id.clone(),
     },
-    source: Source::Ec2Compute,
+    source: Source::Ec2List {
+        listing: &compute::EBS_ENCRYPTION_BY_DEFAULT,
+        parent: |_| Some("scope".to_string()),
+        extract,
+        settle: None,
+    },
 };
 
 /// Canonical desired attributes: `enabled` (schema default true).
@@ -45,6 +53,14 @@ pub fn live(enabled: bool) -> Attrs {
     let mut m = Map::new();
     m.insert("enabled".into(), json!(enabled));
     m
+}
+
+/// The scope's one answer, for every such resource the state declares.
+fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+    let on = i.get("EbsEncryptionByDefault") == Some(&json!(true));
+    listing::of_type(desired, NAME)
+        .map(|d| (d.id.clone(), listing::live(&d.id, live(on))))
+        .collect()
 }
 
 #[cfg(test)]

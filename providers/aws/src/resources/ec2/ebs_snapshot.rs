@@ -12,6 +12,9 @@ use serde_json::{json, Map, Value};
 use super::{ec2_tags, text};
 use crate::normalize::{as_bool, as_i64, effective_tags, string_or_empty};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::compute::{self, canonical};
+use crate::services::ec2::listing::{self as listing, Item};
+use driftd_core::{Desired, Live};
 
 pub const NAME: &str = "aws_ebs_snapshot";
 
@@ -42,7 +45,12 @@ pub static TYPE: AwsType = AwsType {
         project,
         live_id: |r| r.id.clone(),
     },
-    source: Source::Ec2Compute,
+    source: Source::Ec2List {
+        listing: &compute::SNAPSHOTS,
+        parent: listing::own_id,
+        extract,
+        settle: None,
+    },
 };
 
 /// Canonical desired attributes of a snapshot.
@@ -100,6 +108,17 @@ pub fn service_owner(s: &Snapshot) -> Option<String> {
         Some("aws:dlm:lifecycle-policy-id") => Some("dlm".into()),
         _ => None,
     })
+}
+
+/// This type's live resources in one listed item.
+fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+    let id = listing::get(i, "SnapshotId");
+    let mut l = listing::live(id, canonical(i));
+    l.owned_by_service = i
+        .get("ServiceOwner")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string);
+    vec![(id.to_string(), l)]
 }
 
 #[cfg(test)]

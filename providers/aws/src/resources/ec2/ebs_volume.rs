@@ -10,6 +10,9 @@ use serde_json::{json, Map, Value};
 use super::{ec2_tags, text};
 use crate::normalize::{as_bool, as_i64, effective_tags, string_or_empty};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::compute::{self, canonical};
+use crate::services::ec2::listing::{self as listing, Item};
+use driftd_core::{Desired, Live};
 
 pub const NAME: &str = "aws_ebs_volume";
 
@@ -43,7 +46,12 @@ pub static TYPE: AwsType = AwsType {
         project,
         live_id: |r| r.id.clone(),
     },
-    source: Source::Ec2Compute,
+    source: Source::Ec2List {
+        listing: &compute::VOLUMES,
+        parent: listing::own_id,
+        extract,
+        settle: None,
+    },
 };
 
 /// Volume types whose `iops` is provisioned (elsewhere AWS reports a
@@ -135,6 +143,14 @@ pub fn is_root_of_instance(
             .and_then(|i| root_devices.get(i))
             .is_some_and(|root| a.device() == Some(root.as_str()))
     })
+}
+
+/// This type's live resources in one listed item.
+fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+    let id = listing::get(i, "VolumeId");
+    let mut l = listing::live(id, canonical(i));
+    l.auto_created = i.get("RootOfInstance") == Some(&json!(true));
+    vec![(id.to_string(), l)]
 }
 
 #[cfg(test)]

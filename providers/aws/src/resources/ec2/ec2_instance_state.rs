@@ -9,6 +9,9 @@ use driftd_core::{Attrs, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::compute;
+use crate::services::ec2::listing::{self as listing, Item};
+use driftd_core::{Desired, Live};
 
 pub const NAME: &str = "aws_ec2_instance_state";
 
@@ -27,7 +30,12 @@ pub static TYPE: AwsType = AwsType {
         project,
         live_id: instance_id,
     },
-    source: Source::Ec2Compute,
+    source: Source::Ec2List {
+        listing: &compute::INSTANCE_STATES,
+        parent: listing::own_id,
+        extract,
+        settle: None,
+    },
 };
 
 /// The instance the resource controls (its id is the instance id).
@@ -64,6 +72,16 @@ pub fn live(state: &str) -> Attrs {
     let mut m = Map::new();
     m.insert("state".into(), json!(settled(state)));
     m
+}
+
+/// The instance's state; a terminated (or terminating) instance is missing.
+fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+    let id = listing::get(i, "InstanceId");
+    let state = listing::get(i, "State");
+    if matches!(state, "terminated" | "shutting-down") {
+        return vec![];
+    }
+    vec![(id.to_string(), listing::live(id, live(state)))]
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ use serde_json::{json, Map};
 use super::{ec2_tags, text};
 use crate::normalize::{as_bool, effective_tags, string_or_empty};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::compute::{self, canonical};
+use crate::services::ec2::listing::{self as listing, Item};
+use driftd_core::{Desired, Live};
 
 pub const NAME: &str = "aws_ami";
 
@@ -49,7 +52,12 @@ pub static TYPE: AwsType = AwsType {
         project,
         live_id: |r| r.id.clone(),
     },
-    source: Source::Ec2Compute,
+    source: Source::Ec2List {
+        listing: &compute::IMAGES,
+        parent: listing::own_id,
+        extract,
+        settle: None,
+    },
 };
 
 const STRINGS: &[&str] = &[
@@ -127,6 +135,17 @@ pub fn snapshots(i: &Image) -> impl Iterator<Item = &str> {
     i.block_device_mappings()
         .iter()
         .filter_map(|b| b.ebs().and_then(|e| e.snapshot_id()))
+}
+
+/// This type's live resources in one listed item.
+fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+    let id = listing::get(i, "ImageId");
+    let mut l = listing::live(id, canonical(i));
+    l.owned_by_service = i
+        .get("ServiceOwner")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string);
+    vec![(id.to_string(), l)]
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@ use serde_json::{json, Map, Value};
 use super::{ec2_tags, text};
 use crate::normalize::effective_tags;
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::compute::{self, canonical};
+use crate::services::ec2::listing::{self as listing, Item};
+use driftd_core::{Desired, Live};
 
 pub const NAME: &str = "aws_key_pair";
 
@@ -46,7 +49,12 @@ pub static TYPE: AwsType = AwsType {
                 .to_string()
         },
     },
-    source: Source::Ec2Compute,
+    source: Source::Ec2List {
+        listing: &compute::KEY_PAIRS,
+        parent: listing::own_id,
+        extract,
+        settle: None,
+    },
 };
 
 /// Canonical desired attributes (only those the state knows: computed
@@ -71,6 +79,13 @@ pub fn live(k: &KeyPairInfo) -> Attrs {
     m.insert("key_type".into(), text(k.key_type().map(|t| t.as_str())));
     m.insert("tags".into(), ec2_tags(k.tags()));
     m
+}
+
+/// This type's live resources in one listed item.
+fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+    let id = listing::get(i, "KeyName");
+    let l = listing::live(id, canonical(i));
+    vec![(id.to_string(), l)]
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@ use serde_json::{json, Map, Value};
 use super::{ec2_tags, text};
 use crate::normalize::{as_i64, effective_tags, first_block, string_or_empty, string_set, strings};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::compute::{self, canonical};
+use crate::services::ec2::listing::{self as listing, Item};
+use driftd_core::{Desired, Live};
 
 pub const NAME: &str = "aws_launch_template";
 
@@ -65,7 +68,12 @@ pub static TYPE: AwsType = AwsType {
         project,
         live_id: |r| r.id.clone(),
     },
-    source: Source::Ec2Compute,
+    source: Source::Ec2List {
+        listing: &compute::LAUNCH_TEMPLATES,
+        parent: |d| Some(listing::attr(d, "name").to_string()),
+        extract,
+        settle: None,
+    },
 };
 
 const STRINGS: &[&str] = &[
@@ -144,7 +152,15 @@ pub fn live(t: &LaunchTemplate, latest: Option<&LaunchTemplateVersion>) -> Attrs
         m.insert("latest_version".into(), json!(n));
     }
     m.insert("tags".into(), ec2_tags(t.tags()));
-    let Some(v) = latest else { return m };
+    if let Some(v) = latest {
+        m.extend(version_live(v));
+    }
+    m
+}
+
+/// The data fields of a template's latest version, canonical.
+pub fn version_live(v: &LaunchTemplateVersion) -> Attrs {
+    let mut m = Map::new();
     m.insert("description".into(), text(v.version_description()));
     let data = v.launch_template_data();
     let d = |f: fn(&aws_sdk_ec2::types::ResponseLaunchTemplateData) -> Option<&str>| {
@@ -225,6 +241,17 @@ pub fn service_owner(t: &LaunchTemplate) -> Option<String> {
                 || k.starts_with("karpenter.k8s.aws/")
         })
         .map(|k| k.split([':', '/']).next().unwrap_or(k).to_string())
+}
+
+/// This type's live resources in one listed item.
+fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+    let id = listing::get(i, "LaunchTemplateId");
+    let mut l = listing::live(id, canonical(i));
+    l.owned_by_service = i
+        .get("ServiceOwner")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string);
+    vec![(id.to_string(), l)]
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod placement_group;
 pub mod security_group;
 pub mod security_group_rule;
 pub mod volume_attachment;
+pub mod vpc;
 pub mod vpc_security_group_rule;
 
 /// EC2 `Tag` pairs as a canonical tag map (`aws:` keys dropped).

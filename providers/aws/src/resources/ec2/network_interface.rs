@@ -14,6 +14,9 @@ use serde_json::{json, Map};
 use super::{ec2_tags, text};
 use crate::normalize::{as_bool, effective_tags, string_or_empty, string_set, strings};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::compute::{self, canonical};
+use crate::services::ec2::listing::{self as listing, Item};
+use driftd_core::{Desired, Live};
 
 pub const NAME: &str = "aws_network_interface";
 
@@ -49,7 +52,12 @@ pub static TYPE: AwsType = AwsType {
         project,
         live_id: |r| r.id.clone(),
     },
-    source: Source::Ec2Compute,
+    source: Source::Ec2List {
+        listing: &compute::NETWORK_INTERFACES,
+        parent: listing::own_id,
+        extract,
+        settle: None,
+    },
 };
 
 /// Canonical desired attributes of an ENI.
@@ -144,6 +152,52 @@ pub fn service_owner(e: &NetworkInterface) -> Option<String> {
         .iter()
         .find(|p| d.starts_with(**p))
         .map(|p| p.trim().to_string())
+}
+
+/// This type's live resources in one listed item. Groups that an
+/// `aws_network_interface_sg_attachment` owns are left as the state has them
+/// (the attachment reports them).
+fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+    let id = listing::get(i, "NetworkInterfaceId");
+    let mut attrs = canonical(i);
+    let owned: Vec<String> =
+        listing::of_type(desired, super::network_interface_sg_attachment::NAME)
+            .filter(|d| listing::attr(d, "network_interface_id") == id)
+            .map(|d| listing::attr(d, "security_group_id").to_string())
+            .collect();
+    if !owned.is_empty() {
+        let want: Vec<String> = desired
+            .iter()
+            .find(|d| d.rtype == NAME && d.id == id)
+            .map(|d| {
+                strings(d.attrs.get("security_groups"))
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut have: Vec<String> = strings(attrs.get("security_groups"))
+            .into_iter()
+            .map(str::to_string)
+            .filter(|g| !owned.contains(g))
+            .collect();
+        have.extend(want.into_iter().filter(|g| owned.contains(g)));
+        attrs.insert(
+            "security_groups".into(),
+            string_set(have.iter().map(String::as_str)),
+        );
+    }
+    let mut l = listing::live(id, attrs);
+    l.owned_by_service = i
+        .get("ServiceOwner")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string);
+    // An instance's primary ENI was created with it.
+    if l.owned_by_service.as_deref() == Some("instance") {
+        l.owned_by_service = None;
+        l.auto_created = true;
+    }
+    vec![(id.to_string(), l)]
 }
 
 #[cfg(test)]

@@ -5,13 +5,15 @@
 //! that group may be the one that allows or restricts access. The ENI's own
 //! `security_groups` leaves attached groups out (see `network_interface`).
 
-use aws_sdk_ec2::types::NetworkInterface;
 use driftd_core::registry::{AttrSpec, Fix, ProjectContext, ResourceType};
 use driftd_core::{Attrs, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::string_or_empty;
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::compute;
+use crate::services::ec2::listing::{self as listing, Item};
+use driftd_core::{Desired, Live};
 
 pub const NAME: &str = "aws_network_interface_sg_attachment";
 
@@ -33,7 +35,12 @@ pub static TYPE: AwsType = AwsType {
         project,
         live_id: |r| r.id.clone(),
     },
-    source: Source::Ec2Compute,
+    source: Source::Ec2List {
+        listing: &compute::NETWORK_INTERFACES,
+        parent: |d| Some(listing::attr(d, "network_interface_id").to_string()),
+        extract,
+        settle: None,
+    },
 };
 
 /// The (security group, ENI) pair: from the attributes, else from the id
@@ -70,30 +77,40 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
     m
 }
 
-/// The live pair, if the ENI still carries the group.
-pub fn live(desired: &Attrs, e: &NetworkInterface) -> Option<Attrs> {
+/// The live pair, if the ENI (its id and group ids) still carries the group.
+pub fn live(desired: &Attrs, eni: &str, groups: &[&str]) -> Option<Attrs> {
     let sg = desired
         .get("security_group_id")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    e.groups()
-        .iter()
-        .any(|g| g.group_id() == Some(sg))
-        .then(|| {
-            let mut m = Map::new();
-            m.insert("security_group_id".into(), json!(sg));
-            m.insert(
-                "network_interface_id".into(),
-                json!(e.network_interface_id().unwrap_or_default()),
-            );
-            m
+    groups.contains(&sg).then(|| {
+        let mut m = Map::new();
+        m.insert("security_group_id".into(), json!(sg));
+        m.insert("network_interface_id".into(), json!(eni));
+        m
+    })
+}
+
+/// The attachments the state declares on this listed ENI that it still carries.
+fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+    let eni = listing::get(i, "NetworkInterfaceId");
+    let groups: Vec<&str> = i
+        .get("Groups")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    listing::of_type(desired, NAME)
+        .filter(|d| listing::attr(d, "network_interface_id") == eni)
+        .filter_map(|d| {
+            live(&d.attrs, eni, &groups).map(|a| (d.id.clone(), listing::live(&d.id, a)))
         })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_ec2::types::GroupIdentifier;
+    use aws_sdk_ec2::types::{GroupIdentifier, NetworkInterface};
 
     fn res(id: &str, attrs: Value) -> StateResource {
         StateResource {
@@ -121,6 +138,15 @@ mod tests {
         );
     }
 
+    fn desired(attrs: &Attrs) -> Desired {
+        Desired {
+            address: "aws_network_interface_sg_attachment.a".into(),
+            rtype: NAME.into(),
+            id: "sg-1_eni-2".into(),
+            attrs: attrs.clone(),
+        }
+    }
+
     #[test]
     fn the_group_on_the_recorded_eni_is_the_live_side() {
         let d = project(&res("sg-1_eni-2", json!({})), &ProjectContext::default());
@@ -129,11 +155,13 @@ mod tests {
             .groups(GroupIdentifier::builder().group_id("sg-9").build())
             .groups(GroupIdentifier::builder().group_id("sg-1").build())
             .build();
-        assert_eq!(live(&d, &with), Some(d.clone()));
+        let with = compute::eni_item(&with);
+        assert_eq!(extract(&with, &[desired(&d)])[0].1.attrs, d);
         let without = NetworkInterface::builder()
             .network_interface_id("eni-2")
             .groups(GroupIdentifier::builder().group_id("sg-9").build())
             .build();
-        assert_eq!(live(&d, &without), None);
+        let without = compute::eni_item(&without);
+        assert!(extract(&without, &[desired(&d)]).is_empty());
     }
 }

@@ -12,6 +12,9 @@ use serde_json::{json, Map, Value};
 use super::{ec2_tags, text};
 use crate::normalize::{as_i64, effective_tags, string_or_empty};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::compute::{self, canonical};
+use crate::services::ec2::listing::{self as listing, Item};
+use driftd_core::{Desired, Live};
 
 pub const NAME: &str = "aws_placement_group";
 
@@ -43,7 +46,12 @@ pub static TYPE: AwsType = AwsType {
                 .to_string()
         },
     },
-    source: Source::Ec2Compute,
+    source: Source::Ec2List {
+        listing: &compute::PLACEMENT_GROUPS,
+        parent: listing::own_id,
+        extract,
+        settle: None,
+    },
 };
 
 /// Canonical desired attributes (computed values only when the state has them).
@@ -76,6 +84,13 @@ pub fn live(g: &PlacementGroup) -> Attrs {
     m.insert("placement_group_id".into(), text(g.group_id()));
     m.insert("tags".into(), ec2_tags(g.tags()));
     m
+}
+
+/// This type's live resources in one listed item.
+fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+    let id = listing::get(i, "GroupName");
+    let l = listing::live(id, canonical(i));
+    vec![(id.to_string(), l)]
 }
 
 #[cfg(test)]

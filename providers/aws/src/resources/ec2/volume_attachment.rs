@@ -4,13 +4,15 @@
 //! Read does: same device and instance, state not `detached`). Existence is
 //! the drift: a detached (or moved) volume is missing. Not discoverable.
 
-use aws_sdk_ec2::types::{Volume, VolumeAttachmentState};
 use driftd_core::registry::{AttrSpec, Fix, ProjectContext, ResourceType};
 use driftd_core::{Attrs, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::string_or_empty;
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::compute;
+use crate::services::ec2::listing::{self as listing, Item};
+use driftd_core::{Desired, Live};
 
 pub const NAME: &str = "aws_volume_attachment";
 
@@ -33,7 +35,12 @@ pub static TYPE: AwsType = AwsType {
         project,
         live_id: |r| r.id.clone(),
     },
-    source: Source::Ec2Compute,
+    source: Source::Ec2List {
+        listing: &compute::VOLUMES,
+        parent: |d| Some(listing::attr(d, "volume_id").to_string()),
+        extract,
+        settle: None,
+    },
 };
 
 /// Canonical desired attributes: the (device, instance, volume) triple.
@@ -45,41 +52,52 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
     m
 }
 
-/// The live attachment a desired one names, if its volume still has it.
-pub fn live(desired: &Attrs, v: &Volume) -> Option<Attrs> {
+/// The live attachment a desired one names, if its listed volume (a
+/// `DescribeVolumes` item) still has it.
+pub fn live(desired: &Attrs, v: &Item) -> Option<Attrs> {
     let s = |k: &str| desired.get(k).and_then(Value::as_str).unwrap_or_default();
     if matches!(
-        v.state().map(|s| s.as_str()),
-        Some("available" | "deleting" | "deleted" | "error")
+        listing::get(v, "State"),
+        "available" | "deleting" | "deleted" | "error"
     ) {
         return None;
     }
-    v.attachments()
-        .iter()
-        .find(|a| {
-            a.device() == Some(s("device_name"))
-                && a.instance_id() == Some(s("instance_id"))
-                && a.state() != Some(&VolumeAttachmentState::Detached)
-        })
-        .map(|a| {
-            let mut m = Map::new();
-            m.insert("device_name".into(), json!(a.device().unwrap_or_default()));
-            m.insert(
-                "instance_id".into(),
-                json!(a.instance_id().unwrap_or_default()),
-            );
-            m.insert("volume_id".into(), json!(v.volume_id().unwrap_or_default()));
-            m
-        })
+    let found = v
+        .get("Attachments")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|a| {
+            let f = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or_default();
+            f("Device") == s("device_name")
+                && f("InstanceId") == s("instance_id")
+                && f("State") != "detached"
+        });
+    found.then(|| {
+        let mut m = Map::new();
+        m.insert("device_name".into(), json!(s("device_name")));
+        m.insert("instance_id".into(), json!(s("instance_id")));
+        m.insert("volume_id".into(), json!(listing::get(v, "VolumeId")));
+        m
+    })
+}
+
+/// The attachments the state declares on this listed volume that it still has.
+fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+    let vol = listing::get(i, "VolumeId");
+    listing::of_type(desired, NAME)
+        .filter(|d| listing::attr(d, "volume_id") == vol)
+        .filter_map(|d| live(&d.attrs, i).map(|a| (d.id.clone(), listing::live(&d.id, a))))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_ec2::types::{VolumeAttachment, VolumeState};
+    use aws_sdk_ec2::types::{Volume, VolumeAttachment, VolumeAttachmentState, VolumeState};
 
-    fn recorded(state: VolumeState, dev: &str, att: VolumeAttachmentState) -> Volume {
-        Volume::builder()
+    fn recorded(state: VolumeState, dev: &str, att: VolumeAttachmentState) -> Item {
+        let v = Volume::builder()
             .volume_id("vol-1")
             .state(state)
             .attachments(
@@ -90,7 +108,8 @@ mod tests {
                     .state(att)
                     .build(),
             )
-            .build()
+            .build();
+        compute::volume_item(&v)
     }
 
     #[test]
