@@ -70,7 +70,9 @@ pub static TYPE: AwsType = AwsType {
     },
     source: Source::Ec2List {
         listing: &compute::LAUNCH_TEMPLATES,
-        parent: |d| Some(listing::attr(d, "name").to_string()),
+        // Listed by name (DescribeLaunchTemplates has no id filter, and
+        // LaunchTemplateIds fails whole on one unknown id); no name: list all.
+        parent: |d| Some(listing::attr(d, "name").to_string()).filter(|n| !n.is_empty()),
         extract,
         settle: None,
     },

@@ -37,7 +37,9 @@ pub static TYPE: AwsType = AwsType {
     },
     source: Source::Ec2List {
         listing: &compute::NETWORK_INTERFACES,
-        parent: |d| Some(listing::attr(d, "network_interface_id").to_string()),
+        parent: |d| {
+            Some(listing::attr(d, "network_interface_id").to_string()).filter(|v| !v.is_empty())
+        },
         extract,
         settle: None,
     },

@@ -37,7 +37,7 @@ pub static TYPE: AwsType = AwsType {
     },
     source: Source::Ec2List {
         listing: &compute::VOLUMES,
-        parent: |d| Some(listing::attr(d, "volume_id").to_string()),
+        parent: |d| Some(listing::attr(d, "volume_id").to_string()).filter(|v| !v.is_empty()),
         extract,
         settle: None,
     },

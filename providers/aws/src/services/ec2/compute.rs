@@ -492,3 +492,76 @@ fn read_instance_states(
         Ok(out)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::listing::plans;
+    use super::*;
+
+    fn desired(rtype: &str, id: &str, attrs: Value) -> Desired {
+        Desired {
+            address: format!("{rtype}.x"),
+            rtype: rtype.into(),
+            id: id.into(),
+            attrs: attrs.as_object().unwrap().clone(),
+        }
+    }
+
+    fn filter_of(d: &[Desired], discover: bool, l: &Listing) -> Option<Option<BTreeSet<String>>> {
+        plans(d, discover)
+            .into_iter()
+            .find(|p| std::ptr::eq(p.listing, l))
+            .map(|p| p.filter)
+    }
+
+    /// Calls stay minimal: nothing without state or discovery; filtered by
+    /// the parents the state names; volumes shared by volumes and
+    /// attachments, ENIs by ENIs and group attachments.
+    #[test]
+    fn compute_listings_are_planned_once_and_filtered_by_parent() {
+        assert!(plans(&[], false).iter().all(|p| !p.needed()));
+        let d = vec![
+            desired("aws_ebs_volume", "vol-1", json!({})),
+            desired(
+                "aws_volume_attachment",
+                "vai-1",
+                json!({"volume_id": "vol-2", "device_name": "/dev/sdf", "instance_id": "i-1"}),
+            ),
+            desired(
+                "aws_network_interface_sg_attachment",
+                "sg-1_eni-1",
+                json!({"security_group_id": "sg-1", "network_interface_id": "eni-1"}),
+            ),
+            desired("aws_launch_template", "lt-1", json!({"name": "web"})),
+            desired(
+                "aws_ebs_encryption_by_default",
+                "terraform-1",
+                json!({"enabled": true}),
+            ),
+        ];
+        let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
+        assert_eq!(
+            filter_of(&d, false, &VOLUMES),
+            Some(set(&["vol-1", "vol-2"]))
+        );
+        assert_eq!(
+            filter_of(&d, false, &NETWORK_INTERFACES),
+            Some(set(&["eni-1"]))
+        );
+        assert_eq!(filter_of(&d, false, &LAUNCH_TEMPLATES), Some(set(&["web"])));
+        assert_eq!(
+            filter_of(&d, false, &EBS_ENCRYPTION_BY_DEFAULT),
+            Some(set(&["scope"]))
+        );
+        assert_eq!(filter_of(&d, false, &KEY_PAIRS), Some(set(&[])));
+        // Discovering: discoverable listings in full; placement groups and
+        // the singletons only for what the state declares.
+        assert_eq!(filter_of(&d, true, &VOLUMES), Some(None));
+        assert_eq!(filter_of(&d, true, &KEY_PAIRS), Some(None));
+        assert_eq!(filter_of(&d, true, &PLACEMENT_GROUPS), Some(set(&[])));
+        assert_eq!(filter_of(&d, true, &INSTANCE_STATES), Some(set(&[])));
+        // A template without a name cannot be filtered for: list them all.
+        let unnamed = vec![desired("aws_launch_template", "lt-1", json!({"name": ""}))];
+        assert_eq!(filter_of(&unnamed, false, &LAUNCH_TEMPLATES), Some(None));
+    }
+}
