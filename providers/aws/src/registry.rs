@@ -87,6 +87,11 @@ pub static TYPES: &[&AwsType] = &[
     &s3::bucket_policy::TYPE,
     &s3::bucket_ownership_controls::TYPE,
     &ec2::vpc::TYPE,
+    &ec2::subnet::TYPE,
+    &ec2::internet_gateway::TYPE,
+    &ec2::route_table::TYPE,
+    &ec2::route::TYPE,
+    &ec2::route_table_association::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =
