@@ -25,6 +25,12 @@ pub struct Net {
     pub rtb_priv: String,
     pub assoc_pub: String,
     pub assoc_priv: String,
+    pub eip_nat: String,
+    pub nat: String,
+    pub eni: String,
+    pub eip_web: String,
+    pub eip_assoc: String,
+    pub acl: String,
 }
 
 fn tag(k: &str, v: &str) -> Tag {
@@ -162,7 +168,105 @@ pub async fn seed(c: &Clients, dir: &Path) -> Net {
     };
     let assoc_pub = assoc(rtb_pub.clone(), subnet_pub.clone()).await;
     let assoc_priv = assoc(rtb_priv.clone(), subnet_priv.clone()).await;
+    // NAT gateway on its own EIP; a second EIP associated with an ENI.
+    let alloc = || async {
+        ec2.allocate_address()
+            .domain(aws_sdk_ec2::types::DomainType::Vpc)
+            .send()
+            .await
+            .unwrap()
+            .allocation_id
+            .unwrap()
+    };
+    let eip_nat = alloc().await;
+    let nat = ec2
+        .create_nat_gateway()
+        .subnet_id(&subnet_pub)
+        .allocation_id(&eip_nat)
+        .send()
+        .await
+        .unwrap()
+        .nat_gateway
+        .unwrap()
+        .nat_gateway_id
+        .unwrap();
+    name(c, &nat, "nat").await;
+    ec2.create_route()
+        .route_table_id(&rtb_priv)
+        .destination_cidr_block("0.0.0.0/0")
+        .nat_gateway_id(&nat)
+        .send()
+        .await
+        .unwrap();
+    let eni = ec2
+        .create_network_interface()
+        .subnet_id(&subnet_pub)
+        .send()
+        .await
+        .unwrap()
+        .network_interface
+        .unwrap()
+        .network_interface_id
+        .unwrap();
+    let eip_web = alloc().await;
+    let eip_assoc = ec2
+        .associate_address()
+        .allocation_id(&eip_web)
+        .network_interface_id(&eni)
+        .send()
+        .await
+        .unwrap()
+        .association_id
+        .unwrap();
+    // A NACL with inline rules, one standalone rule, and the private subnet.
+    let acl = ec2
+        .create_network_acl()
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .unwrap()
+        .network_acl
+        .unwrap()
+        .network_acl_id
+        .unwrap();
+    name(c, &acl, "private").await;
+    for (n, egress, proto, action, cidr, port) in [
+        (100, false, "6", "allow", "0.0.0.0/0", 443),
+        (100, true, "-1", "allow", "0.0.0.0/0", 0),
+        (200, false, "6", "deny", "10.0.0.0/8", 22),
+    ] {
+        let mut req = ec2
+            .create_network_acl_entry()
+            .network_acl_id(&acl)
+            .rule_number(n)
+            .egress(egress)
+            .protocol(proto)
+            .rule_action(aws_sdk_ec2::types::RuleAction::from(action))
+            .cidr_block(cidr);
+        if port != 0 {
+            req = req.port_range(
+                aws_sdk_ec2::types::PortRange::builder()
+                    .from(port)
+                    .to(port)
+                    .build(),
+            );
+        }
+        req.send().await.unwrap();
+    }
+    let current = acl_assoc_of(c, &subnet_priv).await;
+    ec2.replace_network_acl_association()
+        .association_id(current)
+        .network_acl_id(&acl)
+        .send()
+        .await
+        .unwrap();
     let n = Net {
+        eip_nat,
+        nat,
+        eni,
+        eip_web,
+        eip_assoc,
+        acl,
         dir: dir.to_path_buf(),
         vpc,
         subnet_pub,
@@ -175,6 +279,24 @@ pub async fn seed(c: &Clients, dir: &Path) -> Net {
     };
     state(c, &n).await.write(&dir.join("net.tfstate"));
     n
+}
+
+/// The NACL association of a subnet (every subnet has one).
+pub async fn acl_assoc_of(c: &Clients, subnet: &str) -> String {
+    let out = c
+        .ec2
+        .describe_network_acls()
+        .filters(f("association.subnet-id", subnet))
+        .send()
+        .await
+        .unwrap();
+    out.network_acls()
+        .iter()
+        .flat_map(|a| a.associations())
+        .find(|a| a.subnet_id() == Some(subnet))
+        .and_then(|a| a.network_acl_association_id())
+        .unwrap()
+        .to_string()
 }
 
 fn route_obj(r: &aws_sdk_ec2::types::Route) -> Value {
@@ -279,6 +401,111 @@ pub async fn state(c: &Clients, n: &Net) -> StateBuilder {
                    "route": routes, "tags": tags, "tags_all": tags}),
         );
     }
+    let nat = ec2
+        .describe_nat_gateways()
+        .nat_gateway_ids(&n.nat)
+        .send()
+        .await
+        .unwrap()
+        .nat_gateways()[0]
+        .clone();
+    let a = &nat.nat_gateway_addresses()[0];
+    st.add(
+        None,
+        "aws_nat_gateway",
+        "nat",
+        None,
+        json!({"id": n.nat, "subnet_id": n.subnet_pub, "connectivity_type": "public",
+            "allocation_id": n.eip_nat, "private_ip": a.private_ip(), "public_ip": a.public_ip(),
+            "network_interface_id": a.network_interface_id(), "association_id": "",
+            "secondary_allocation_ids": [], "secondary_private_ip_addresses": [],
+            "secondary_private_ip_address_count": 0,
+            "tags": {"Name": "nat"}, "tags_all": {"Name": "nat"}}),
+    );
+    for (tfname, alloc) in [("nat", &n.eip_nat), ("web", &n.eip_web)] {
+        let e = ec2
+            .describe_addresses()
+            .allocation_ids(alloc)
+            .send()
+            .await
+            .unwrap()
+            .addresses()[0]
+            .clone();
+        st.add(
+            None,
+            "aws_eip",
+            tfname,
+            None,
+            json!({"id": alloc, "allocation_id": alloc, "domain": "vpc",
+                "public_ip": e.public_ip(), "private_ip": e.private_ip_address().unwrap_or_default(),
+                "instance": e.instance_id().unwrap_or_default(),
+                "network_interface": e.network_interface_id().unwrap_or_default(),
+                "association_id": e.association_id().unwrap_or_default(),
+                "public_ipv4_pool": "amazon", "network_border_group": "us-east-1",
+                "customer_owned_ipv4_pool": "", "address": null, "tags": null, "tags_all": {}}),
+        );
+        if tfname == "web" {
+            st.add(
+                None,
+                "aws_eip_association",
+                "web",
+                None,
+                json!({"id": n.eip_assoc, "allocation_id": alloc, "instance_id": "",
+                    "network_interface_id": n.eni,
+                    "private_ip_address": e.private_ip_address().unwrap_or_default(),
+                    "public_ip": e.public_ip(), "allow_reassociation": null}),
+            );
+        }
+    }
+    let acl = ec2
+        .describe_network_acls()
+        .network_acl_ids(&n.acl)
+        .send()
+        .await
+        .unwrap()
+        .network_acls()[0]
+        .clone();
+    let entry = |e: &aws_sdk_ec2::types::NetworkAclEntry| {
+        let pr = e.port_range();
+        json!({"action": e.rule_action().unwrap().as_str(), "cidr_block": e.cidr_block(),
+            "ipv6_cidr_block": "", "from_port": pr.and_then(|p| p.from()).unwrap_or(0),
+            "to_port": pr.and_then(|p| p.to()).unwrap_or(0), "icmp_code": 0, "icmp_type": 0,
+            "protocol": e.protocol(), "rule_no": e.rule_number()})
+    };
+    let dir = |egress: bool| -> Vec<Value> {
+        acl.entries()
+            .iter()
+            .filter(|e| e.egress() == Some(egress) && e.rule_number() < Some(32767))
+            .map(entry)
+            .collect()
+    };
+    st.add(
+        None,
+        "aws_network_acl",
+        "private",
+        None,
+        json!({"id": n.acl, "vpc_id": n.vpc, "owner_id": ACCOUNT,
+            "subnet_ids": [n.subnet_priv], "ingress": dir(false), "egress": dir(true),
+            "tags": {"Name": "private"}, "tags_all": {"Name": "private"}}),
+    );
+    st.add(
+        None,
+        "aws_network_acl_rule",
+        "deny_ssh",
+        None,
+        json!({"id": "nacl-3190487221", "network_acl_id": n.acl, "rule_number": 200,
+            "egress": false, "protocol": "6", "rule_action": "deny", "cidr_block": "10.0.0.0/8",
+            "ipv6_cidr_block": "", "from_port": 22, "to_port": 22, "icmp_type": null,
+            "icmp_code": null}),
+    );
+    st.add(
+        None,
+        "aws_network_acl_association",
+        "private",
+        None,
+        json!({"id": acl_assoc_of(c, &n.subnet_priv).await, "network_acl_id": n.acl,
+               "subnet_id": n.subnet_priv}),
+    );
     st.add(
         None,
         "aws_route",
@@ -374,9 +601,67 @@ async fn network_changes_are_reported_exactly() {
         .send()
         .await
         .unwrap();
+    // NACL: an inline rule widened, the subnet moved back to the default NACL.
+    ec2.replace_network_acl_entry()
+        .network_acl_id(&n.acl)
+        .rule_number(100)
+        .egress(false)
+        .protocol("6")
+        .rule_action(aws_sdk_ec2::types::RuleAction::Allow)
+        .cidr_block("0.0.0.0/0")
+        .port_range(
+            aws_sdk_ec2::types::PortRange::builder()
+                .from(0)
+                .to(65535)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let default_acl = ec2
+        .describe_network_acls()
+        .filters(f("vpc-id", &n.vpc))
+        .filters(f("default", "true"))
+        .send()
+        .await
+        .unwrap()
+        .network_acls()[0]
+        .network_acl_id()
+        .unwrap()
+        .to_string();
+    ec2.replace_network_acl_association()
+        .association_id(acl_assoc_of(&c, &n.subnet_priv).await)
+        .network_acl_id(&default_acl)
+        .send()
+        .await
+        .unwrap();
+    ec2.create_tags()
+        .resources(&n.nat)
+        .resources(&n.eip_nat)
+        .tags(tag("Env", "dev"))
+        .send()
+        .await
+        .unwrap();
+    let rule = |port: i64| {
+        json!({"action": "allow", "cidr_block": "0.0.0.0/0", "from_port": if port == 443 { 443 } else { 0 },
+               "icmp_code": 0, "icmp_type": 0, "ipv6_cidr_block": "", "protocol": "6",
+               "to_port": port})
+        .to_string()
+    };
     let r = scan(&moto, &n).await;
     let want = vec![
+        r#"changed aws_eip.nat tags.Env: null -> "dev""#.to_string(),
         format!(r#"changed aws_internet_gateway.gw tags.Owner: null -> "ops""#),
+        format!(r#"changed aws_nat_gateway.nat tags.Env: null -> "dev""#),
+        format!(
+            r#"changed aws_network_acl.private ingress.100: {} -> {}"#,
+            rule(443),
+            rule(65535)
+        ),
+        format!(
+            r#"changed aws_network_acl_association.private network_acl_id: "{}" -> "{default_acl}""#,
+            n.acl
+        ),
         format!(
             r#"changed aws_route.private_peer gateway_id: "{}" -> "{gw2}""#,
             n.igw
@@ -426,13 +711,38 @@ async fn network_missing_and_unmanaged() {
         .send()
         .await
         .unwrap();
-    let _ = f("vpc-id", &other);
+    ec2.disassociate_address()
+        .association_id(&n.eip_assoc)
+        .send()
+        .await
+        .unwrap();
+    ec2.delete_network_acl_entry()
+        .network_acl_id(&n.acl)
+        .rule_number(200)
+        .egress(false)
+        .send()
+        .await
+        .unwrap();
+    ec2.allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .send()
+        .await
+        .unwrap();
+    ec2.create_network_acl()
+        .vpc_id(&n.vpc)
+        .send()
+        .await
+        .unwrap();
     let r = scan(&moto, &n).await;
     assert_eq!(
         lines(&r),
         vec![
+            "missing aws_eip_association.web",
+            "missing aws_network_acl_rule.deny_ssh",
             "missing aws_route.private_peer",
             "missing aws_route_table_association.private",
+            "unmanaged aws_eip",
+            "unmanaged aws_network_acl",
             "unmanaged aws_subnet",
             "unmanaged aws_vpc",
         ],

@@ -92,6 +92,13 @@ pub static TYPES: &[&AwsType] = &[
     &ec2::route_table::TYPE,
     &ec2::route::TYPE,
     &ec2::route_table_association::TYPE,
+    &ec2::nat_gateway::TYPE,
+    &ec2::eip::TYPE,
+    &ec2::network_acl::TYPE,
+    &ec2::network_acl_rule::TYPE,
+    &ec2::eip_association::TYPE,
+    &ec2::main_route_table_association::TYPE,
+    &ec2::network_acl_association::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =

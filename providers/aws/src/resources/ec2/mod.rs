@@ -1,7 +1,14 @@
 //! EC2 resource types.
 
+pub mod eip;
+pub mod eip_association;
 pub mod instance;
 pub mod internet_gateway;
+pub mod main_route_table_association;
+pub mod nat_gateway;
+pub mod network_acl;
+pub mod network_acl_association;
+pub mod network_acl_rule;
 pub mod route;
 pub mod route_table;
 pub mod route_table_association;

@@ -330,3 +330,160 @@ pub fn route_table_item(v: &aws_sdk_ec2::types::RouteTable) -> Item {
     m.insert("Tags".into(), tags(v.tags()));
     m
 }
+
+// ---- DescribeNatGateways ----
+
+pub static NAT_GATEWAYS: Listing = Listing {
+    operation: "DescribeNatGateways",
+    filter: "nat-gateway-id",
+    read: read_nats,
+    enrich: None,
+};
+
+fn read_nats(
+    client: &Client,
+    values: Option<Vec<String>>,
+) -> BoxFuture<'_, Result<Vec<Item>, String>> {
+    Box::pin(async move {
+        let mut req = client.describe_nat_gateways();
+        if let Some(v) = values {
+            req = req.filter(super::listing::filter("nat-gateway-id", &v));
+        }
+        let mut pages = req.into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| format!("DescribeNatGateways: {}", crate::errors::describe(&e)))?;
+            out.extend(page.nat_gateways().iter().map(nat_item));
+        }
+        Ok(out)
+    })
+}
+
+/// A NAT gateway as an item.
+pub fn nat_item(v: &aws_sdk_ec2::types::NatGateway) -> Item {
+    let mut m = Map::new();
+    m.insert("NatGatewayId".into(), s(v.nat_gateway_id()));
+    m.insert("SubnetId".into(), s(v.subnet_id()));
+    m.insert("VpcId".into(), s(v.vpc_id()));
+    m.insert("State".into(), s(v.state().map(|x| x.as_str())));
+    m.insert(
+        "ConnectivityType".into(),
+        s(v.connectivity_type().map(|x| x.as_str())),
+    );
+    let addrs: Vec<Value> = v
+        .nat_gateway_addresses()
+        .iter()
+        .map(|a| {
+            json!({"AllocationId": s(a.allocation_id()), "PrivateIp": s(a.private_ip()),
+                   "PublicIp": s(a.public_ip()), "NetworkInterfaceId": s(a.network_interface_id()),
+                   "IsPrimary": opt(a.is_primary())})
+        })
+        .collect();
+    m.insert("NatGatewayAddresses".into(), Value::Array(addrs));
+    m.insert("Tags".into(), tags(v.tags()));
+    m
+}
+
+// ---- DescribeAddresses (not paginated) ----
+
+pub static ADDRESSES: Listing = Listing {
+    operation: "DescribeAddresses",
+    filter: "allocation-id",
+    read: read_addresses,
+    enrich: None,
+};
+
+fn read_addresses(
+    client: &Client,
+    values: Option<Vec<String>>,
+) -> BoxFuture<'_, Result<Vec<Item>, String>> {
+    Box::pin(async move {
+        let mut req = client.describe_addresses();
+        if let Some(v) = values {
+            req = req.filters(super::listing::filter("allocation-id", &v));
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| format!("DescribeAddresses: {}", crate::errors::describe(&e)))?;
+        Ok(out.addresses().iter().map(address_item).collect())
+    })
+}
+
+/// An Elastic IP as an item.
+pub fn address_item(v: &aws_sdk_ec2::types::Address) -> Item {
+    let mut m = Map::new();
+    m.insert("AllocationId".into(), s(v.allocation_id()));
+    m.insert("AssociationId".into(), s(v.association_id()));
+    m.insert("Domain".into(), s(v.domain().map(|x| x.as_str())));
+    m.insert("InstanceId".into(), s(v.instance_id()));
+    m.insert("NetworkInterfaceId".into(), s(v.network_interface_id()));
+    m.insert("PrivateIpAddress".into(), s(v.private_ip_address()));
+    m.insert("PublicIp".into(), s(v.public_ip()));
+    m.insert("PublicIpv4Pool".into(), opt(v.public_ipv4_pool()));
+    m.insert("NetworkBorderGroup".into(), opt(v.network_border_group()));
+    m.insert("Tags".into(), tags(v.tags()));
+    m
+}
+
+// ---- DescribeNetworkAcls (NACLs, their rules and associations) ----
+
+pub static NETWORK_ACLS: Listing = Listing {
+    operation: "DescribeNetworkAcls",
+    filter: "network-acl-id",
+    read: read_nacls,
+    enrich: None,
+};
+
+fn read_nacls(
+    client: &Client,
+    values: Option<Vec<String>>,
+) -> BoxFuture<'_, Result<Vec<Item>, String>> {
+    Box::pin(async move {
+        crate::ec2_pages!(
+            client,
+            "DescribeNetworkAcls",
+            describe_network_acls,
+            "network-acl-id",
+            values,
+            network_acls,
+            nacl_item
+        )
+    })
+}
+
+/// A network ACL as an item (moto leaves out zero ports and ICMP codes:
+/// they read as 0).
+pub fn nacl_item(v: &aws_sdk_ec2::types::NetworkAcl) -> Item {
+    let mut m = Map::new();
+    m.insert("NetworkAclId".into(), s(v.network_acl_id()));
+    m.insert("VpcId".into(), s(v.vpc_id()));
+    m.insert("IsDefault".into(), json!(v.is_default().unwrap_or(false)));
+    let entries: Vec<Value> = v
+        .entries()
+        .iter()
+        .map(|e| {
+            json!({"RuleNumber": e.rule_number().unwrap_or_default(),
+                   "Egress": e.egress().unwrap_or(false), "Protocol": s(e.protocol()),
+                   "RuleAction": s(e.rule_action().map(|x| x.as_str())),
+                   "CidrBlock": s(e.cidr_block()), "Ipv6CidrBlock": s(e.ipv6_cidr_block()),
+                   "From": e.port_range().and_then(|p| p.from()).unwrap_or_default(),
+                   "To": e.port_range().and_then(|p| p.to()).unwrap_or_default(),
+                   "IcmpType": e.icmp_type_code().and_then(|p| p.r#type()).unwrap_or_default(),
+                   "IcmpCode": e.icmp_type_code().and_then(|p| p.code()).unwrap_or_default()})
+        })
+        .collect();
+    m.insert("Entries".into(), Value::Array(entries));
+    let assoc: Vec<Value> = v
+        .associations()
+        .iter()
+        .map(|a| {
+            json!({"NetworkAclAssociationId": s(a.network_acl_association_id()),
+                   "SubnetId": s(a.subnet_id())})
+        })
+        .collect();
+    m.insert("Associations".into(), Value::Array(assoc));
+    m.insert("Tags".into(), tags(v.tags()));
+    m
+}
