@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod corpus;
 mod coverage_cmp;
+mod coverage_net;
 mod daemon;
 mod encryption;
 mod fake_github;

@@ -151,9 +151,11 @@ impl AwsReader {
         .await;
 
         let mut inv = Inventory::default();
+        let mut nat_enis = std::collections::BTreeSet::new();
         for (p, items) in plans.iter().zip(listed) {
             match items {
                 Ok(items) => {
+                    nat_enis.extend(ec2::compute::nat_gateway_enis(&items));
                     for (t, live) in p.extract(&items, desired) {
                         inv.types.insert(t.to_string(), TypeRead::Complete(live));
                     }
@@ -166,6 +168,7 @@ impl AwsReader {
                 }
             }
         }
+        ec2::compute::own_nat_gateway_enis(&mut inv, &nat_enis);
         let put = |inv: &mut Inventory, t: &str, r: Result<_, String>| {
             inv.types.insert(
                 t.to_string(),

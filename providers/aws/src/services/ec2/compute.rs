@@ -204,6 +204,34 @@ pub fn eni_item(e: &aws_sdk_ec2::types::NetworkInterface) -> Item {
     )
 }
 
+/// The ENIs NAT gateways use, from a `DescribeNatGateways` listing's items
+/// (other listings have none). Real AWS marks them requester-managed; some
+/// endpoints (moto) do not, and they are the NAT gateway's all the same.
+pub fn nat_gateway_enis(items: &[Item]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|i| i.get("NatGatewayAddresses").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|a| a.get("NetworkInterfaceId").and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Mark listed ENIs that NAT gateways use as owned by the NAT gateway.
+pub fn own_nat_gateway_enis(inv: &mut driftd_core::Inventory, enis: &BTreeSet<String>) {
+    if enis.is_empty() {
+        return;
+    }
+    if let Some(driftd_core::TypeRead::Complete(m)) = inv.types.get_mut(network_interface::NAME) {
+        for (id, l) in m.iter_mut() {
+            if enis.contains(id) && l.owned_by_service.is_none() {
+                l.owned_by_service = Some("nat_gateway".into());
+            }
+        }
+    }
+}
+
 // ---- DescribeKeyPairs (not paginated) ----
 
 pub static KEY_PAIRS: Listing = Listing {
@@ -563,5 +591,33 @@ mod tests {
         // A template without a name cannot be filtered for: list them all.
         let unnamed = vec![desired("aws_launch_template", "lt-1", json!({"name": ""}))];
         assert_eq!(filter_of(&unnamed, false, &LAUNCH_TEMPLATES), Some(None));
+    }
+
+    /// Recorded: a NAT gateway's ENI as moto lists it (a plain, not
+    /// requester-managed interface) is the NAT gateway's, not unmanaged.
+    #[test]
+    fn enis_of_nat_gateways_are_theirs() {
+        let nat: Item = json!({"NatGatewayId": "nat-1", "NatGatewayAddresses": [
+            {"AllocationId": "eipalloc-1", "NetworkInterfaceId": "eni-9", "IsPrimary": true}]})
+        .as_object()
+        .unwrap()
+        .clone();
+        let enis: BTreeSet<String> = nat_gateway_enis(&[nat]).into_iter().collect();
+        let mut inv = driftd_core::Inventory::default();
+        let mut m = std::collections::BTreeMap::new();
+        for id in ["eni-9", "eni-1"] {
+            m.insert(id.to_string(), super::super::listing::live(id, Map::new()));
+        }
+        inv.types.insert(
+            network_interface::NAME.into(),
+            driftd_core::TypeRead::Complete(m),
+        );
+        own_nat_gateway_enis(&mut inv, &enis);
+        let Some(driftd_core::TypeRead::Complete(m)) = inv.types.get(network_interface::NAME)
+        else {
+            panic!()
+        };
+        assert_eq!(m["eni-9"].owned_by_service.as_deref(), Some("nat_gateway"));
+        assert_eq!(m["eni-1"].owned_by_service, None);
     }
 }
