@@ -8,6 +8,8 @@ mod attribution;
 mod bad_input;
 mod cli;
 mod corpus;
+mod coverage_cmp;
+mod coverage_net;
 mod coverage_s3a;
 mod coverage_s3b;
 mod daemon;

@@ -641,7 +641,7 @@ def cmd_dockerfile(args):
 
 # ------------------------------------------------------------------------ IAM
 
-READ_ONLY = re.compile(r"^(ec2:Describe\w+|s3:Get\w+|s3:List\w+|kms:Decrypt|cloudtrail:LookupEvents)$")
+READ_ONLY = re.compile(r"^(ec2:Describe\w+|s3:Get\w+|s3:List\w+|ec2:GetEbsEncryptionByDefault|kms:Decrypt|cloudtrail:LookupEvents)$")
 
 
 def actions(stmt):

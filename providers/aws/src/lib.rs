@@ -140,7 +140,36 @@ impl AwsReader {
             ),
         );
 
+        // Shared EC2 listings (`Source::Ec2List`): each needed one once.
+        let plans = ec2::listing::plans(desired, discover);
+        let listed = futures::future::join_all(plans.iter().map(|p| {
+            within(
+                deadline,
+                p.listing.operation,
+                p.run(ec2, desired, self.concurrency),
+            )
+        }))
+        .await;
+
         let mut inv = Inventory::default();
+        let mut nat_enis = std::collections::BTreeSet::new();
+        for (p, items) in plans.iter().zip(listed) {
+            match items {
+                Ok(items) => {
+                    nat_enis.extend(ec2::compute::nat_gateway_enis(&items));
+                    for (t, live) in p.extract(&items, desired) {
+                        inv.types.insert(t.to_string(), TypeRead::Complete(live));
+                    }
+                }
+                Err(e) => {
+                    for t in &p.types {
+                        inv.types
+                            .insert(t.info.name.to_string(), TypeRead::Failed(e.clone()));
+                    }
+                }
+            }
+        }
+        ec2::compute::own_nat_gateway_enis(&mut inv, &nat_enis);
         let put = |inv: &mut Inventory, t: &str, r: Result<_, String>| {
             inv.types.insert(
                 t.to_string(),

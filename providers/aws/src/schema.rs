@@ -212,6 +212,7 @@ impl Schema for AwsSchema {
                 attrs,
             });
         }
+        crate::services::ec2::listing::settle(&mut out);
         let standalone = standalone_rules(&out);
         for i in groups {
             let d = &mut out[i];

@@ -426,3 +426,11 @@ pub fn ids_of(desired: &[&Desired], rtype: &str) -> BTreeSet<String> {
         .map(|d| d.id.clone())
         .collect()
 }
+
+/// The compute listings (volumes, ENIs, key pairs, launch templates, images, ...).
+pub mod compute;
+/// Shared listings (`Source::Ec2List`): one `Describe*` per scope for every
+/// type that reads it.
+pub mod listing;
+/// The network listings (VPCs, subnets, route tables, NACLs, gateways, ...).
+pub mod net;

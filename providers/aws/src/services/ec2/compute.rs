@@ -1,0 +1,623 @@
+//! The compute listings (volumes, ENIs, key pairs, launch templates, owned
+//! images and snapshots, placement groups, the EBS encryption default,
+//! instance states): each call declared once and shared by every type that
+//! reads it (see [`super::listing`]). Items carry the AWS fields types need
+//! to tell ownership and parents apart (AWS names) and, under `Canonical`,
+//! the item's canonical live attributes, built by its type's `live`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_ec2::Client;
+use driftd_core::Desired;
+use futures::future::BoxFuture;
+use serde_json::{json, Map, Value};
+
+use super::listing::{filter, get, s, Item, Listing};
+use crate::resources::ec2::{
+    ebs_snapshot, ebs_volume, image, key_pair, launch_template, network_interface, placement_group,
+};
+
+fn err<E: std::error::Error + 'static>(op: &str, e: E) -> String {
+    format!("{op}: {}", crate::errors::describe(&e))
+}
+
+fn item(pairs: &[(&str, Value)], canonical: Map<String, Value>) -> Item {
+    let mut m: Item = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect();
+    m.insert("Canonical".into(), Value::Object(canonical));
+    m
+}
+
+/// The canonical live attributes of an item.
+pub fn canonical(i: &Item) -> Map<String, Value> {
+    match i.get("Canonical") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    }
+}
+
+// ---- DescribeVolumes (volumes and their attachments) ----
+
+pub static VOLUMES: Listing = Listing {
+    operation: "DescribeVolumes",
+    filter: "volume-id",
+    read: read_volumes,
+    enrich: Some(root_volumes),
+};
+
+fn read_volumes(
+    client: &Client,
+    values: Option<Vec<String>>,
+) -> BoxFuture<'_, Result<Vec<Item>, String>> {
+    Box::pin(async move {
+        crate::ec2_pages!(
+            client,
+            "DescribeVolumes",
+            describe_volumes,
+            "volume-id",
+            values,
+            volumes,
+            volume_item
+        )
+    })
+}
+
+/// A volume as an item.
+pub fn volume_item(v: &aws_sdk_ec2::types::Volume) -> Item {
+    let attachments: Vec<Value> = v
+        .attachments()
+        .iter()
+        .map(|a| {
+            json!({"Device": s(a.device()), "InstanceId": s(a.instance_id()),
+                   "State": s(a.state().map(|x| x.as_str()))})
+        })
+        .collect();
+    item(
+        &[
+            ("VolumeId", s(v.volume_id())),
+            ("State", s(v.state().map(|x| x.as_str()))),
+            ("Attachments", Value::Array(attachments)),
+        ],
+        ebs_volume::live(v),
+    )
+}
+
+/// Volumes no desired resource names but attached to an instance: one
+/// `DescribeInstances` (filtered by those instances, 200 a call) tells which
+/// are their instance's root device (`RootOfInstance`), created with it.
+fn root_volumes<'a>(
+    client: &'a Client,
+    items: &'a mut [Item],
+    desired: &'a [Desired],
+    _concurrency: usize,
+) -> BoxFuture<'a, Result<(), String>> {
+    Box::pin(async move {
+        let named: BTreeSet<&str> = desired
+            .iter()
+            .filter(|d| d.rtype == ebs_volume::NAME)
+            .map(|d| d.id.as_str())
+            .chain(
+                desired
+                    .iter()
+                    .filter(|d| d.rtype == crate::resources::ec2::volume_attachment::NAME)
+                    .map(|d| super::listing::attr(d, "volume_id")),
+            )
+            .collect();
+        let instances: BTreeSet<String> = items
+            .iter()
+            .filter(|i| !named.contains(get(i, "VolumeId")))
+            .flat_map(attachment_instances)
+            .collect();
+        if instances.is_empty() {
+            return Ok(());
+        }
+        let mut roots: HashMap<String, String> = HashMap::new();
+        let ids: Vec<String> = instances.into_iter().collect();
+        for chunk in ids.chunks(super::FILTER_CHUNK) {
+            let mut pages = client
+                .describe_instances()
+                .filters(filter("instance-id", chunk))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| err("DescribeInstances", e))?;
+                for r in page.reservations() {
+                    for i in r.instances() {
+                        if let (Some(id), Some(root)) = (i.instance_id(), i.root_device_name()) {
+                            roots.insert(id.to_string(), root.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        for i in items.iter_mut() {
+            let root = i
+                .get("Attachments")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|a| {
+                    let inst = a.get("InstanceId").and_then(Value::as_str).unwrap_or("");
+                    let dev = a.get("Device").and_then(Value::as_str).unwrap_or("");
+                    roots.get(inst).is_some_and(|r| r == dev)
+                });
+            if root {
+                i.insert("RootOfInstance".into(), json!(true));
+            }
+        }
+        Ok(())
+    })
+}
+
+fn attachment_instances(i: &Item) -> Vec<String> {
+    i.get("Attachments")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.get("InstanceId").and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+// ---- DescribeNetworkInterfaces (ENIs and their security group attachments) ----
+
+pub static NETWORK_INTERFACES: Listing = Listing {
+    operation: "DescribeNetworkInterfaces",
+    filter: "network-interface-id",
+    read: read_enis,
+    enrich: None,
+};
+
+fn read_enis(
+    client: &Client,
+    values: Option<Vec<String>>,
+) -> BoxFuture<'_, Result<Vec<Item>, String>> {
+    Box::pin(async move {
+        crate::ec2_pages!(
+            client,
+            "DescribeNetworkInterfaces",
+            describe_network_interfaces,
+            "network-interface-id",
+            values,
+            network_interfaces,
+            eni_item
+        )
+    })
+}
+
+/// An ENI as an item.
+pub fn eni_item(e: &aws_sdk_ec2::types::NetworkInterface) -> Item {
+    let groups: Vec<Value> = e.groups().iter().map(|g| s(g.group_id())).collect();
+    item(
+        &[
+            ("NetworkInterfaceId", s(e.network_interface_id())),
+            ("Groups", Value::Array(groups)),
+            (
+                "ServiceOwner",
+                network_interface::service_owner(e).map_or(Value::Null, Value::String),
+            ),
+        ],
+        network_interface::live(e),
+    )
+}
+
+/// The ENIs NAT gateways use, from a `DescribeNatGateways` listing's items
+/// (other listings have none). Real AWS marks them requester-managed; some
+/// endpoints (moto) do not, and they are the NAT gateway's all the same.
+pub fn nat_gateway_enis(items: &[Item]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|i| i.get("NatGatewayAddresses").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|a| a.get("NetworkInterfaceId").and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Mark listed ENIs that NAT gateways use as owned by the NAT gateway.
+pub fn own_nat_gateway_enis(inv: &mut driftd_core::Inventory, enis: &BTreeSet<String>) {
+    if enis.is_empty() {
+        return;
+    }
+    if let Some(driftd_core::TypeRead::Complete(m)) = inv.types.get_mut(network_interface::NAME) {
+        for (id, l) in m.iter_mut() {
+            if enis.contains(id) && l.owned_by_service.is_none() {
+                l.owned_by_service = Some("nat_gateway".into());
+            }
+        }
+    }
+}
+
+// ---- DescribeKeyPairs (not paginated) ----
+
+pub static KEY_PAIRS: Listing = Listing {
+    operation: "DescribeKeyPairs",
+    filter: "key-name",
+    read: read_key_pairs,
+    enrich: None,
+};
+
+fn read_key_pairs(
+    client: &Client,
+    values: Option<Vec<String>>,
+) -> BoxFuture<'_, Result<Vec<Item>, String>> {
+    Box::pin(async move {
+        let mut req = client.describe_key_pairs();
+        if let Some(v) = values {
+            req = req.filters(filter("key-name", &v));
+        }
+        let out = req.send().await.map_err(|e| err("DescribeKeyPairs", e))?;
+        Ok(out
+            .key_pairs()
+            .iter()
+            .map(|k| item(&[("KeyName", s(k.key_name()))], key_pair::live(k)))
+            .collect())
+    })
+}
+
+// ---- DescribeLaunchTemplates (+ one batched DescribeLaunchTemplateVersions $Latest) ----
+
+pub static LAUNCH_TEMPLATES: Listing = Listing {
+    operation: "DescribeLaunchTemplates",
+    filter: "launch-template-name",
+    read: read_launch_templates,
+    enrich: Some(latest_versions),
+};
+
+fn read_launch_templates(
+    client: &Client,
+    values: Option<Vec<String>>,
+) -> BoxFuture<'_, Result<Vec<Item>, String>> {
+    Box::pin(async move {
+        crate::ec2_pages!(
+            client,
+            "DescribeLaunchTemplates",
+            describe_launch_templates,
+            "launch-template-name",
+            values,
+            launch_templates,
+            |t: &aws_sdk_ec2::types::LaunchTemplate| {
+                let mut i = item(
+                    &[
+                        ("LaunchTemplateId", s(t.launch_template_id())),
+                        (
+                            "ServiceOwner",
+                            launch_template::service_owner(t).map_or(Value::Null, Value::String),
+                        ),
+                    ],
+                    launch_template::live(t, None),
+                );
+                i.insert("Template".into(), json!(true));
+                i
+            }
+        )
+    })
+}
+
+/// The `$Latest` version of every template in one paginated call (no
+/// template id: AWS then answers for all of them), merged into the items.
+fn latest_versions<'a>(
+    client: &'a Client,
+    items: &'a mut [Item],
+    _desired: &'a [Desired],
+    _concurrency: usize,
+) -> BoxFuture<'a, Result<(), String>> {
+    Box::pin(async move {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut pages = client
+            .describe_launch_template_versions()
+            .versions("$Latest")
+            .into_paginator()
+            .send();
+        let mut latest = HashMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("DescribeLaunchTemplateVersions", e))?;
+            for v in page.launch_template_versions() {
+                if let Some(id) = v.launch_template_id() {
+                    latest.insert(id.to_string(), v.clone());
+                }
+            }
+        }
+        for i in items.iter_mut() {
+            let id = get(i, "LaunchTemplateId").to_string();
+            if let Some(v) = latest.get(&id) {
+                let mut m = canonical(i);
+                m.extend(launch_template::version_live(v));
+                i.insert("Canonical".into(), Value::Object(m));
+            }
+        }
+        Ok(())
+    })
+}
+
+// ---- DescribeImages (Owners=[self]) ----
+
+pub static IMAGES: Listing = Listing {
+    operation: "DescribeImages",
+    filter: "image-id",
+    read: read_images,
+    enrich: None,
+};
+
+fn read_images(
+    client: &Client,
+    values: Option<Vec<String>>,
+) -> BoxFuture<'_, Result<Vec<Item>, String>> {
+    Box::pin(async move {
+        let mut req = client.describe_images().owners("self");
+        if let Some(v) = values {
+            req = req.filters(filter("image-id", &v));
+        }
+        let mut pages = req.into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("DescribeImages", e))?;
+            for i in page.images() {
+                let snaps: Vec<Value> = image::snapshots(i).map(|x| json!(x)).collect();
+                out.push(item(
+                    &[
+                        ("ImageId", s(i.image_id())),
+                        ("Snapshots", Value::Array(snaps)),
+                        (
+                            "ServiceOwner",
+                            image::service_owner(i).map_or(Value::Null, Value::String),
+                        ),
+                    ],
+                    image::live(i),
+                ));
+            }
+        }
+        Ok(out)
+    })
+}
+
+// ---- DescribeSnapshots (OwnerIds=[self]) ----
+
+pub static SNAPSHOTS: Listing = Listing {
+    operation: "DescribeSnapshots",
+    filter: "snapshot-id",
+    read: read_snapshots,
+    enrich: None,
+};
+
+fn read_snapshots(
+    client: &Client,
+    values: Option<Vec<String>>,
+) -> BoxFuture<'_, Result<Vec<Item>, String>> {
+    Box::pin(async move {
+        let mut req = client.describe_snapshots().owner_ids("self");
+        if let Some(v) = values {
+            req = req.filters(filter("snapshot-id", &v));
+        }
+        let mut pages = req.into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("DescribeSnapshots", e))?;
+            for x in page.snapshots() {
+                out.push(item(
+                    &[
+                        ("SnapshotId", s(x.snapshot_id())),
+                        ("OwnerId", s(x.owner_id())),
+                        (
+                            "ServiceOwner",
+                            ebs_snapshot::service_owner(x).map_or(Value::Null, Value::String),
+                        ),
+                    ],
+                    ebs_snapshot::live(x),
+                ));
+            }
+        }
+        Ok(out)
+    })
+}
+
+// ---- DescribePlacementGroups (not paginated) ----
+
+pub static PLACEMENT_GROUPS: Listing = Listing {
+    operation: "DescribePlacementGroups",
+    filter: "group-name",
+    read: read_placement_groups,
+    enrich: None,
+};
+
+fn read_placement_groups(
+    client: &Client,
+    values: Option<Vec<String>>,
+) -> BoxFuture<'_, Result<Vec<Item>, String>> {
+    Box::pin(async move {
+        let mut req = client.describe_placement_groups();
+        if let Some(v) = values {
+            req = req.filters(filter("group-name", &v));
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| err("DescribePlacementGroups", e))?;
+        Ok(out
+            .placement_groups()
+            .iter()
+            .map(|g| {
+                item(
+                    &[("GroupName", s(g.group_name()))],
+                    placement_group::live(g),
+                )
+            })
+            .collect())
+    })
+}
+
+// ---- GetEbsEncryptionByDefault (one per scope, when the state has it) ----
+
+pub static EBS_ENCRYPTION_BY_DEFAULT: Listing = Listing {
+    operation: "GetEbsEncryptionByDefault",
+    filter: "",
+    read: read_ebs_default,
+    enrich: None,
+};
+
+fn read_ebs_default(
+    client: &Client,
+    _values: Option<Vec<String>>,
+) -> BoxFuture<'_, Result<Vec<Item>, String>> {
+    Box::pin(async move {
+        let out = client
+            .get_ebs_encryption_by_default()
+            .send()
+            .await
+            .map_err(|e| err("GetEbsEncryptionByDefault", e))?;
+        Ok(vec![item(
+            &[(
+                "EbsEncryptionByDefault",
+                json!(out.ebs_encryption_by_default().unwrap_or(false)),
+            )],
+            Map::new(),
+        )])
+    })
+}
+
+// ---- DescribeInstances, for instance states (filtered by instance id) ----
+
+pub static INSTANCE_STATES: Listing = Listing {
+    operation: "DescribeInstances",
+    filter: "instance-id",
+    read: read_instance_states,
+    enrich: None,
+};
+
+fn read_instance_states(
+    client: &Client,
+    values: Option<Vec<String>>,
+) -> BoxFuture<'_, Result<Vec<Item>, String>> {
+    Box::pin(async move {
+        let mut req = client.describe_instances();
+        if let Some(v) = values {
+            req = req.filters(filter("instance-id", &v));
+        }
+        let mut pages = req.into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("DescribeInstances", e))?;
+            for r in page.reservations() {
+                for i in r.instances() {
+                    let state = i
+                        .state()
+                        .and_then(|s| s.name())
+                        .map(|n| n.as_str())
+                        .unwrap_or_default();
+                    out.push(item(
+                        &[("InstanceId", s(i.instance_id())), ("State", json!(state))],
+                        Map::new(),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::listing::plans;
+    use super::*;
+
+    fn desired(rtype: &str, id: &str, attrs: Value) -> Desired {
+        Desired {
+            address: format!("{rtype}.x"),
+            rtype: rtype.into(),
+            id: id.into(),
+            attrs: attrs.as_object().unwrap().clone(),
+        }
+    }
+
+    fn filter_of(d: &[Desired], discover: bool, l: &Listing) -> Option<Option<BTreeSet<String>>> {
+        plans(d, discover)
+            .into_iter()
+            .find(|p| std::ptr::eq(p.listing, l))
+            .map(|p| p.filter)
+    }
+
+    /// Calls stay minimal: nothing without state or discovery; filtered by
+    /// the parents the state names; volumes shared by volumes and
+    /// attachments, ENIs by ENIs and group attachments.
+    #[test]
+    fn compute_listings_are_planned_once_and_filtered_by_parent() {
+        assert!(plans(&[], false).iter().all(|p| !p.needed()));
+        let d = vec![
+            desired("aws_ebs_volume", "vol-1", json!({})),
+            desired(
+                "aws_volume_attachment",
+                "vai-1",
+                json!({"volume_id": "vol-2", "device_name": "/dev/sdf", "instance_id": "i-1"}),
+            ),
+            desired(
+                "aws_network_interface_sg_attachment",
+                "sg-1_eni-1",
+                json!({"security_group_id": "sg-1", "network_interface_id": "eni-1"}),
+            ),
+            desired("aws_launch_template", "lt-1", json!({"name": "web"})),
+            desired(
+                "aws_ebs_encryption_by_default",
+                "terraform-1",
+                json!({"enabled": true}),
+            ),
+        ];
+        let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
+        assert_eq!(
+            filter_of(&d, false, &VOLUMES),
+            Some(set(&["vol-1", "vol-2"]))
+        );
+        assert_eq!(
+            filter_of(&d, false, &NETWORK_INTERFACES),
+            Some(set(&["eni-1"]))
+        );
+        assert_eq!(filter_of(&d, false, &LAUNCH_TEMPLATES), Some(set(&["web"])));
+        assert_eq!(
+            filter_of(&d, false, &EBS_ENCRYPTION_BY_DEFAULT),
+            Some(set(&["scope"]))
+        );
+        assert_eq!(filter_of(&d, false, &KEY_PAIRS), Some(set(&[])));
+        // Discovering: discoverable listings in full; placement groups and
+        // the singletons only for what the state declares.
+        assert_eq!(filter_of(&d, true, &VOLUMES), Some(None));
+        assert_eq!(filter_of(&d, true, &KEY_PAIRS), Some(None));
+        assert_eq!(filter_of(&d, true, &PLACEMENT_GROUPS), Some(set(&[])));
+        assert_eq!(filter_of(&d, true, &INSTANCE_STATES), Some(set(&[])));
+        // A template without a name cannot be filtered for: list them all.
+        let unnamed = vec![desired("aws_launch_template", "lt-1", json!({"name": ""}))];
+        assert_eq!(filter_of(&unnamed, false, &LAUNCH_TEMPLATES), Some(None));
+    }
+
+    /// Recorded: a NAT gateway's ENI as moto lists it (a plain, not
+    /// requester-managed interface) is the NAT gateway's, not unmanaged.
+    #[test]
+    fn enis_of_nat_gateways_are_theirs() {
+        let nat: Item = json!({"NatGatewayId": "nat-1", "NatGatewayAddresses": [
+            {"AllocationId": "eipalloc-1", "NetworkInterfaceId": "eni-9", "IsPrimary": true}]})
+        .as_object()
+        .unwrap()
+        .clone();
+        let enis: BTreeSet<String> = nat_gateway_enis(&[nat]).into_iter().collect();
+        let mut inv = driftd_core::Inventory::default();
+        let mut m = std::collections::BTreeMap::new();
+        for id in ["eni-9", "eni-1"] {
+            m.insert(id.to_string(), super::super::listing::live(id, Map::new()));
+        }
+        inv.types.insert(
+            network_interface::NAME.into(),
+            driftd_core::TypeRead::Complete(m),
+        );
+        own_nat_gateway_enis(&mut inv, &enis);
+        let Some(driftd_core::TypeRead::Complete(m)) = inv.types.get(network_interface::NAME)
+        else {
+            panic!()
+        };
+        assert_eq!(m["eni-9"].owned_by_service.as_deref(), Some("nat_gateway"));
+        assert_eq!(m["eni-1"].owned_by_service, None);
+    }
+}

@@ -1,0 +1,273 @@
+//! Shared EC2 listings: one paginated `Describe*` per scope, read once for
+//! every type that takes its live data from it.
+//!
+//! Why: EC2 types come in families that one call answers (a route table, its
+//! routes and its associations are all in `DescribeRouteTables`). A type says
+//! which [`Listing`] it reads (`Source::Ec2List`), how a desired resource
+//! names the listed item it lives in (`parent`: the filter value) and how to
+//! cut its own live resources out of one listed item (`extract`). The reader
+//! makes each needed listing once: unfiltered when unmanaged resources are
+//! looked for and one of its types is discoverable, else filtered by the
+//! union of the parents (200 values a call), and not at all when no type
+//! needs it. A failed listing makes every type of it unknown.
+//!
+//! A listed item is a canonical JSON map built once per SDK item (AWS field
+//! names, tags as a `{key: value}` map without `aws:` keys), so types never
+//! touch SDK structs and unit tests can use recorded responses as JSON.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::{Filter, Tag};
+use aws_sdk_ec2::Client;
+use driftd_core::{Desired, Live};
+use futures::future::BoxFuture;
+use serde_json::{json, Map, Value};
+
+use crate::registry::{AwsType, Source, TYPES};
+
+/// One listed item, canonical JSON (see the module docs).
+pub type Item = Map<String, Value>;
+
+/// Read every item (filter values: `None` lists all; at most
+/// [`super::FILTER_CHUNK`] values, the caller chunks).
+pub type ReadFn =
+    for<'a> fn(&'a Client, Option<Vec<String>>) -> BoxFuture<'a, Result<Vec<Item>, String>>;
+
+/// Per-item extra calls made after the listing, only for what the desired
+/// resources need (the scope's desired resources, a concurrency bound).
+pub type EnrichFn = for<'a> fn(
+    &'a Client,
+    &'a mut [Item],
+    &'a [Desired],
+    usize,
+) -> BoxFuture<'a, Result<(), String>>;
+
+/// A shared listing, declared once (under `services/ec2/`).
+#[derive(Debug)]
+pub struct Listing {
+    /// The API operation (also its IAM action after `ec2:`).
+    pub operation: &'static str,
+    /// The filter the parent ids go into (`vpc-id`).
+    pub filter: &'static str,
+    pub read: ReadFn,
+    /// Extra per-item calls (`DescribeVpcAttribute`), if any.
+    pub enrich: Option<EnrichFn>,
+}
+
+/// How a type cuts its live resources out of one listed item.
+pub type ExtractFn = fn(&Item, &[Desired]) -> Vec<(String, Live)>;
+/// The id of the listed item a desired resource lives in (`None`: cannot
+/// tell, the listing is then made unfiltered).
+pub type ParentFn = fn(&Desired) -> Option<String>;
+/// A cross-resource rule applied to a type's projection after every
+/// resource of the scope is projected (inline routes owned by `aws_route`).
+pub type SettleFn = fn(&mut Desired, &[Desired]);
+
+/// One listing to make in a scope and the types it serves.
+#[derive(Debug)]
+pub struct Plan {
+    pub listing: &'static Listing,
+    pub types: Vec<&'static AwsType>,
+    /// `None`: unfiltered; `Some`: these filter values.
+    pub filter: Option<BTreeSet<String>>,
+}
+
+fn ec2_list(t: &AwsType) -> Option<(&'static Listing, ParentFn)> {
+    match t.source {
+        Source::Ec2List {
+            listing, parent, ..
+        } => Some((listing, parent)),
+        _ => None,
+    }
+}
+
+/// The listings a scope needs, in registry order.
+pub fn plans(desired: &[Desired], discover: bool) -> Vec<Plan> {
+    let mut out: Vec<Plan> = Vec::new();
+    for t in TYPES.iter().copied() {
+        let Some((listing, _)) = ec2_list(t) else {
+            continue;
+        };
+        match out.iter_mut().find(|p| std::ptr::eq(p.listing, listing)) {
+            Some(p) => p.types.push(t),
+            None => out.push(Plan {
+                listing,
+                types: vec![t],
+                filter: Some(BTreeSet::new()),
+            }),
+        }
+    }
+    for p in &mut out {
+        let unfiltered = discover && p.types.iter().any(|t| t.info.discoverable);
+        let mut values = BTreeSet::new();
+        let mut any = false;
+        let mut all = unfiltered;
+        for t in &p.types {
+            let (_, parent) = ec2_list(t).expect("ec2 list type");
+            for d in desired.iter().filter(|d| d.rtype == t.info.name) {
+                any = true;
+                match parent(d) {
+                    Some(v) if !v.is_empty() => {
+                        values.insert(v);
+                    }
+                    Some(_) => {}
+                    None => all = true,
+                }
+            }
+        }
+        p.filter = if all {
+            None
+        } else if any {
+            Some(values)
+        } else {
+            Some(BTreeSet::new())
+        };
+    }
+    out
+}
+
+impl Plan {
+    /// Whether the listing is made at all.
+    pub fn needed(&self) -> bool {
+        self.filter.as_ref().is_none_or(|f| !f.is_empty())
+    }
+
+    /// Make the listing (chunked) and its extra calls.
+    pub async fn run(
+        &self,
+        client: &Client,
+        desired: &[Desired],
+        concurrency: usize,
+    ) -> Result<Vec<Item>, String> {
+        let mut items = Vec::new();
+        if !self.needed() {
+            return Ok(items);
+        }
+        match &self.filter {
+            None => items = (self.listing.read)(client, None).await?,
+            Some(values) => {
+                let values: Vec<String> = values.iter().cloned().collect();
+                for chunk in values.chunks(super::FILTER_CHUNK) {
+                    items.extend((self.listing.read)(client, Some(chunk.to_vec())).await?);
+                }
+            }
+        }
+        if let Some(enrich) = self.listing.enrich {
+            enrich(client, &mut items, desired, concurrency).await?;
+        }
+        Ok(items)
+    }
+
+    /// Each type's live resources from the listed items.
+    pub fn extract(
+        &self,
+        items: &[Item],
+        desired: &[Desired],
+    ) -> Vec<(&'static str, BTreeMap<String, Live>)> {
+        self.types
+            .iter()
+            .map(|t| {
+                let Source::Ec2List { extract, .. } = t.source else {
+                    unreachable!("planned types read a listing")
+                };
+                let live: BTreeMap<String, Live> =
+                    items.iter().flat_map(|i| extract(i, desired)).collect();
+                (t.info.name, live)
+            })
+            .collect()
+    }
+}
+
+/// Apply the types' [`SettleFn`]s to a projected scope.
+pub fn settle(out: &mut [Desired]) {
+    let hooks: Vec<(usize, SettleFn)> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| match crate::registry::get(&d.rtype)?.source {
+            Source::Ec2List {
+                settle: Some(f), ..
+            } => Some((i, f)),
+            _ => None,
+        })
+        .collect();
+    if hooks.is_empty() {
+        return;
+    }
+    let snapshot = out.to_vec();
+    for (i, f) in hooks {
+        f(&mut out[i], &snapshot);
+    }
+}
+
+// ---- helpers for listings and types ----
+
+/// An EC2 filter.
+pub fn filter(name: &str, values: &[String]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.to_vec()))
+        .build()
+}
+
+/// A string field (absent and `""` both become `""`: moto renders absent
+/// values as empty elements).
+pub fn s(v: Option<&str>) -> Value {
+    json!(v.unwrap_or_default())
+}
+
+/// EC2 tags as a canonical map, `aws:` keys dropped.
+pub fn tags(t: &[Tag]) -> Value {
+    crate::normalize::tags_from_pairs(
+        t.iter()
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+    )
+}
+
+/// A string field of an item (`""` when absent).
+pub fn get<'a>(i: &'a Item, key: &str) -> &'a str {
+    i.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// A string attribute of a desired resource (`""` when absent).
+pub fn attr<'a>(d: &'a Desired, key: &str) -> &'a str {
+    d.attrs.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Desired resources of one type.
+pub fn of_type<'a>(desired: &'a [Desired], rtype: &'a str) -> impl Iterator<Item = &'a Desired> {
+    desired.iter().filter(move |d| d.rtype == rtype)
+}
+
+/// A live resource.
+pub fn live(id: &str, attrs: Map<String, Value>) -> Live {
+    Live {
+        id: id.to_string(),
+        attrs,
+        ..Default::default()
+    }
+}
+
+/// The parent id is the resource's own id.
+pub fn own_id(d: &Desired) -> Option<String> {
+    Some(d.id.clone())
+}
+
+/// Run `read` over every page of a paginated call with an optional filter.
+#[macro_export]
+macro_rules! ec2_pages {
+    ($client:expr, $op:literal, $call:ident, $filter:expr, $values:expr, $field:ident, $conv:expr) => {{
+        let mut req = $client.$call();
+        if let Some(v) = $values {
+            req = req.filters($crate::services::ec2::listing::filter($filter, &v));
+        }
+        let mut pages = req.into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| format!("{}: {}", $op, $crate::errors::describe(&e)))?;
+            for x in page.$field() {
+                out.push($conv(x));
+            }
+        }
+        Ok(out)
+    }};
+}
