@@ -99,6 +99,12 @@ pub static TYPES: &[&AwsType] = &[
     &ec2::eip_association::TYPE,
     &ec2::main_route_table_association::TYPE,
     &ec2::network_acl_association::TYPE,
+    &ec2::default_vpc::TYPE,
+    &ec2::default_subnet::TYPE,
+    &ec2::default_route_table::TYPE,
+    &ec2::default_network_acl::TYPE,
+    &ec2::vpc_dhcp_options_association::TYPE,
+    &ec2::vpc_ipv4_cidr_block_association::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =
