@@ -31,6 +31,8 @@ pub struct Net {
     pub eip_web: String,
     pub eip_assoc: String,
     pub acl: String,
+    pub cidr_assoc: String,
+    pub dopt: String,
 }
 
 fn tag(k: &str, v: &str) -> Tag {
@@ -260,7 +262,41 @@ pub async fn seed(c: &Clients, dir: &Path) -> Net {
         .send()
         .await
         .unwrap();
+    let cidr_assoc = ec2
+        .associate_vpc_cidr_block()
+        .vpc_id(&vpc)
+        .cidr_block("10.21.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .cidr_block_association
+        .unwrap()
+        .association_id
+        .unwrap();
+    let dopt = ec2
+        .create_dhcp_options()
+        .dhcp_configurations(
+            aws_sdk_ec2::types::NewDhcpConfiguration::builder()
+                .key("domain-name")
+                .values("corp.internal")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .dhcp_options
+        .unwrap()
+        .dhcp_options_id
+        .unwrap();
+    ec2.associate_dhcp_options()
+        .dhcp_options_id(&dopt)
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .unwrap();
     let n = Net {
+        cidr_assoc,
+        dopt,
         eip_nat,
         nat,
         eni,
@@ -367,6 +403,120 @@ pub async fn state(c: &Clients, n: &Net) -> StateBuilder {
                 "outpost_arn": "", "owner_id": ACCOUNT, "tags": tags, "tags_all": tags}),
         );
     }
+    st.add(
+        None,
+        "aws_vpc_ipv4_cidr_block_association",
+        "secondary",
+        None,
+        json!({"id": n.cidr_assoc, "vpc_id": n.vpc, "cidr_block": "10.21.0.0/16",
+               "ipv4_ipam_pool_id": null, "ipv4_netmask_length": null}),
+    );
+    st.add(
+        None,
+        "aws_vpc_dhcp_options_association",
+        "corp",
+        None,
+        json!({"id": format!("{}-{}", n.dopt, n.vpc), "vpc_id": n.vpc,
+               "dhcp_options_id": n.dopt}),
+    );
+    // The region's default VPC and one default subnet, adopted.
+    let dv = ec2
+        .describe_vpcs()
+        .filters(f("is-default", "true"))
+        .send()
+        .await
+        .unwrap()
+        .vpcs()[0]
+        .clone();
+    let dv_id = dv.vpc_id().unwrap();
+    st.add(
+        None,
+        "aws_default_vpc",
+        "default",
+        None,
+        json!({"id": dv_id, "cidr_block": dv.cidr_block(), "instance_tenancy": "default",
+            "enable_dns_support": true, "enable_dns_hostnames": true,
+            "enable_network_address_usage_metrics": false, "ipv6_cidr_block": "",
+            "assign_generated_ipv6_cidr_block": false, "existing_default_vpc": true,
+            "force_destroy": false, "dhcp_options_id": dv.dhcp_options_id(),
+            "owner_id": ACCOUNT, "tags": {}, "tags_all": {}}),
+    );
+    let ds = ec2
+        .describe_subnets()
+        .filters(f("default-for-az", "true"))
+        .filters(f("availability-zone", "us-east-1a"))
+        .send()
+        .await
+        .unwrap()
+        .subnets()[0]
+        .clone();
+    st.add(
+        None,
+        "aws_default_subnet",
+        "a",
+        None,
+        json!({"id": ds.subnet_id(), "availability_zone": "us-east-1a", "vpc_id": dv_id,
+            "cidr_block": ds.cidr_block(), "map_public_ip_on_launch": ds.map_public_ip_on_launch(),
+            "assign_ipv6_address_on_creation": false, "ipv6_cidr_block": "",
+            "enable_dns64": false, "ipv6_native": false, "existing_default_subnet": true,
+            "force_destroy": false, "tags": {}, "tags_all": {}}),
+    );
+    // This VPC's main table and default NACL, adopted; the main association.
+    let main = ec2
+        .describe_route_tables()
+        .filters(f("vpc-id", &n.vpc))
+        .filters(f("association.main", "true"))
+        .send()
+        .await
+        .unwrap()
+        .route_tables()[0]
+        .clone();
+    let main_id = main.route_table_id().unwrap();
+    st.add(
+        None,
+        "aws_default_route_table",
+        "main",
+        None,
+        json!({"id": main_id, "default_route_table_id": main_id, "vpc_id": n.vpc,
+               "owner_id": ACCOUNT, "propagating_vgws": [], "route": [], "tags": {},
+               "tags_all": {}}),
+    );
+    let main_assoc = main
+        .associations()
+        .iter()
+        .find(|a| a.main() == Some(true))
+        .unwrap()
+        .route_table_association_id()
+        .unwrap();
+    st.add(
+        None,
+        "aws_main_route_table_association",
+        "main",
+        None,
+        json!({"id": main_assoc, "vpc_id": n.vpc, "route_table_id": main_id,
+               "original_route_table_id": main_id}),
+    );
+    let dacl = ec2
+        .describe_network_acls()
+        .filters(f("vpc-id", &n.vpc))
+        .filters(f("default", "true"))
+        .send()
+        .await
+        .unwrap()
+        .network_acls()[0]
+        .clone();
+    let allow = json!({"action": "allow", "cidr_block": "0.0.0.0/0", "ipv6_cidr_block": "",
+        "from_port": 0, "to_port": 0, "icmp_code": 0, "icmp_type": 0, "protocol": "-1",
+        "rule_no": 100});
+    st.add(
+        None,
+        "aws_default_network_acl",
+        "default",
+        None,
+        json!({"id": dacl.network_acl_id(), "default_network_acl_id": dacl.network_acl_id(),
+               "vpc_id": n.vpc, "owner_id": ACCOUNT, "subnet_ids": [n.subnet_pub],
+               "ingress": [allow], "egress": [allow], "tags": {}, "tags_all": {}}),
+    );
     st.add(
         None,
         "aws_internet_gateway",
@@ -663,6 +813,45 @@ async fn network_changes_are_reported_exactly() {
         .send()
         .await
         .unwrap();
+    let main_rtb = ec2
+        .describe_route_tables()
+        .filters(f("vpc-id", &n.vpc))
+        .filters(f("association.main", "true"))
+        .send()
+        .await
+        .unwrap()
+        .route_tables()[0]
+        .route_table_id()
+        .unwrap()
+        .to_string();
+    ec2.create_route()
+        .route_table_id(&main_rtb)
+        .destination_cidr_block("0.0.0.0/0")
+        .gateway_id(&n.igw)
+        .send()
+        .await
+        .unwrap();
+    let dopt2 = ec2
+        .create_dhcp_options()
+        .dhcp_configurations(
+            aws_sdk_ec2::types::NewDhcpConfiguration::builder()
+                .key("domain-name")
+                .values("evil.example")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .dhcp_options
+        .unwrap()
+        .dhcp_options_id
+        .unwrap();
+    ec2.associate_dhcp_options()
+        .dhcp_options_id(&dopt2)
+        .vpc_id(&n.vpc)
+        .send()
+        .await
+        .unwrap();
     let rule = |port: i64| {
         json!({"action": "allow", "cidr_block": "0.0.0.0/0", "from_port": if port == 443 { 443 } else { 0 },
                "icmp_code": 0, "icmp_type": 0, "ipv6_cidr_block": "", "protocol": "6",
@@ -670,8 +859,12 @@ async fn network_changes_are_reported_exactly() {
         .to_string()
     };
     let r = scan(&moto, &n).await;
-    let want = vec![
+    let mut want = vec![
         r#"changed aws_eip.nat tags.Env: null -> "dev""#.to_string(),
+        format!(
+            r#"changed aws_default_route_table.main route["0.0.0.0/0"]: null -> {{"gateway_id":"{}"}}"#,
+            n.igw
+        ),
         format!(r#"changed aws_internet_gateway.gw tags.Owner: null -> "ops""#),
         format!(r#"changed aws_nat_gateway.nat tags.Env: null -> "dev""#),
         format!(
@@ -693,8 +886,13 @@ async fn network_changes_are_reported_exactly() {
         ),
         r#"changed aws_subnet.private map_public_ip_on_launch: false -> true"#.to_string(),
         r#"changed aws_vpc.main enable_dns_support: true -> false"#.to_string(),
+        format!(
+            r#"changed aws_vpc_dhcp_options_association.corp dhcp_options_id: "{}" -> "{dopt2}""#,
+            n.dopt
+        ),
         "unmanaged aws_internet_gateway".to_string(),
     ];
+    want.sort();
     assert_eq!(lines(&r), want, "{}", r.to_text());
 }
 
@@ -754,6 +952,11 @@ async fn network_missing_and_unmanaged() {
         .send()
         .await
         .unwrap();
+    ec2.disassociate_vpc_cidr_block()
+        .association_id(&n.cidr_assoc)
+        .send()
+        .await
+        .unwrap();
     let r = scan(&moto, &n).await;
     assert_eq!(
         lines(&r),
@@ -762,6 +965,7 @@ async fn network_missing_and_unmanaged() {
             "missing aws_network_acl_rule.deny_ssh",
             "missing aws_route.private_peer",
             "missing aws_route_table_association.private",
+            "missing aws_vpc_ipv4_cidr_block_association.secondary",
             "unmanaged aws_eip",
             "unmanaged aws_network_acl",
             "unmanaged aws_subnet",

@@ -132,6 +132,12 @@ pub static TYPES: &[&AwsType] = &[
     &ec2::placement_group::TYPE,
     &ec2::ebs_encryption_by_default::TYPE,
     &ec2::ec2_instance_state::TYPE,
+    &ec2::default_vpc::TYPE,
+    &ec2::default_subnet::TYPE,
+    &ec2::default_route_table::TYPE,
+    &ec2::default_network_acl::TYPE,
+    &ec2::vpc_dhcp_options_association::TYPE,
+    &ec2::vpc_ipv4_cidr_block_association::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =

@@ -1,5 +1,9 @@
 //! EC2 resource types.
 
+pub mod default_network_acl;
+pub mod default_route_table;
+pub mod default_subnet;
+pub mod default_vpc;
 pub mod ebs_encryption_by_default;
 pub mod ebs_snapshot;
 pub mod ebs_volume;
@@ -27,6 +31,8 @@ pub mod security_group_rule;
 pub mod subnet;
 pub mod volume_attachment;
 pub mod vpc;
+pub mod vpc_dhcp_options_association;
+pub mod vpc_ipv4_cidr_block_association;
 pub mod vpc_security_group_rule;
 
 /// EC2 `Tag` pairs as a canonical tag map (`aws:` keys dropped).
