@@ -163,8 +163,10 @@ impl AwsReader {
                 }
                 Err(e) => {
                     for t in &p.types {
-                        inv.types
-                            .insert(t.info.name.to_string(), TypeRead::Failed(e.clone()));
+                        inv.types.insert(
+                            t.info.name.to_string(),
+                            TypeRead::Failed(driftd_core::ReadError::classify(e.clone())),
+                        );
                     }
                 }
             }
