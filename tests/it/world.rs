@@ -201,6 +201,7 @@ pub async fn instance_state(c: &Clients, i: &Instance) -> Value {
 
 /// The seeded world.
 pub struct World {
+    pub vpc: String,
     pub subnet: String,
     pub sg_web: String,
     pub sg_db: String,
@@ -371,6 +372,7 @@ pub async fn seed(c: &Clients, dir: &Path) -> World {
         .unwrap();
 
     let world = World {
+        vpc,
         subnet,
         sg_web,
         sg_db,
@@ -440,6 +442,37 @@ async fn write_state(c: &Clients, w: &World) {
                "ip_protocol": "tcp", "from_port": 5432, "to_port": 5432, "cidr_ipv4": "10.1.0.0/16",
                "cidr_ipv6": null, "prefix_list_id": null, "referenced_security_group_id": null,
                "description": "postgres", "tags": null, "tags_all": {}}),
+    );
+    // The VPC and subnet, as the provider writes them (attributes it always sets).
+    let vpcs = c.ec2.describe_vpcs().vpc_ids(&w.vpc).send().await.unwrap();
+    let v = &vpcs.vpcs()[0];
+    net.add(
+        None,
+        "aws_vpc",
+        "main",
+        None,
+        json!({"id": w.vpc, "arn": format!("arn:aws:ec2:us-east-1:123456789012:vpc/{}", w.vpc),
+               "cidr_block": v.cidr_block().unwrap(), "instance_tenancy": "default",
+               "ipv6_cidr_block": "", "assign_generated_ipv6_cidr_block": false,
+               "tags": {}, "tags_all": {}}),
+    );
+    let subnets = c
+        .ec2
+        .describe_subnets()
+        .subnet_ids(&w.subnet)
+        .send()
+        .await
+        .unwrap();
+    let sn = &subnets.subnets()[0];
+    net.add(
+        None,
+        "aws_subnet",
+        "a",
+        None,
+        json!({"id": w.subnet, "vpc_id": w.vpc, "cidr_block": sn.cidr_block().unwrap(),
+               "availability_zone": sn.availability_zone().unwrap(),
+               "map_public_ip_on_launch": false, "assign_ipv6_address_on_creation": false,
+               "ipv6_cidr_block": "", "tags": null, "tags_all": {}}),
     );
     net.write(&w.dir.join("network.tfstate"));
 

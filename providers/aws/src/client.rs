@@ -90,6 +90,25 @@ pub fn retry_config(options: &ClientOptions) -> RetryConfig {
         .with_max_backoff(options.max_backoff)
 }
 
+/// The retry partition of a client. The SDK's retry quota (a token bucket
+/// that stops retrying once many calls of a partition have failed) is shared
+/// by every client of the process with the same partition name, by default
+/// the service and region. driftd adds the endpoint: a dead VPC endpoint or
+/// emulator then cannot use up the retries of calls to AWS's own endpoint
+/// (and tests, each on its own emulator, cannot drain each other's quota).
+/// Clients of the same service, region and endpoint still share one quota.
+pub fn retry_partition(
+    service: &str,
+    sdk: &SdkConfig,
+) -> aws_sdk_ec2::config::retry::RetryPartition {
+    let region = sdk.region().map(|r| r.as_ref()).unwrap_or("no-region");
+    let name = match sdk.endpoint_url() {
+        Some(url) => format!("{service}-{region}-{url}"),
+        None => format!("{service}-{region}"),
+    };
+    aws_sdk_ec2::config::retry::RetryPartition::new(name)
+}
+
 /// EC2 and S3 clients for one target, sharing one call counter.
 #[derive(Clone, Debug)]
 pub struct Clients {
@@ -145,9 +164,11 @@ impl Clients {
     pub fn from_sdk_config(sdk: &SdkConfig, path_style: bool, calls: &ApiCalls) -> Self {
         let ec2 = aws_sdk_ec2::config::Builder::from(sdk)
             .interceptor(calls.clone())
+            .retry_partition(retry_partition("ec2", sdk))
             .build();
         let s3 = aws_sdk_s3::config::Builder::from(sdk)
             .interceptor(calls.clone())
+            .retry_partition(retry_partition("s3", sdk))
             // Emulators and VPC endpoints are addressed by path, not virtual host.
             .force_path_style(path_style)
             .build();
