@@ -4,7 +4,9 @@
     demo/check_report.py demo/.world/report.json            # the drifted world
     demo/check_report.py demo/.world/report.json --no-drift # the untouched world
 
-The drifted world must show changed, missing and unmanaged drift, a decision
+The drifted world must show changed, missing and unmanaged drift (changed
+drift on a route table, an EBS volume, a lifecycle and a logging
+configuration among it), a decision
 on every drift, the app stack's reconcile dry-run calls, and the proposed
 code changes (patches with a diff, an import and a removal); the untouched
 world must compare clean (no drift, nothing unknown, every stack ok). The
@@ -50,6 +52,12 @@ def main() -> int:
         for kind in ("changed", "missing", "unmanaged"):
             if kind not in kinds:
                 problems.append(f"no {kind} drift in the report")
+        # The world's network, volume and bucket configurations drift too.
+        changed_types = {d.get("type") for d in drifts if d.get("kind") == "changed"}
+        for rtype in ("aws_route_table", "aws_ebs_volume", "aws_s3_bucket_lifecycle_configuration",
+                      "aws_s3_bucket_logging"):
+            if rtype not in changed_types:
+                problems.append(f"no changed {rtype} in the report")
         for d in drifts:
             dec = d.get("decision") or {}
             if dec.get("action") not in ("reconcile", "pull_request", "report_only", "ignored"):

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Seed the driftd demo world into a moto server.
 
-1. Create a small AWS world in us-east-1: a VPC and subnet, security groups
-   "web" and "db", three instances web-0..2, buckets demo-logs and demo-assets.
+1. Create a small AWS world in us-east-1: a VPC with a public and an app
+   subnet, an internet gateway, a NAT gateway (and its Elastic IP), a public
+   and a private route table with their associations, security groups "web"
+   and "db", three instances web-0..2 and a data EBS volume attached to web-0,
+   buckets demo-logs (with a lifecycle configuration) and demo-assets (whose
+   access logs go to demo-logs).
 2. Write the Terraform state (format v4) that describes that world as the code
    wants it: OUT/states/network.tfstate and OUT/states/app.tfstate, and the
    driftd config OUT/driftd.toml. Instance attributes are read back from the
@@ -153,12 +157,35 @@ ASSETS_POLICY_STATE = json.dumps(
 )
 
 
+def LOGS_LIFECYCLE(days):
+    """demo-logs' lifecycle as the API takes it: logs expire after `days`."""
+    return {"Rules": [{"ID": "expire-logs", "Status": "Enabled", "Filter": {"Prefix": "logs/"},
+                       "Expiration": {"Days": days}}]}
+
+
 def seed(ec2, s3):
     """Create the world; return the ids the state needs."""
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16",
                          TagSpecifications=tag_spec("vpc", Name="demo"))["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24", AvailabilityZone="us-east-1a",
                                TagSpecifications=tag_spec("subnet", Name="demo-a"))["Subnet"]["SubnetId"]
+    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.0.0/24", AvailabilityZone="us-east-1a",
+                               TagSpecifications=tag_spec("subnet", Name="demo-public"))["Subnet"]["SubnetId"]
+    igw = ec2.create_internet_gateway(
+        TagSpecifications=tag_spec("internet-gateway", Name="demo"))["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    eip = ec2.allocate_address(Domain="vpc",
+                               TagSpecifications=tag_spec("elastic-ip", Name="demo-nat"))["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip,
+                                 TagSpecifications=tag_spec("natgateway", Name="demo"))["NatGateway"]["NatGatewayId"]
+    rtb_public = ec2.create_route_table(
+        VpcId=vpc, TagSpecifications=tag_spec("route-table", Name="public"))["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=rtb_public, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    rtb_private = ec2.create_route_table(
+        VpcId=vpc, TagSpecifications=tag_spec("route-table", Name="private"))["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=rtb_private, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    assoc_public = ec2.associate_route_table(RouteTableId=rtb_public, SubnetId=public)["AssociationId"]
+    assoc_app = ec2.associate_route_table(RouteTableId=rtb_private, SubnetId=subnet)["AssociationId"]
 
     web = create_group(ec2, vpc, "web", "web servers", Name="web")
     ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[{
@@ -177,6 +204,9 @@ def seed(ec2, s3):
 
     ami = pick_ami(ec2)
     instances = [run_instance(ec2, ami, subnet, web, Name=f"web-{i}", Team="web") for i in range(3)]
+    volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=20, VolumeType="gp3",
+                               TagSpecifications=tag_spec("volume", Name="web-0-data"))["VolumeId"]
+    ec2.attach_volume(VolumeId=volume, InstanceId=instances[0], Device="/dev/sdf")
 
     s3.create_bucket(Bucket="demo-logs")
     s3.put_bucket_tagging(Bucket="demo-logs", Tagging={"TagSet": [
@@ -185,7 +215,12 @@ def seed(ec2, s3):
     s3.put_bucket_encryption(Bucket="demo-logs", ServerSideEncryptionConfiguration={"Rules": [
         {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
 
+    s3.put_bucket_acl(Bucket="demo-logs", ACL="log-delivery-write")
+    s3.put_bucket_lifecycle_configuration(Bucket="demo-logs", LifecycleConfiguration=LOGS_LIFECYCLE(90))
+
     s3.create_bucket(Bucket="demo-assets")
+    s3.put_bucket_logging(Bucket="demo-assets", BucketLoggingStatus={"LoggingEnabled": {
+        "TargetBucket": "demo-logs", "TargetPrefix": "assets/"}})
     s3.put_bucket_tagging(Bucket="demo-assets", Tagging={"TagSet": [
         {"Key": "Name", "Value": "demo-assets"}, {"Key": "Team", "Value": "web"}]})
     s3.put_bucket_versioning(Bucket="demo-assets", VersioningConfiguration={"Status": "Enabled"})
@@ -194,7 +229,9 @@ def seed(ec2, s3):
         "BlockPublicAcls": True, "IgnorePublicAcls": True,
         "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
 
-    return {"vpc": vpc, "subnet": subnet, "web": web, "db": db, "instances": instances}
+    return {"vpc": vpc, "subnet": subnet, "public": public, "igw": igw, "eip": eip, "nat": nat,
+            "rtb_public": rtb_public, "rtb_private": rtb_private, "assoc_public": assoc_public,
+            "assoc_app": assoc_app, "web": web, "db": db, "instances": instances, "volume": volume}
 
 
 # --- state, from what the code wants (and what the API reports) --------------
@@ -267,9 +304,93 @@ def bucket_base(name, **kv):
     }
 
 
+def ec2_tags(obj):
+    return {t["Key"]: t["Value"] for t in obj.get("Tags", [])}
+
+
+ROUTE_TARGETS = ("carrier_gateway_id", "core_network_arn", "egress_only_gateway_id",
+                 "gateway_id", "local_gateway_id", "nat_gateway_id", "network_interface_id",
+                 "transit_gateway_id", "vpc_endpoint_id", "vpc_peering_connection_id")
+
+
+def route_block(r):
+    """One `route` block of aws_route_table as the provider's Read writes it."""
+    block = {"cidr_block": r.get("DestinationCidrBlock", ""),
+             "ipv6_cidr_block": r.get("DestinationIpv6CidrBlock", ""),
+             "destination_prefix_list_id": r.get("DestinationPrefixListId", "")}
+    block.update({k: "" for k in ROUTE_TARGETS})
+    block["gateway_id"] = r.get("GatewayId", "")
+    block["nat_gateway_id"] = r.get("NatGatewayId", "")
+    return block
+
+
+def network_state(ec2, ids):
+    """The VPC and what routes its traffic, read back as `terraform apply` would."""
+    v = ec2.describe_vpcs(VpcIds=[ids["vpc"]])["Vpcs"][0]
+    out = [resource("aws_vpc", "main", [(None, {
+        "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/{ids['vpc']}",
+        "assign_generated_ipv6_cidr_block": False, "cidr_block": v["CidrBlock"], "id": ids["vpc"],
+        "instance_tenancy": "default", "ipv6_cidr_block": "", **tags(**ec2_tags(v))})])]
+    for name, sid in (("public", ids["public"]), ("app", ids["subnet"])):
+        sn = ec2.describe_subnets(SubnetIds=[sid])["Subnets"][0]
+        out.append(resource("aws_subnet", name, [(None, {
+            "assign_ipv6_address_on_creation": False, "availability_zone": sn["AvailabilityZone"],
+            "cidr_block": sn["CidrBlock"], "id": sid, "ipv6_cidr_block": "",
+            "map_public_ip_on_launch": sn.get("MapPublicIpOnLaunch", False),
+            **tags(**ec2_tags(sn)), "vpc_id": ids["vpc"]})]))
+    gw = ec2.describe_internet_gateways(InternetGatewayIds=[ids["igw"]])["InternetGateways"][0]
+    out.append(resource("aws_internet_gateway", "main", [(None, {
+        "id": ids["igw"], "owner_id": ACCOUNT, **tags(**ec2_tags(gw)), "vpc_id": ids["vpc"]})]))
+    e = ec2.describe_addresses(AllocationIds=[ids["eip"]])["Addresses"][0]
+    out.append(resource("aws_eip", "nat", [(None, {
+        "allocation_id": ids["eip"], "association_id": e.get("AssociationId", ""),
+        "domain": "vpc", "id": ids["eip"], "instance": e.get("InstanceId", ""),
+        "network_interface": e.get("NetworkInterfaceId", ""),
+        "private_ip": e.get("PrivateIpAddress", ""), "public_ip": e["PublicIp"],
+        **tags(**ec2_tags(e))})]))
+    n = ec2.describe_nat_gateways(NatGatewayIds=[ids["nat"]])["NatGateways"][0]
+    a = n["NatGatewayAddresses"][0]
+    out.append(resource("aws_nat_gateway", "main", [(None, {
+        "allocation_id": ids["eip"], "connectivity_type": "public", "id": ids["nat"],
+        "network_interface_id": a.get("NetworkInterfaceId", ""), "private_ip": a.get("PrivateIp", ""),
+        "public_ip": a.get("PublicIp", ""), "secondary_allocation_ids": [],
+        "subnet_id": ids["public"], **tags(**ec2_tags(n))})]))
+    for name in ("public", "private"):
+        rid = ids[f"rtb_{name}"]
+        t = ec2.describe_route_tables(RouteTableIds=[rid])["RouteTables"][0]
+        routes = [route_block(r) for r in t["Routes"] if r.get("GatewayId") != "local"]
+        out.append(resource("aws_route_table", name, [(None, {
+            "id": rid, "owner_id": ACCOUNT, "propagating_vgws": [], "route": routes,
+            **tags(**ec2_tags(t)), "vpc_id": ids["vpc"]})]))
+    for name, assoc, rtb, sid in (("public", "assoc_public", "rtb_public", "public"),
+                                  ("app", "assoc_app", "rtb_private", "subnet")):
+        out.append(resource("aws_route_table_association", name, [(None, {
+            "gateway_id": "", "id": ids[assoc], "route_table_id": ids[rtb],
+            "subnet_id": ids[sid]})]))
+    return out
+
+
+def volume_state(ec2, ids):
+    """The data volume and its attachment to web-0."""
+    v = ec2.describe_volumes(VolumeIds=[ids["volume"]])["Volumes"][0]
+    return [
+        resource("aws_ebs_volume", "data", [(None, {
+            "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:volume/{ids['volume']}",
+            "availability_zone": v["AvailabilityZone"], "encrypted": v.get("Encrypted", False),
+            "final_snapshot": False, "id": ids["volume"], "iops": v.get("Iops", 0),
+            "kms_key_id": v.get("KmsKeyId", ""), "multi_attach_enabled": False, "outpost_arn": "",
+            "size": v["Size"], "snapshot_id": "", **tags(**ec2_tags(v)),
+            "throughput": v.get("Throughput", 0), "type": v["VolumeType"]})]),
+        resource("aws_volume_attachment", "data", [(None, {
+            "device_name": "/dev/sdf", "force_detach": None, "id": "vai-3520170839",
+            "instance_id": ids["instances"][0], "skip_destroy": None,
+            "stop_instance_before_detaching": None, "volume_id": ids["volume"]})]),
+    ]
+
+
 def write_states(ec2, ids, out):
     web, db = ids["web"], ids["db"]
-    network = [
+    network = network_state(ec2, ids) + [
         resource("aws_security_group", "web", [(None, sg_state(
             ec2, web,
             ingress=[rule("tcp", 443, cidrs=["0.0.0.0/0"], description="https")],
@@ -310,7 +431,21 @@ def write_states(ec2, ids, out):
             **split, "expected_bucket_owner": "", "mfa": None,
             "versioning_configuration": [{"mfa_delete": "", "status": "Enabled"}]})],
             module="module.storage"),
-    ]
+        resource("aws_s3_bucket_logging", "assets", [(None, {
+            **split, "expected_bucket_owner": "", "target_bucket": "demo-logs",
+            "target_grant": [], "target_object_key_format": [], "target_prefix": "assets/"})],
+            module="module.storage"),
+        resource("aws_s3_bucket_lifecycle_configuration", "logs", [(None, {
+            "bucket": "demo-logs", "expected_bucket_owner": "", "id": "demo-logs",
+            "rule": [{"abort_incomplete_multipart_upload": [],
+                      "expiration": [{"date": None, "days": 90, "expired_object_delete_marker": False}],
+                      "filter": [{"and": [], "object_size_greater_than": None,
+                                  "object_size_less_than": None, "prefix": "logs/", "tag": []}],
+                      "id": "expire-logs", "noncurrent_version_expiration": [],
+                      "noncurrent_version_transition": [], "prefix": "", "status": "Enabled",
+                      "transition": []}],
+            "transition_default_minimum_object_size": "all_storage_classes_128K"})]),
+    ] + volume_state(ec2, ids)
     write_state(out / "states" / "app.tfstate", app, serial=23)
 
 
@@ -376,6 +511,15 @@ def drift(ec2, s3, ids):
     s3.put_bucket_versioning(Bucket="demo-logs", VersioningConfiguration={"Status": "Suspended"})
     s3.delete_public_access_block(Bucket="demo-assets")
     s3.create_bucket(Bucket="demo-scratch")
+    # Network: the private subnets' default route moved off the NAT gateway.
+    ec2.replace_route(RouteTableId=ids["rtb_private"], DestinationCidrBlock="0.0.0.0/0",
+                      GatewayId=ids["igw"])
+    # The data volume grown during a disk-full page; log retention cut to a week;
+    # access logs of demo-assets sent under another prefix.
+    ec2.modify_volume(VolumeId=ids["volume"], Size=50)
+    s3.put_bucket_lifecycle_configuration(Bucket="demo-logs", LifecycleConfiguration=LOGS_LIFECYCLE(7))
+    s3.put_bucket_logging(Bucket="demo-assets", BucketLoggingStatus={"LoggingEnabled": {
+        "TargetBucket": "demo-logs", "TargetPrefix": "debug/"}})
 
 
 def main():

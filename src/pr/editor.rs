@@ -1181,6 +1181,12 @@ impl<'w> Planner<'w, '_> {
             EditorHint::KeyedBlocks if path.len() == 2 => {
                 return self.sg_rule(res, d, first, &path[1], expected, actual, owner);
             }
+            EditorHint::KeyedBy(keys) if path.len() >= 2 => {
+                return self.keyed_by(res, d, keys, path, expected, actual, owner);
+            }
+            EditorHint::KeyedBy(_) => {
+                return Err(format!("`{first}` is a set of blocks: edit them by hand"))
+            }
             EditorHint::KeyedBlocks | EditorHint::Plain => {}
         }
         if first == "tags" && path.len() == 2 {
@@ -1202,10 +1208,181 @@ impl<'w> Planner<'w, '_> {
         actual: &Value,
         owner: &(usize, String),
     ) -> Result<Change, Human> {
+        self.plain_in(res, res.block, d, path, path, expected, actual, owner)
+    }
+
+    /// One element of a keyed set of blocks ([`EditorHint::KeyedBy`]):
+    /// `path` is `[block, key, rest..]`.
+    #[allow(clippy::too_many_arguments)]
+    fn keyed_by(
+        &mut self,
+        res: &Resource<'w>,
+        d: &ProposedDrift,
+        keys: &[&str],
+        path: &[String],
+        expected: &Value,
+        actual: &Value,
+        owner: &(usize, String),
+    ) -> Result<Change, Human> {
+        let (name, key, rest) = (path[0].as_str(), path[1].as_str(), &path[2..]);
+        let body = &res.block.body;
+        if body.get_blocks("dynamic").next().is_some() {
+            return Err(format!("`{name}` uses dynamic blocks: edit it by hand"));
+        }
+        if body.has_attribute(name) {
+            return Err(format!(
+                "`{name}` is written as an attribute, not blocks: edit it by hand"
+            ));
+        }
+        // The blocks whose key argument is a literal equal to `key`; a block
+        // whose key is an expression makes the match unknowable.
+        let mut matched = Vec::new();
+        for b in body.get_blocks(name) {
+            let mut key_of = None;
+            for k in keys {
+                if let Some(a) = b.body.get_attribute(k) {
+                    match literal(&a.value) {
+                        Some(Value::String(s)) if !s.is_empty() => key_of = Some(s),
+                        Some(Value::Number(n)) => key_of = Some(n.to_string()),
+                        Some(Value::String(_)) | Some(Value::Null) => {}
+                        _ => {
+                            return Err(format!(
+                                "a `{name}` block's `{k}` is computed: cannot tell which block drifted; edit it by hand"
+                            ))
+                        }
+                    }
+                }
+            }
+            if key_of.as_deref() == Some(key) {
+                matched.push(b);
+            }
+        }
+        let block = match matched[..] {
+            [b] => Some(b),
+            [] => None,
+            _ => {
+                return Err(format!(
+                    "several `{name}` blocks for {key}: edit them by hand"
+                ))
+            }
+        };
         let text = self.ws.text(res.file);
-        let mut body = &res.block.body;
-        let mut container: &Block = res.block;
+        match (block, rest.is_empty()) {
+            (Some(b), false) => self.plain_in(res, b, d, rest, path, expected, actual, owner),
+            (None, false) => Err(format!(
+                "no `{name}` block for {key} in the code: edit it by hand"
+            )),
+            (Some(b), true) if is_absent(actual) => {
+                self.shared_check(res, d, path, actual, false)?;
+                let span = b.span().ok_or("no position information")?;
+                let r =
+                    whole_lines(text, &span).ok_or("the block shares its lines with other code")?;
+                let code = text[r.clone()].trim().to_string();
+                Ok(Change::Edits(
+                    vec![self.edit(res.file, r, String::new(), owner)],
+                    res.file.to_string(),
+                    code,
+                ))
+            }
+            (None, true) if is_absent(actual) => Ok(Change::AlreadyLive),
+            (Some(b), true) => {
+                let (Some(want), have) = (actual.as_object(), expected.as_object()) else {
+                    return Err(format!("`{name}` {key}: the live value is not a block"));
+                };
+                let mut fields: Vec<&String> = want.keys().collect();
+                fields.extend(have.into_iter().flat_map(|h| h.keys()));
+                fields.sort();
+                fields.dedup();
+                let (mut edits, mut codes) = (Vec::new(), Vec::new());
+                for f in fields {
+                    let none = Value::Null;
+                    let live = want.get(f).unwrap_or(&none);
+                    let state = have.and_then(|h| h.get(f)).unwrap_or(&none);
+                    if live == state {
+                        continue;
+                    }
+                    let sub = [f.clone()];
+                    match self.plain_in(res, b, d, &sub, path, state, live, owner)? {
+                        Change::Edits(e, _, code) => {
+                            edits.extend(e);
+                            codes.push(format!("{f} = {code}"));
+                        }
+                        Change::AlreadyLive => {}
+                    }
+                }
+                if edits.is_empty() {
+                    return Ok(Change::AlreadyLive);
+                }
+                Ok(Change::Edits(edits, res.file.to_string(), codes.join(", ")))
+            }
+            (None, true) => {
+                let [k] = keys else {
+                    return Err(format!(
+                        "a `{name}` block for {key} is live only: add it by hand (driftd cannot tell which argument holds {key})"
+                    ));
+                };
+                let Some(want) = actual.as_object() else {
+                    return Err(format!("`{name}` {key}: the live value is not a block"));
+                };
+                if want.values().any(|v| v.is_object() || v.is_array()) || !is_ident(k) {
+                    return Err(format!(
+                        "a `{name}` block for {key} is live only and has nested values: add it by hand"
+                    ));
+                }
+                self.shared_check(res, d, path, actual, false)?;
+                let ind = child_indent(text, res.block);
+                let unit = indent_unit(text, res.block, &ind);
+                let inner = ind_n(&ind, &unit, 1);
+                let mut block = format!("\n{ind}{name} {{\n");
+                // A numeric key (a NACL `rule_no`) is written as a number.
+                let key_value = key
+                    .parse::<i64>()
+                    .map_or_else(|_| Value::String(key.into()), Value::from);
+                block.push_str(&attr_line(&inner, k, &render(&key_value), None));
+                for (f, v) in want {
+                    if !is_absent(v) && is_ident(f) {
+                        block.push_str(&attr_line(&inner, f, &render(v), None));
+                    }
+                }
+                block.push_str(&format!("{ind}}}\n"));
+                let at = block_insert_end(text, res.block)?;
+                Ok(Change::Edits(
+                    vec![self.edit(res.file, at..at, block, owner)],
+                    res.file.to_string(),
+                    "(not set)".into(),
+                ))
+            }
+        }
+    }
+
+    /// [`Self::plain`] from inside `start` (the resource block or one of
+    /// its nested blocks); `full` is the drift's whole path (for the
+    /// shared-value check).
+    #[allow(clippy::too_many_arguments)]
+    fn plain_in(
+        &mut self,
+        res: &Resource<'w>,
+        start: &Block,
+        d: &ProposedDrift,
+        path: &[String],
+        full: &[String],
+        expected: &Value,
+        actual: &Value,
+        owner: &(usize, String),
+    ) -> Result<Change, Human> {
+        let text = self.ws.text(res.file);
+        let mut body = &start.body;
+        let mut container: &Block = start;
         let (last, inner) = path.split_last().expect("non-empty path");
+        // Only argument and block names can be written: a key of a set or
+        // map (a CIDR, a rule number, a JSON key) is not one, and writing it
+        // would break the file. Such a path needs its type's editor hint.
+        if let Some(bad) = path.iter().find(|s| !is_ident(s)) {
+            return Err(format!(
+                "`{bad}` is a key inside `{}`, not an argument driftd can write: edit it by hand",
+                full[0]
+            ));
+        }
         for (i, seg) in inner.iter().enumerate() {
             if body
                 .get_blocks("dynamic")
@@ -1247,7 +1424,7 @@ impl<'w> Planner<'w, '_> {
                     for depth in (0..chain.len()).rev() {
                         nested.push_str(&format!("{}}}\n", ind_n(&ind, &unit, depth)));
                     }
-                    self.shared_check(res, d, path, actual, false)?;
+                    self.shared_check(res, d, full, actual, false)?;
                     let at = block_insert_end(text, container)?;
                     return Ok(Change::Edits(
                         vec![self.edit(res.file, at..at, nested, owner)],
@@ -1265,7 +1442,7 @@ impl<'w> Planner<'w, '_> {
         match body.get_attribute(last) {
             Some(attr) => {
                 let site = self.resolve(&res.scope, res.file, &attr.value, res.inst(), 0)?;
-                self.shared_check(res, d, path, actual, site.per_instance)?;
+                self.shared_check(res, d, full, actual, site.per_instance)?;
                 let code = literal(site.expr).ok_or_else(|| {
                     "the value is partly computed (a collection with expressions in it): change it by hand".to_string()
                 })?;
@@ -1317,7 +1494,7 @@ impl<'w> Planner<'w, '_> {
                 if is_absent(actual) {
                     return Err("the code does not set this attribute (the provider default applies): nothing to change in code".into());
                 }
-                self.shared_check(res, d, path, actual, false)?;
+                self.shared_check(res, d, full, actual, false)?;
                 let (at, indent, eq_col) = attr_insert_point(text, container)?;
                 Ok(Change::Edits(
                     vec![self.edit(

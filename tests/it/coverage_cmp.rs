@@ -579,3 +579,85 @@ async fn ebs_encryption_by_default_and_instance_state() {
         "{got:?}"
     );
 }
+
+/// An instance launched from an image whose `RootDeviceName` is `/dev/xvda`
+/// (moto still attaches the root at `/dev/sda1`, as the demo's world showed):
+/// its root volume is its own, never unmanaged; a volume attached to it by
+/// hand later is unmanaged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instances_launch_volumes_are_its_own_whatever_the_device_name() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("cmp-root-device");
+    let w = seed(&c, &dir).await;
+    let ec2 = &c.ec2;
+    let images = ec2
+        .describe_images()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("name")
+                .values("amzn2-ami-hvm-*-x86_64-gp2")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let img = images.images().last().expect("moto ships amzn2 images");
+    assert_eq!(img.root_device_name(), Some("/dev/xvda"));
+    let out = ec2
+        .run_instances()
+        .image_id(img.image_id().unwrap())
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(&w.subnet)
+        .send()
+        .await
+        .unwrap();
+    let inst = out.instances()[0].clone();
+    let id = inst.instance_id().unwrap().to_string();
+    let live = ec2
+        .describe_instances()
+        .instance_ids(&id)
+        .send()
+        .await
+        .unwrap()
+        .reservations()[0]
+        .instances()[0]
+        .clone();
+    add_to_state(
+        &dir,
+        "aws_instance",
+        "xvda",
+        world::instance_state(&c, &live).await,
+    );
+    let volumes = |r: &driftd::report::Report| {
+        lines(r)
+            .into_iter()
+            .filter(|l| l.starts_with("unmanaged aws_ebs_volume"))
+            .count()
+    };
+    let r = scan_text(&world::config_text(&moto.url), &dir).await;
+    assert_eq!(volumes(&r), 0, "{}", r.to_text());
+
+    let az = inst
+        .placement()
+        .and_then(|p| p.availability_zone())
+        .unwrap()
+        .to_string();
+    let vol = ec2
+        .create_volume()
+        .availability_zone(&az)
+        .size(1)
+        .send()
+        .await
+        .unwrap();
+    ec2.attach_volume()
+        .volume_id(vol.volume_id().unwrap())
+        .instance_id(&id)
+        .device("/dev/sdg")
+        .send()
+        .await
+        .unwrap();
+    let r = scan_text(&world::config_text(&moto.url), &dir).await;
+    assert_eq!(volumes(&r), 1, "{}", r.to_text());
+}

@@ -907,3 +907,221 @@ fn missing_resources_become_removed_blocks_or_need_a_human() {
         p.needs_human
     );
 }
+
+/// Code with keyed sets of blocks: routes (by destination), NACL rules (by
+/// rule number), lifecycle rules (by id).
+fn keyed_code() -> Files {
+    let mut f = Files::new();
+    f.insert(
+        "net.tf".into(),
+        r#"resource "aws_route_table" "private" {
+  vpc_id = "vpc-1"
+
+  route {
+    cidr_block     = "0.0.0.0/0"
+    nat_gateway_id = "nat-1"
+  }
+
+  route {
+    cidr_block = "10.9.0.0/16"
+    gateway_id = "vgw-1"
+  }
+}
+
+resource "aws_network_acl" "private" {
+  vpc_id = "vpc-1"
+
+  ingress {
+    rule_no    = 100
+    protocol   = "6"
+    action     = "allow"
+    cidr_block = "10.0.0.0/8"
+    from_port  = 443
+    to_port    = 443
+  }
+}
+
+resource "aws_security_group" "web" {
+  name = "web"
+
+  ingress {
+    from_port   = 443
+    to_port     = 443
+    protocol    = "tcp"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "logs" {
+  bucket = "logs"
+
+  rule {
+    id     = "a"
+    status = "Enabled"
+
+    expiration {
+      days = 30
+    }
+  }
+
+  rule {
+    id     = "b"
+    status = "Enabled"
+
+    expiration {
+      days = 30
+    }
+  }
+}
+"#
+        .into(),
+    );
+    f
+}
+
+#[test]
+fn keyed_route_blocks_change_remove_and_refuse_what_is_ambiguous() {
+    let f = keyed_code();
+    // The default route moved from the NAT gateway to an internet gateway.
+    let p = plan(
+        &f,
+        &[drift(
+            "aws_route_table.private",
+            "aws_route_table",
+            &[(
+                "route[\"0.0.0.0/0\"]",
+                json!({"nat_gateway_id": "nat-1"}),
+                json!({"gateway_id": "igw-1"}),
+            )],
+        )],
+    );
+    let out = only(&p, "net.tf");
+    let flat = out
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        flat.contains("cidr_block = \"0.0.0.0/0\"\n gateway_id = \"igw-1\"\n }"),
+        "{out}"
+    );
+    assert!(!out.contains("nat-1"), "{out}");
+    assert!(
+        out.contains("gateway_id = \"vgw-1\""),
+        "the other route is untouched: {out}"
+    );
+
+    // A route gone live: its block goes.
+    let p = plan(
+        &f,
+        &[drift(
+            "aws_route_table.private",
+            "aws_route_table",
+            &[(
+                "route[\"10.9.0.0/16\"]",
+                json!({"gateway_id": "vgw-1"}),
+                Value::Null,
+            )],
+        )],
+    );
+    let out = only(&p, "net.tf");
+    assert!(
+        !out.contains("10.9.0.0/16") && !out.contains("vgw-1"),
+        "{out}"
+    );
+    assert!(out.contains("nat-1"), "{out}");
+
+    // A route added live: which argument holds its destination (IPv4, IPv6
+    // or prefix list) is the human's call; the rest of the file still edits.
+    let p = plan(
+        &f,
+        &[
+            drift(
+                "aws_route_table.private",
+                "aws_route_table",
+                &[(
+                    "route[\"192.168.0.0/16\"]",
+                    Value::Null,
+                    json!({"vpc_peering_connection_id": "pcx-1"}),
+                )],
+            ),
+            drift(
+                "aws_security_group.web",
+                "aws_security_group",
+                &[(
+                    "ingress[\"tcp:22-22:cidr:0.0.0.0/0\"]",
+                    Value::Null,
+                    json!("debug"),
+                )],
+            ),
+        ],
+    );
+    assert_eq!(p.needs_human.len(), 1, "{:#?}", p.needs_human);
+    assert!(
+        p.needs_human[0].reason.contains("add it by hand"),
+        "{:#?}",
+        p.needs_human
+    );
+    let out = &p.files["net.tf"];
+    hcl_edit::parser::parse_body(out).expect("the result parses");
+    assert!(
+        out.contains("from_port   = 22") || out.contains("from_port = 22"),
+        "{out}"
+    );
+}
+
+#[test]
+fn keyed_nacl_rule_added_with_its_number_and_lifecycle_rule_edited_by_id() {
+    let f = keyed_code();
+    let p = plan(
+        &f,
+        &[
+            drift(
+                "aws_network_acl.private",
+                "aws_network_acl",
+                &[(
+                    "ingress[\"200\"]",
+                    Value::Null,
+                    json!({"action": "deny", "protocol": "6", "cidr_block": "0.0.0.0/0",
+                           "from_port": 22, "to_port": 22}),
+                )],
+            ),
+            drift(
+                "aws_s3_bucket_lifecycle_configuration.logs",
+                "aws_s3_bucket_lifecycle_configuration",
+                &[("rule.b.expiration.days", json!(30), json!(7))],
+            ),
+        ],
+    );
+    let out = only(&p, "net.tf");
+    // Whitespace aside (the result is `terraform fmt`-aligned).
+    let out = out
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(out.contains("rule_no = 200"), "{out}");
+    assert!(out.contains("action = \"deny\""), "{out}");
+    // Rule "a" keeps 30 days, rule "b" gets 7.
+    let a = out.find("id = \"a\"").unwrap();
+    let b = out.find("id = \"b\"").unwrap();
+    assert!(out[a..b].contains("days = 30"), "{out}");
+    assert!(out[b..].contains("days = 7"), "{out}");
+}
+
+#[test]
+fn a_set_key_is_never_written_as_an_argument() {
+    // A path segment that is a key (a CIDR), not an argument name: writing
+    // it would break the file. Needs a human; nothing is edited.
+    let f = keyed_code();
+    let p = plan(
+        &f,
+        &[drift(
+            "aws_network_acl.private",
+            "aws_network_acl",
+            &[("vpc_id.0.0.0.0/0", Value::Null, json!("x"))],
+        )],
+    );
+    assert_eq!(p.needs_human.len(), 1, "{:#?}", p.needs_human);
+    assert!(p.files.is_empty(), "{:#?}", p.files);
+}

@@ -108,6 +108,8 @@ fn section<'a>(readme: &'a str, heading: &str) -> &'a str {
 fn readme_what_is_compared_agrees_with_the_registry() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let table = section(&readme, "## What is compared");
+    // The generated coverage table below it is checked on its own.
+    let table = &table[..table.find(COVERAGE_BEGIN).unwrap_or(table.len())];
     let known: BTreeSet<&str> = registry::names().iter().copied().collect();
     let mut listed = BTreeSet::new();
     // Every unnamed attribute at once, so one run tells the whole fix.
@@ -169,6 +171,87 @@ pub fn builtin_rules_table() -> String {
         ));
     }
     out
+}
+
+/// The README's per-type coverage table, generated from the registry: what
+/// is discoverable, what reconcile may repair in place, how the PR editor
+/// edits each type's attributes.
+fn coverage_table() -> String {
+    use driftd_core::registry::{EditorHint, Fix};
+    let mut out = String::from(
+        "| type | unmanaged detection | reconciled in place | PR editing |\n|---|---|---|---|\n",
+    );
+    for name in registry::names() {
+        let t = &registry::get(name).unwrap().info;
+        let fixed: Vec<String> = t
+            .attributes
+            .iter()
+            .filter(|a| a.fix == Fix::InPlace)
+            .map(|a| format!("`{}`", a.name))
+            .collect();
+        let mut editing = Vec::new();
+        for (attr, hint) in t.editor {
+            editing.push(match hint {
+                EditorHint::Plain => continue,
+                EditorHint::KeyedBlocks => format!("`{attr}`: rule blocks matched by rule"),
+                EditorHint::KeyedBy(keys) => format!(
+                    "`{attr}`: blocks matched by {}",
+                    keys.iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(" / ")
+                ),
+                EditorHint::Refuse(_) => format!("`{attr}`: needs a human"),
+            });
+        }
+        let editing = if editing.is_empty() {
+            "every attribute, in place".to_string()
+        } else {
+            format!("in place; {}", editing.join("; "))
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            t.name,
+            if t.discoverable { "yes" } else { "no" },
+            if fixed.is_empty() {
+                "no".to_string()
+            } else {
+                fixed.join(", ")
+            },
+            editing
+        ));
+    }
+    out
+}
+
+const COVERAGE_BEGIN: &str =
+    "<!-- coverage: generated from the registry (tests/it/registry.rs) -->\n";
+const COVERAGE_END: &str = "<!-- /coverage -->";
+
+#[test]
+fn readme_coverage_table_is_the_registrys() {
+    let path = root().join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let want = coverage_table();
+    let (a, b) = (
+        readme
+            .find(COVERAGE_BEGIN)
+            .expect("README: coverage begin marker")
+            + COVERAGE_BEGIN.len(),
+        readme
+            .find(COVERAGE_END)
+            .expect("README: coverage end marker"),
+    );
+    if std::env::var_os("DRIFTD_UPDATE_DOCS").is_some() {
+        let updated = format!("{}{want}{}", &readme[..a], &readme[b..]);
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        &readme[a..b],
+        want,
+        "README coverage table differs from the registry: run with DRIFTD_UPDATE_DOCS=1 to regenerate"
+    );
 }
 
 const BEGIN: &str = "<!-- builtin-rules: generated from the registry (tests/it/registry.rs) -->\n";

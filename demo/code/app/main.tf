@@ -24,6 +24,22 @@ resource "aws_instance" "web" {
   }
 }
 
+resource "aws_ebs_volume" "data" {
+  availability_zone = "us-east-1a"
+  size              = 20
+  type              = "gp3"
+
+  tags = {
+    Name = "web-0-data"
+  }
+}
+
+resource "aws_volume_attachment" "data" {
+  device_name = "/dev/sdf"
+  volume_id   = aws_ebs_volume.data.id
+  instance_id = aws_instance.web[0].id
+}
+
 resource "aws_s3_bucket" "logs" {
   bucket = "demo-logs"
 
@@ -42,6 +58,23 @@ resource "aws_s3_bucket" "logs" {
   tags = {
     Name = "demo-logs"
     Team = "platform"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "logs" {
+  bucket = aws_s3_bucket.logs.id
+
+  rule {
+    id     = "expire-logs"
+    status = "Enabled"
+
+    filter {
+      prefix = "logs/"
+    }
+
+    expiration {
+      days = 90
+    }
   }
 }
 

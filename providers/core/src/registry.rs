@@ -74,6 +74,15 @@ pub enum EditorHint {
     /// A keyed set exploded from repeated blocks (security group `ingress`):
     /// the editor adds, changes or removes the matching block.
     KeyedBlocks,
+    /// Repeated nested blocks compared as a set keyed by the value of one of
+    /// these arguments (`route` by `cidr_block`, lifecycle `rule` by `id`,
+    /// NACL `ingress` by `rule_no`): a drift path `[block, key, rest..]` is
+    /// edited inside the one block whose key argument is `key`. With no
+    /// `rest`, the drift is the whole element: its arguments are set or
+    /// removed to match the live value; the block is removed when it is gone
+    /// live, and added (with the first key argument) when only one key
+    /// argument exists.
+    KeyedBy(&'static [&'static str]),
     /// Never edited automatically; the reason goes into the PR body.
     Refuse(&'static str),
 }

@@ -15,6 +15,12 @@ resource "aws_s3_bucket_versioning" "assets" {
   }
 }
 
+resource "aws_s3_bucket_logging" "assets" {
+  bucket        = aws_s3_bucket.assets.id
+  target_bucket = "demo-logs"
+  target_prefix = "assets/"
+}
+
 resource "aws_s3_bucket_public_access_block" "assets" {
   bucket                  = aws_s3_bucket.assets.id
   block_public_acls       = true

@@ -5,7 +5,7 @@
 //! state's list is not the live one. Known by `default_network_acl_id`.
 //! Not discoverable. No reconciler call.
 
-use driftd_core::registry::{AttrSpec, Fix, ProjectContext, ResourceType};
+use driftd_core::registry::{AttrSpec, EditorHint, Fix, ProjectContext, ResourceType};
 use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
 
 use super::network_acl::{canonical, RULES_ARE_CRITICAL};
@@ -28,7 +28,10 @@ pub static TYPE: AwsType = AwsType {
         needed_from_other_stacks: true,
         whole_set_writes: &[],
         default_rules: &[RULES_ARE_CRITICAL],
-        editor: &[],
+        editor: &[
+            ("ingress", EditorHint::KeyedBy(&["rule_no"])),
+            ("egress", EditorHint::KeyedBy(&["rule_no"])),
+        ],
         import: None,
         read_actions: &["ec2:DescribeNetworkAcls"],
         write_actions: &[],

@@ -4,7 +4,7 @@
 //! listing. Known by `default_route_table_id`. Not discoverable. No
 //! reconciler call.
 
-use driftd_core::registry::ResourceType;
+use driftd_core::registry::{EditorHint, ResourceType};
 use driftd_core::{Desired, Live};
 
 use super::route_table::{canonical, project, settle, ATTRIBUTES, ROUTES_ARE_CRITICAL};
@@ -22,7 +22,7 @@ pub static TYPE: AwsType = AwsType {
         needed_from_other_stacks: true,
         whole_set_writes: &[],
         default_rules: &[ROUTES_ARE_CRITICAL],
-        editor: &[],
+        editor: &[("route", EditorHint::KeyedBy(super::route_table::ROUTE_KEYS))],
         import: None,
         read_actions: &["ec2:DescribeRouteTables"],
         write_actions: &[],

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeSet;
 
-use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
+use driftd_core::registry::{AttrSpec, DefaultRule, EditorHint, Fix, ProjectContext, ResourceType};
 use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
@@ -60,7 +60,10 @@ pub static TYPE: AwsType = AwsType {
         needed_from_other_stacks: false,
         whole_set_writes: &[],
         default_rules: &[RULES_ARE_CRITICAL],
-        editor: &[],
+        editor: &[
+            ("ingress", EditorHint::KeyedBy(&["rule_no"])),
+            ("egress", EditorHint::KeyedBy(&["rule_no"])),
+        ],
         import: None,
         read_actions: &["ec2:DescribeNetworkAcls"],
         write_actions: &[],

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 
-use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
+use driftd_core::registry::{AttrSpec, DefaultRule, EditorHint, Fix, ProjectContext, ResourceType};
 use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
@@ -48,6 +48,14 @@ pub const ROUTES_ARE_CRITICAL: DefaultRule = DefaultRule {
     critical: true,
 };
 
+/// The arguments a `route` block is known by (its destination), for the
+/// PR editor: one of them is set in every route.
+pub const ROUTE_KEYS: &[&str] = &[
+    "cidr_block",
+    "ipv6_cidr_block",
+    "destination_prefix_list_id",
+];
+
 pub const ATTRIBUTES: &[AttrSpec] = &[
     AttrSpec::new("route", Shape::Map, true, Fix::No),
     AttrSpec::new("propagating_vgws", Shape::Block, true, Fix::No),
@@ -63,7 +71,7 @@ pub static TYPE: AwsType = AwsType {
         needed_from_other_stacks: false,
         whole_set_writes: &[],
         default_rules: &[ROUTES_ARE_CRITICAL],
-        editor: &[],
+        editor: &[("route", EditorHint::KeyedBy(ROUTE_KEYS))],
         import: None,
         read_actions: &["ec2:DescribeRouteTables"],
         write_actions: &[],

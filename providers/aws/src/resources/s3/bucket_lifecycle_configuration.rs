@@ -19,7 +19,7 @@ use aws_sdk_s3::operation::get_bucket_lifecycle_configuration::GetBucketLifecycl
 use aws_sdk_s3::types::LifecycleRule;
 use aws_sdk_s3::Client;
 use aws_smithy_types::date_time::Format;
-use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
+use driftd_core::registry::{AttrSpec, DefaultRule, EditorHint, Fix, ProjectContext, ResourceType};
 use driftd_core::{Attrs, Shape, StateResource};
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
@@ -70,7 +70,13 @@ pub static TYPE: AwsType = AwsType {
                 critical: true,
             },
         ],
-        editor: &[],
+        editor: &[
+            ("rule", EditorHint::KeyedBy(&["id"])),
+            (
+                "rule_ids",
+                EditorHint::Refuse("a lifecycle rule was added or removed live: add or remove its `rule` block by hand"),
+            ),
+        ],
         import: None,
         read_actions: &["s3:GetLifecycleConfiguration"],
         write_actions: &[],

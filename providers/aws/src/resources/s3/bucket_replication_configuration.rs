@@ -13,7 +13,7 @@
 
 use aws_sdk_s3::types::{ReplicationConfiguration, ReplicationRule};
 use aws_sdk_s3::Client;
-use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
+use driftd_core::registry::{AttrSpec, DefaultRule, EditorHint, Fix, ProjectContext, ResourceType};
 use driftd_core::{Attrs, Shape, StateResource};
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
@@ -43,7 +43,7 @@ pub static TYPE: AwsType = AwsType {
             kinds: &[],
             critical: true,
         }],
-        editor: &[],
+        editor: &[("rule", EditorHint::KeyedBy(&["id"]))],
         import: None,
         read_actions: &["s3:GetReplicationConfiguration"],
         write_actions: &[],

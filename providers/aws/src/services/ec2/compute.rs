@@ -86,7 +86,13 @@ pub fn volume_item(v: &aws_sdk_ec2::types::Volume) -> Item {
 
 /// Volumes no desired resource names but attached to an instance: one
 /// `DescribeInstances` (filtered by those instances, 200 a call) tells which
-/// are their instance's root device (`RootOfInstance`), created with it.
+/// were created with their instance (`RootOfInstance`): its root device, or
+/// a launch-time block device mapping that is deleted with the instance
+/// (`ebs_block_device` of `aws_instance`: Terraform manages it there). A
+/// volume attached later keeps `DeleteOnTermination = false` unless changed,
+/// so it stays a candidate for unmanaged. The root is matched by the
+/// mapping's volume id, not only by device name: moto attaches the root at
+/// `/dev/sda1` whatever the image's `RootDeviceName` says.
 fn root_volumes<'a>(
     client: &'a Client,
     items: &'a mut [Item],
@@ -113,7 +119,7 @@ fn root_volumes<'a>(
         if instances.is_empty() {
             return Ok(());
         }
-        let mut roots: HashMap<String, String> = HashMap::new();
+        let mut owned: BTreeSet<String> = BTreeSet::new();
         let ids: Vec<String> = instances.into_iter().collect();
         for chunk in ids.chunks(super::FILTER_CHUNK) {
             let mut pages = client
@@ -125,25 +131,21 @@ fn root_volumes<'a>(
                 let page = page.map_err(|e| err("DescribeInstances", e))?;
                 for r in page.reservations() {
                     for i in r.instances() {
-                        if let (Some(id), Some(root)) = (i.instance_id(), i.root_device_name()) {
-                            roots.insert(id.to_string(), root.to_string());
+                        let root = i.root_device_name().unwrap_or_default();
+                        for m in i.block_device_mappings() {
+                            let Some(ebs) = m.ebs() else { continue };
+                            let with_instance = m.device_name() == Some(root)
+                                || ebs.delete_on_termination() == Some(true);
+                            if let (true, Some(v)) = (with_instance, ebs.volume_id()) {
+                                owned.insert(v.to_string());
+                            }
                         }
                     }
                 }
             }
         }
         for i in items.iter_mut() {
-            let root = i
-                .get("Attachments")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .any(|a| {
-                    let inst = a.get("InstanceId").and_then(Value::as_str).unwrap_or("");
-                    let dev = a.get("Device").and_then(Value::as_str).unwrap_or("");
-                    roots.get(inst).is_some_and(|r| r == dev)
-                });
-            if root {
+            if owned.contains(get(i, "VolumeId")) {
                 i.insert("RootOfInstance".into(), json!(true));
             }
         }
