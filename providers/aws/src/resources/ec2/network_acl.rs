@@ -73,6 +73,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: Some(settle),
     },
+    plan: None,
 };
 
 /// IANA protocol number as a string (`-1` for all).

@@ -44,6 +44,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: config_id,
     },
     source: Source::BucketConfigs { list: &LIST },
+    plan: None,
 };
 
 static LIST: BucketConfigs = BucketConfigs {
