@@ -5,6 +5,7 @@
 
 use driftd_core::registry::{
     AttrSpec, DefaultRule, EditorHint, Fix, ImportHints, ProjectContext, ResourceType, RuleKind,
+    WholeSet,
 };
 use driftd_core::{Attrs, Shape, StateResource};
 use serde_json::{json, Map, Value};
@@ -36,7 +37,8 @@ pub static TYPE: AwsType = AwsType {
         ],
         discoverable: true,
         needed_from_other_stacks: false,
-        whole_set_writes: &["tags"],
+        // `PutBucketTagging` sends the whole `TagSet`.
+        whole_set_writes: &[WholeSet::new("tags", "TagSet", "Key", "Value")],
         default_rules: &[
             DefaultRule {
                 name: "s3-encryption",
