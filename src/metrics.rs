@@ -335,6 +335,13 @@ impl Metrics {
         });
         let mut counts: BTreeMap<(String, String), f64> = BTreeMap::new();
         for sc in report.unmanaged.iter().filter(complete) {
+            // A complete scan listed every discoverable type of the registry:
+            // each has a series, 0 when none was found.
+            for t in driftd_aws::registry::discoverable() {
+                counts
+                    .entry((sc.region.clone(), t.to_string()))
+                    .or_default();
+            }
             for d in &sc.drifts {
                 *counts
                     .entry((sc.region.clone(), type_label(&d.rtype).to_string()))
@@ -768,6 +775,24 @@ mod tests {
         ]))
         .unwrap();
         r
+    }
+
+    #[test]
+    fn a_complete_unmanaged_scan_has_a_series_for_every_discoverable_type() {
+        let m = Metrics::new();
+        let ok = report("ok", serde_json::json!([]));
+        m.record_report(&with_unmanaged(ok.clone(), "ok", 2), Duration::from_secs(1));
+        let text = m.encode();
+        for t in driftd_aws::registry::discoverable() {
+            let n = if *t == "aws_instance" { 2 } else { 0 };
+            let line =
+                format!("driftd_unmanaged_resources{{region=\"us-east-1\",type=\"{t}\"}} {n}");
+            assert!(text.contains(&line), "{line} missing:\n{text}");
+        }
+        // An incomplete one creates none.
+        let m = Metrics::new();
+        m.record_report(&with_unmanaged(ok, "incomplete", 0), Duration::from_secs(1));
+        assert!(!m.encode().contains("driftd_unmanaged_resources{"));
     }
 
     #[test]
