@@ -131,14 +131,6 @@ fn sdk_permission(p: &ops::IpPermission) -> aws_sdk_ec2::types::IpPermission {
     b.build()
 }
 
-/// Error codes meaning "this bucket has no such document" (not a failure).
-const NO_DOCUMENT: &[&str] = &[
-    "NoSuchTagSet",
-    "ServerSideEncryptionConfigurationNotFoundError",
-    "NoSuchPublicAccessBlockConfiguration",
-    "NoSuchBucketPolicy",
-];
-
 /// A document read for the audit log failed: the `Get*` call and why.
 #[derive(Debug)]
 pub(crate) struct Unread {
@@ -159,7 +151,12 @@ where
     use aws_sdk_s3::error::ProvideErrorMetadata;
     match req.await {
         Ok(o) => Ok(Some(o)),
-        Err(e) if e.code().is_some_and(|c| NO_DOCUMENT.contains(&c)) => Ok(None),
+        Err(e)
+            if e.code()
+                .is_some_and(|c| crate::services::s3::ABSENT_CODES.contains(&c)) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(Unread {
             call,
             message: crate::errors::describe(&e),
