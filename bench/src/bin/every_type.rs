@@ -104,6 +104,16 @@ async fn main() -> ExitCode {
         s.counts.missing,
         s.counts.unknown
     );
+    // Which resources differ, by attribute path only (never a value).
+    for d in &s.drifts {
+        let paths: Vec<&str> = d.attributes.iter().map(|a| a.path.as_str()).collect();
+        println!(
+            "- {} {}: {}",
+            d.kind.as_str(),
+            d.address.as_deref().unwrap_or(&d.id),
+            paths.join(", ")
+        );
+    }
     for e in &s.errors {
         println!("- error: {e}");
     }
