@@ -86,6 +86,17 @@ pub struct Metrics {
     api_seen: Mutex<BTreeMap<CallKey, u64>>,
 }
 
+/// The `type` label value of a resource type: its registry name, or `other`
+/// for a type the registry does not know, so the label's values are bounded
+/// by the registry (stacks × registered types × a few enum values).
+pub fn type_label(rtype: &str) -> &str {
+    if driftd_aws::registry::get(rtype).is_some() {
+        rtype
+    } else {
+        "other"
+    }
+}
+
 fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(g.clone())).expect("unique metric");
@@ -262,7 +273,7 @@ impl Metrics {
                 *counts
                     .entry(vec![
                         st.name.clone(),
-                        d.rtype.clone(),
+                        type_label(&d.rtype).into(),
                         kind.into(),
                         crit.into(),
                     ])
@@ -324,9 +335,16 @@ impl Metrics {
         });
         let mut counts: BTreeMap<(String, String), f64> = BTreeMap::new();
         for sc in report.unmanaged.iter().filter(complete) {
+            // A complete scan listed every discoverable type of the registry:
+            // each has a series, 0 when none was found.
+            for t in driftd_aws::registry::discoverable() {
+                counts
+                    .entry((sc.region.clone(), t.to_string()))
+                    .or_default();
+            }
             for d in &sc.drifts {
                 *counts
-                    .entry((sc.region.clone(), d.rtype.clone()))
+                    .entry((sc.region.clone(), type_label(&d.rtype).to_string()))
                     .or_default() += 1.0;
             }
         }
@@ -466,6 +484,11 @@ impl Metrics {
                 continue;
             }
             let get = |k: &str| s.labels.get(k).map(String::as_str).unwrap_or("");
+            // Nor a type the registry no longer has (a removed type must not
+            // be pushed forever either).
+            if s.labels.contains_key("type") && driftd_aws::registry::get(get("type")).is_none() {
+                continue;
+            }
             let v = s.value.max(0.0);
             match s.name.as_str() {
                 "driftd_scans_total" => self
@@ -752,6 +775,57 @@ mod tests {
         ]))
         .unwrap();
         r
+    }
+
+    #[test]
+    fn a_complete_unmanaged_scan_has_a_series_for_every_discoverable_type() {
+        let m = Metrics::new();
+        let ok = report("ok", serde_json::json!([]));
+        m.record_report(&with_unmanaged(ok.clone(), "ok", 2), Duration::from_secs(1));
+        let text = m.encode();
+        for t in driftd_aws::registry::discoverable() {
+            let n = if *t == "aws_instance" { 2 } else { 0 };
+            let line =
+                format!("driftd_unmanaged_resources{{region=\"us-east-1\",type=\"{t}\"}} {n}");
+            assert!(text.contains(&line), "{line} missing:\n{text}");
+        }
+        // An incomplete one creates none.
+        let m = Metrics::new();
+        m.record_report(&with_unmanaged(ok, "incomplete", 0), Duration::from_secs(1));
+        assert!(!m.encode().contains("driftd_unmanaged_resources{"));
+    }
+
+    #[test]
+    fn type_labels_are_the_registrys_names() {
+        for name in driftd_aws::registry::names() {
+            assert_eq!(type_label(name), *name);
+        }
+        assert_eq!(type_label("aws_not_registered"), "other");
+        let m = Metrics::new();
+        let drift = serde_json::json!([{"address": "aws_not_registered.a", "type": "aws_not_registered", "id": "x",
+            "kind": "changed", "attributes": [],
+            "decision": {"action": "report_only", "critical": true, "rule": "r", "reason": "x"}}]);
+        m.record_report(&report("ok", drift), Duration::from_secs(1));
+        let text = m.encode();
+        assert!(
+            text.contains("driftd_drifted_resources{criticality=\"critical\",kind=\"changed\",stack=\"app\",type=\"other\"} 1"),
+            "{text}"
+        );
+        // A carried series of a type the registry no longer has is dropped.
+        let carried = Carried {
+            series: vec![CarriedSeries {
+                name: "driftd_unmanaged_resources".into(),
+                labels: [("region", "us-east-1"), ("type", "aws_gone")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                value: 3.0,
+            }],
+            ..Default::default()
+        };
+        let m = Metrics::new();
+        m.preload(&carried, &["app"]);
+        assert!(!m.encode().contains("aws_gone"), "{}", m.encode());
     }
 
     #[test]

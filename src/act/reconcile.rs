@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use driftd_aws::{ApiCalls, AwsReconciler, AwsSchema, ClientOptions, Clients, Target};
+use driftd_core::registry::WholeSet;
 use driftd_core::{Action, Reconciler, Schema as _, Value};
 use tracing::{error, info, warn};
 
@@ -62,14 +63,11 @@ impl<'a> Planner<'a> {
         // Whole-set writes (the registry's `whole_set_writes`: S3 tags) keep
         // ignored keys as they are live.
         let mut desired = detail.desired.clone();
-        let whole: &[&str] = AwsSchema::default()
-            .registry()
-            .get(&desired.rtype)
-            .map_or(&[], |t| t.whole_set_writes);
+        let whole = whole_sets(&desired.rtype);
         for x in detail
             .ignored
             .iter()
-            .filter(|x| x.path.len() == 2 && whole.contains(&x.path[0].as_str()))
+            .filter(|x| x.path.len() == 2 && whole.iter().any(|w| w.attribute == x.path[0]))
         {
             if let Some(Value::Object(tags)) = desired.attrs.get_mut(&x.path[0]) {
                 match &x.actual {
@@ -248,20 +246,31 @@ pub async fn execute(
     }
 }
 
+/// The registry's whole-set writes of a type (none for an unknown type).
+fn whole_sets(rtype: &str) -> &'static [WholeSet] {
+    AwsSchema::default()
+        .registry()
+        .get(rtype)
+        .map_or(&[], |t| t.whole_set_writes)
+}
+
 pub(crate) fn mask_action(a: &Action, detail: &Detail) -> (Value, Value, Value) {
-    if a.operation == "s3:PutBucketTagging" {
-        // A whole tag set: mask the values of sensitive keys only, so the
-        // other tags of `before` can still be put back.
+    if let Some(w) = whole_sets(&a.rtype)
+        .iter()
+        .find(|w| w.attribute == a.attribute)
+    {
+        // A whole set (S3 tags): mask the values of sensitive keys only, so
+        // the other entries of `before` can still be put back.
         let secret = |k: &str| {
             is_sensitive(
-                &["tags".to_string(), k.to_string()],
+                &[w.attribute.to_string(), k.to_string()],
                 &detail.sensitive_paths,
             )
         };
         return (
-            mask_tags(&a.params, &secret),
-            mask_tags(&a.before, &secret),
-            mask_tags(&a.after, &secret),
+            mask_set(&a.params, w, &secret),
+            mask_set(&a.before, w, &secret),
+            mask_set(&a.after, w, &secret),
         );
     }
     // Compare joined paths: a tag key may itself contain dots (`db.password`).
@@ -286,16 +295,17 @@ pub(crate) fn mask_action(a: &Action, detail: &Detail) -> (Value, Value, Value) 
     }
 }
 
-/// Mask sensitive tag values in a tag document: `{"TagSet": [{"Key", "Value"}]}`
-/// (S3 parameters) or a `{key: value}` map (the state's tags).
-fn mask_tags(v: &Value, secret: &dyn Fn(&str) -> bool) -> Value {
+/// Mask sensitive values in a whole set: the call's parameters or previous
+/// document (`{w.list: [{w.key, w.value}]}`, e.g. S3's `TagSet`) or a
+/// `{key: value}` map (the state's set).
+fn mask_set(v: &Value, w: &WholeSet, secret: &dyn Fn(&str) -> bool) -> Value {
     let masked = || Value::String(SENSITIVE.into());
     let mut v = v.clone();
-    if let Some(set) = v.get_mut("TagSet").and_then(Value::as_array_mut) {
+    if let Some(set) = v.get_mut(w.list).and_then(Value::as_array_mut) {
         for t in set {
-            let key = t["Key"].as_str().unwrap_or_default().to_string();
-            if secret(&key) && t.get("Value").is_some_and(|x| !x.is_null()) {
-                t["Value"] = masked();
+            let key = t[w.key].as_str().unwrap_or_default().to_string();
+            if secret(&key) && t.get(w.value).is_some_and(|x| !x.is_null()) {
+                t[w.value] = masked();
             }
         }
     } else if let Some(m) = v.as_object_mut() {
@@ -365,5 +375,17 @@ mod tests {
             json!({"Bucket": "b", "TagSet": [{"Key": "db.password", "Value": SENSITIVE}, {"Key": "Team", "Value": "ops"}]})
         );
         assert_eq!(a, json!({"db.password": SENSITIVE, "Team": "web"}));
+        // The registry's whole-set declaration decides, not the call's name.
+        let renamed = Action {
+            operation: "other:Call".into(),
+            ..whole.clone()
+        };
+        assert_eq!(mask_action(&renamed, &detail), mask_action(&whole, &detail));
+        // One key of such a set is masked as any single value.
+        let one = Action {
+            attribute: "tags.Team".into(),
+            ..whole
+        };
+        assert!(mask_action(&one, &detail).0.to_string().contains("hunter2"));
     }
 }

@@ -5,25 +5,9 @@
 //! moto 5.1.22 (`?requestPayment` is not routed): its changed case runs on
 //! recorded answers in the type's unit tests; here only the default answer.
 
-use std::path::Path;
-
 use crate::moto::Moto;
-use crate::scan_moto::{lines, scan_text};
+use crate::scan_moto::{add_to_state, lines, scan_text};
 use crate::world::{self, seed};
-
-/// Add one resource to a state file written by `world::seed`.
-fn add_to_state(path: &Path, rtype: &str, name: &str, attrs: serde_json::Value) {
-    let mut st: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    st["resources"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-            "mode": "managed", "type": rtype, "name": name,
-            "provider": "provider[\"registry.terraform.io/hashicorp/aws\"]",
-            "instances": [{"schema_version": 0, "attributes": attrs, "sensitive_attributes": []}],
-        }));
-    std::fs::write(path, st.to_string()).unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bucket_accelerate_configuration_in_sync_changed_missing() {

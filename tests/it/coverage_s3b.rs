@@ -21,22 +21,8 @@ use driftd::env::MapEnv;
 use driftd::scan::{self, ScanOptions};
 
 use crate::moto::Moto;
-use crate::scan_moto::{lines, scan_text};
+use crate::scan_moto::{add_to_state, lines, scan_text};
 use crate::world::{self, seed};
-
-/// Add one resource to a state file written by `world::seed`.
-fn add_to_state(path: &Path, rtype: &str, name: &str, attrs: serde_json::Value) {
-    let mut st: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    st["resources"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-            "mode": "managed", "type": rtype, "name": name,
-            "provider": "provider[\"registry.terraform.io/hashicorp/aws\"]",
-            "instances": [{"schema_version": 0, "attributes": attrs, "sensitive_attributes": []}],
-        }));
-    std::fs::write(path, st.to_string()).unwrap();
-}
 
 fn app_in_sync(r: &driftd::report::Report) -> usize {
     r.stacks

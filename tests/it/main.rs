@@ -15,6 +15,9 @@ mod coverage_s3b;
 mod daemon;
 mod encryption;
 mod events_sqs;
+mod every_type;
+#[path = "../../bench/src/every_type_world.rs"]
+mod every_type_world;
 mod fake_cloudtrail;
 mod fake_github;
 mod faults;

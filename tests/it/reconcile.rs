@@ -13,6 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::moto::{aws_env, Moto};
 use crate::proxy::FaultProxy;
+use crate::scan_moto::s3_tagging;
 use crate::world::{self, seed};
 
 async fn run(config: &str, dir: &Path, env: &MapEnv, dry_run: bool) -> Report {
@@ -431,26 +432,9 @@ async fn bucket_tag_reconcile_keeps_ignored_tags_and_dry_run_writes_no_history()
     let dir = world::temp_dir("rec-s3tags");
     let w = seed(&c, &dir).await;
     // Owner drifted (reconciled), LastScan added out of band (ignored: kept).
-    let set = |pairs: &[(&str, &str)]| {
-        aws_sdk_s3::types::Tagging::builder()
-            .set_tag_set(Some(
-                pairs
-                    .iter()
-                    .map(|(k, v)| {
-                        aws_sdk_s3::types::Tag::builder()
-                            .key(*k)
-                            .value(*v)
-                            .build()
-                            .unwrap()
-                    })
-                    .collect(),
-            ))
-            .build()
-            .unwrap()
-    };
     c.s3.put_bucket_tagging()
         .bucket(&w.bucket_v3)
-        .tagging(set(&[("Owner", "someone"), ("LastScan", "today")]))
+        .tagging(s3_tagging(&[("Owner", "someone"), ("LastScan", "today")]))
         .send()
         .await
         .unwrap();
@@ -905,28 +889,11 @@ async fn whole_document_writes_audit_the_previous_document() {
         b["attributes"]["tags_all"]["Token"] = json!(token);
         b["sensitive_attributes"] = json!([[{"type": "get_attr", "value": "tags"}, {"type": "index", "value": {"value": "Token", "type": "string"}}]]);
     });
-    let tagging = |pairs: &[(&str, &str)]| {
-        aws_sdk_s3::types::Tagging::builder()
-            .set_tag_set(Some(
-                pairs
-                    .iter()
-                    .map(|(k, v)| {
-                        aws_sdk_s3::types::Tag::builder()
-                            .key(*k)
-                            .value(*v)
-                            .build()
-                            .unwrap()
-                    })
-                    .collect(),
-            ))
-            .build()
-            .unwrap()
-    };
     // Out of band: tags, versioning, policy of the v3 bucket; encryption and
     // public access block of the v4 bucket.
     c.s3.put_bucket_tagging()
         .bucket(&w.bucket_v3)
-        .tagging(tagging(&[("Owner", "someone"), ("Token", token)]))
+        .tagging(s3_tagging(&[("Owner", "someone"), ("Token", token)]))
         .send()
         .await
         .unwrap();
@@ -1088,18 +1055,7 @@ async fn a_whole_document_write_is_not_made_when_its_previous_document_cannot_be
     let w = seed(&c, &world::temp_dir("rec-before-fails")).await;
     c.s3.put_bucket_tagging()
         .bucket(&w.bucket_v3)
-        .tagging(
-            aws_sdk_s3::types::Tagging::builder()
-                .tag_set(
-                    aws_sdk_s3::types::Tag::builder()
-                        .key("Owner")
-                        .value("someone")
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
+        .tagging(s3_tagging(&[("Owner", "someone")]))
         .send()
         .await
         .unwrap();

@@ -34,11 +34,11 @@ const NOT_TYPES: &[&str] = &[
     "\"aws_kms\"",
 ];
 
-#[test]
-fn the_engine_names_no_aws_type_outside_tests() {
+/// Every line of the engine's code outside tests: (file, line number, line).
+fn engine_code_lines() -> Vec<(PathBuf, usize, String)> {
     let mut files = Vec::new();
     rust_files(&root().join("src"), &mut files);
-    let mut found = Vec::new();
+    let mut out = Vec::new();
     for f in files {
         // Test-only files (`#[cfg(test)] mod tests;`).
         if f.file_name().is_some_and(|n| n == "tests.rs") {
@@ -51,19 +51,52 @@ fn the_engine_names_no_aws_type_outside_tests() {
             None => &text[..],
         };
         for (n, line) in code.lines().enumerate() {
-            let mut rest = line;
-            while let Some(i) = rest.find("\"aws_") {
-                let lit = &rest[i..];
-                if !NOT_TYPES.iter().any(|ok| lit.starts_with(ok)) {
-                    found.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
-                }
-                rest = &rest[i + 1..];
+            out.push((f.clone(), n + 1, line.to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_engine_names_no_aws_type_outside_tests() {
+    let mut found = Vec::new();
+    for (f, n, line) in engine_code_lines() {
+        let mut rest = line.as_str();
+        while let Some(i) = rest.find("\"aws_") {
+            let lit = &rest[i..];
+            if !NOT_TYPES.iter().any(|ok| lit.starts_with(ok)) {
+                found.push(format!("{}:{n}: {}", f.display(), line.trim()));
             }
+            rest = &rest[i + 1..];
         }
     }
     assert!(
         found.is_empty(),
         "AWS type literals in the engine (ask the registry instead):\n{}",
+        found.join("\n")
+    );
+}
+
+/// Nor an EC2 or S3 operation (`"s3:PutBucketTagging"`): what a provider's
+/// calls carry is declared by the provider (`s3://` URLs are not operations).
+#[test]
+fn the_engine_names_no_aws_operation_outside_tests() {
+    let mut found = Vec::new();
+    for (f, n, line) in engine_code_lines() {
+        for service in ["\"ec2:", "\"s3:"] {
+            let mut rest = line.as_str();
+            while let Some(i) = rest.find(service) {
+                let after = &rest[i + service.len()..];
+                if after.starts_with(|c: char| c.is_ascii_uppercase()) {
+                    found.push(format!("{}:{n}: {}", f.display(), line.trim()));
+                }
+                rest = after;
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "AWS operation names in the engine (declare them in the provider):\n{}",
         found.join("\n")
     );
 }

@@ -499,7 +499,7 @@ async fn a_groups_rules_managed_in_another_stack_are_not_its_drift_in_a_partial_
 }
 
 /// Add one resource to a state file written by `world::seed`.
-fn add_to_state(path: &Path, rtype: &str, name: &str, attrs: serde_json::Value) {
+pub fn add_to_state(path: &Path, rtype: &str, name: &str, attrs: serde_json::Value) {
     let mut st: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     st["resources"]
         .as_array_mut()
@@ -510,6 +510,25 @@ fn add_to_state(path: &Path, rtype: &str, name: &str, attrs: serde_json::Value) 
             "instances": [{"schema_version": 0, "attributes": attrs, "sensitive_attributes": []}],
         }));
     std::fs::write(path, st.to_string()).unwrap();
+}
+
+/// An S3 tag set of these pairs (for `PutBucketTagging`).
+pub fn s3_tagging(pairs: &[(&str, &str)]) -> aws_sdk_s3::types::Tagging {
+    aws_sdk_s3::types::Tagging::builder()
+        .set_tag_set(Some(
+            pairs
+                .iter()
+                .map(|(k, v)| {
+                    aws_sdk_s3::types::Tag::builder()
+                        .key(*k)
+                        .value(*v)
+                        .build()
+                        .unwrap()
+                })
+                .collect(),
+        ))
+        .build()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,9 +6,12 @@
 //! execute it. What cannot change in place (instance type needs a stop, an
 //! AMI or subnet a replacement) is refused at planning time, never attempted.
 //!
-//! The calls are typed ([`crate::ops::Op`], one variant per API call): plans
-//! build `Op` values, `apply` and `previous` match on them exhaustively. The
-//! engine still sees the provider-agnostic `Action` (operation + params JSON).
+//! The calls are typed ([`crate::ops::Op`], one variant per API call). Each
+//! type plans its own calls (its registry entry's `plan`, in its file under
+//! `resources/`, built with the helpers here); this file keeps the generic
+//! machinery: dispatch to the type's plan, `apply` and `previous` (matching
+//! on `Op` exhaustively; each whole document is read by the type owning it).
+//! The engine still sees the provider-agnostic `Action` (operation + params JSON).
 
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, HttpTokensState, InstanceMetadataEndpointState,
@@ -23,7 +26,6 @@ use driftd_core::{Action, AttrDiff, Desired, NotReconcilable, Reconciler};
 use serde_json::{json, Value};
 
 use crate::ops::{self, Op};
-use crate::schema::*;
 use crate::Clients;
 
 /// The AWS reconciler for one scope.
@@ -33,7 +35,13 @@ pub struct AwsReconciler {
 }
 
 /// The one place a planned call becomes an engine [`Action`].
-fn action(d: &Desired, attribute: &str, op: Op, before: &Value, after: &Value) -> Action {
+pub(crate) fn action(
+    d: &Desired,
+    attribute: &str,
+    op: Op,
+    before: &Value,
+    after: &Value,
+) -> Action {
     let (operation, params) = op.into_parts();
     Action {
         rtype: d.rtype.clone(),
@@ -46,12 +54,13 @@ fn action(d: &Desired, attribute: &str, op: Op, before: &Value, after: &Value) -
     }
 }
 
-fn path_str(p: &[String]) -> String {
+/// A drift path as the action's attribute (`metadata_options.http_tokens`).
+pub(crate) fn path_str(p: &[String]) -> String {
     p.join(".")
 }
 
 /// A state value of the wrong JSON type for the call that would repair it.
-fn wrong_type(d: &Desired, attribute: &str, want: &str, v: &Value) -> NotReconcilable {
+pub(crate) fn wrong_type(d: &Desired, attribute: &str, want: &str, v: &Value) -> NotReconcilable {
     let got = match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -66,96 +75,17 @@ fn wrong_type(d: &Desired, attribute: &str, want: &str, v: &Value) -> NotReconci
     ))
 }
 
-fn string(d: &Desired, attribute: &str, v: &Value) -> Result<String, NotReconcilable> {
+/// A state value the call needs as a string.
+pub(crate) fn string(d: &Desired, attribute: &str, v: &Value) -> Result<String, NotReconcilable> {
     v.as_str()
         .map(str::to_string)
         .ok_or_else(|| wrong_type(d, attribute, "a string", v))
 }
 
-fn boolean(d: &Desired, attribute: &str, v: &Value) -> Result<bool, NotReconcilable> {
+/// A state value the call needs as a boolean.
+pub(crate) fn boolean(d: &Desired, attribute: &str, v: &Value) -> Result<bool, NotReconcilable> {
     v.as_bool()
         .ok_or_else(|| wrong_type(d, attribute, "a boolean", v))
-}
-
-/// A parsed exploded rule key (`tcp:22-22:cidr:0.0.0.0/0`).
-#[derive(Debug, PartialEq)]
-pub struct RuleKey {
-    pub protocol: String,
-    pub from: Option<i32>,
-    pub to: Option<i32>,
-    pub kind: String,
-    pub value: String,
-}
-
-/// Parse a rule key made by `normalize::rule_key`.
-pub fn parse_rule_key(key: &str) -> Option<RuleKey> {
-    let mut it = key.splitn(4, ':');
-    let protocol = it.next()?.to_string();
-    let ports = it.next()?;
-    let kind = it.next()?.to_string();
-    let value = it.next()?.to_string();
-    let (from, to) = if ports == "*" {
-        (None, None)
-    } else {
-        // "22-22", "-1--1": the separator is the first '-' after a digit.
-        let b = ports.as_bytes();
-        let i = (1..b.len()).find(|&i| b[i] == b'-' && b[i - 1].is_ascii_digit())?;
-        (
-            Some(ports[..i].parse().ok()?),
-            Some(ports[i + 1..].parse().ok()?),
-        )
-    };
-    Some(RuleKey {
-        protocol,
-        from,
-        to,
-        kind,
-        value,
-    })
-}
-
-fn rule_params(group: &str, key: &RuleKey, description: &str) -> ops::GroupPermissions {
-    let protocol = if key.protocol == "all" {
-        "-1"
-    } else {
-        key.protocol.as_str()
-    };
-    let (from_port, to_port) = match (key.from, key.to) {
-        (Some(f), Some(t)) => (Some(f), Some(t)),
-        _ => (None, None),
-    };
-    let mut perm = ops::IpPermission {
-        ip_protocol: protocol.to_string(),
-        from_port,
-        to_port,
-        ip_ranges: vec![],
-        ipv6_ranges: vec![],
-        prefix_list_ids: vec![],
-        user_id_group_pairs: vec![],
-    };
-    let (value, description) = (key.value.clone(), description.to_string());
-    match key.kind.as_str() {
-        "cidr" => perm.ip_ranges.push(ops::IpRange {
-            cidr_ip: value,
-            description,
-        }),
-        "ipv6" => perm.ipv6_ranges.push(ops::Ipv6Range {
-            cidr_ipv6: value,
-            description,
-        }),
-        "pl" => perm.prefix_list_ids.push(ops::PrefixListId {
-            prefix_list_id: value,
-            description,
-        }),
-        _ => perm.user_id_group_pairs.push(ops::UserIdGroupPair {
-            group_id: value,
-            description,
-        }),
-    }
-    ops::GroupPermissions {
-        group_id: group.to_string(),
-        ip_permissions: vec![perm],
-    }
 }
 
 /// The SDK's permission for a typed one (an empty description is not sent).
@@ -201,366 +131,37 @@ fn sdk_permission(p: &ops::IpPermission) -> aws_sdk_ec2::types::IpPermission {
     b.build()
 }
 
-fn tag_actions(d: &Desired, diff: &AttrDiff, out: &mut Vec<Action>) -> Result<(), NotReconcilable> {
-    let key = diff.path[1].clone();
-    let attribute = path_str(&diff.path);
-    let op = if diff.expected.is_null() {
-        Op::DeleteTags(ops::DeleteTags {
-            resources: vec![d.id.clone()],
-            tags: vec![ops::TagKey { key }],
-        })
-    } else {
-        Op::CreateTags(ops::CreateTags {
-            resources: vec![d.id.clone()],
-            tags: vec![ops::Tag {
-                key,
-                value: string(d, &attribute, &diff.expected)?,
-            }],
-        })
-    };
-    out.push(action(d, &attribute, op, &diff.actual, &diff.expected));
-    Ok(())
+/// A document read for the audit log failed: the `Get*` call and why.
+#[derive(Debug)]
+pub(crate) struct Unread {
+    call: &'static str,
+    message: String,
 }
 
-fn rule_action(
-    d: &Desired,
-    group: &str,
-    egress: bool,
-    diff: &AttrDiff,
-) -> Result<Action, NotReconcilable> {
-    let key = parse_rule_key(&diff.path[1])
-        .ok_or_else(|| NotReconcilable::Other(format!("cannot parse rule {}", diff.path[1])))?;
-    let desc = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    let op = match (&diff.expected, &diff.actual, egress) {
-        (Value::Null, a, false) => {
-            Op::RevokeSecurityGroupIngress(rule_params(group, &key, &desc(a)))
+/// The answer of the `Get*` call (`call`) reading the document a `Put*`
+/// replaces: `None` when the bucket has no such document.
+pub(crate) async fn current<O, E, R>(
+    call: &'static str,
+    req: impl std::future::Future<Output = Result<O, aws_sdk_s3::error::SdkError<E, R>>>,
+) -> Result<Option<O>, Unread>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    match req.await {
+        Ok(o) => Ok(Some(o)),
+        Err(e)
+            if e.code()
+                .is_some_and(|c| crate::services::s3::ABSENT_CODES.contains(&c)) =>
+        {
+            Ok(None)
         }
-        (Value::Null, a, true) => Op::RevokeSecurityGroupEgress(rule_params(group, &key, &desc(a))),
-        (e, Value::Null, false) => {
-            Op::AuthorizeSecurityGroupIngress(rule_params(group, &key, &desc(e)))
-        }
-        (e, Value::Null, true) => {
-            Op::AuthorizeSecurityGroupEgress(rule_params(group, &key, &desc(e)))
-        }
-        (e, _, false) => {
-            Op::UpdateSecurityGroupRuleDescriptionsIngress(rule_params(group, &key, &desc(e)))
-        }
-        (e, _, true) => {
-            Op::UpdateSecurityGroupRuleDescriptionsEgress(rule_params(group, &key, &desc(e)))
-        }
-    };
-    Ok(action(
-        d,
-        &path_str(&diff.path),
-        op,
-        &diff.actual,
-        &diff.expected,
-    ))
-}
-
-fn s3_tags(d: &Desired, diffs: &[AttrDiff], out: &mut Vec<Action>) -> Result<(), NotReconcilable> {
-    if diffs.iter().any(|x| x.path[0] == "tags") {
-        // PutBucketTagging replaces the whole set: send the state's full set.
-        let tags = d.attrs.get("tags").cloned().unwrap_or(json!({}));
-        let tag_set = tags
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| {
-                Ok(ops::Tag {
-                    key: k.clone(),
-                    value: string(d, &format!("tags.{k}"), v)?,
-                })
-            })
-            .collect::<Result<_, NotReconcilable>>()?;
-        let op = Op::PutBucketTagging(ops::PutBucketTagging {
-            bucket: d.id.clone(),
-            tag_set,
-        });
-        out.push(action(d, "tags", op, &Value::Null, &tags));
+        Err(e) => Err(Unread {
+            call,
+            message: crate::errors::describe(&e),
+        }),
     }
-    Ok(())
-}
-
-fn sse_action(d: &Desired, rule: &Value, attribute: &str) -> Result<Action, NotReconcilable> {
-    let def = &rule["apply_server_side_encryption_by_default"];
-    let kms_master_key_id = def["kms_master_key_id"]
-        .as_str()
-        .filter(|k| !k.is_empty())
-        .map(str::to_string);
-    let op = Op::PutBucketEncryption(ops::PutBucketEncryption {
-        bucket: d.id.clone(),
-        rules: vec![ops::SseRule {
-            apply_server_side_encryption_by_default: ops::SseByDefault {
-                sse_algorithm: string(
-                    d,
-                    &format!("{attribute}.apply_server_side_encryption_by_default.sse_algorithm"),
-                    &def["sse_algorithm"],
-                )?,
-                kms_master_key_id,
-            },
-            bucket_key_enabled: boolean(
-                d,
-                &format!("{attribute}.bucket_key_enabled"),
-                &rule["bucket_key_enabled"],
-            )?,
-        }],
-    });
-    Ok(action(d, attribute, op, &Value::Null, rule))
-}
-
-fn versioning(d: &Desired, status: ops::VersioningStatus) -> Op {
-    Op::PutBucketVersioning(ops::PutBucketVersioning {
-        bucket: d.id.clone(),
-        versioning_configuration: ops::VersioningConfiguration { status },
-    })
-}
-
-impl AwsReconciler {
-    fn plan_instance(
-        &self,
-        d: &Desired,
-        diffs: &[AttrDiff],
-    ) -> Result<Vec<Action>, NotReconcilable> {
-        let mut out = Vec::new();
-        for x in diffs {
-            match x.path[0].as_str() {
-                "tags" if x.path.len() == 2 => tag_actions(d, x, &mut out)?,
-                "monitoring" => {
-                    let ids = ops::InstanceIds {
-                        instance_ids: vec![d.id.clone()],
-                    };
-                    let op = if x.expected == json!(true) {
-                        Op::MonitorInstances(ids)
-                    } else {
-                        Op::UnmonitorInstances(ids)
-                    };
-                    out.push(action(d, "monitoring", op, &x.actual, &x.expected));
-                }
-                attr @ ("disable_api_termination" | "source_dest_check") => {
-                    let value = Some(ops::BoolValue {
-                        value: boolean(d, attr, &x.expected)?,
-                    });
-                    let mut m = ops::ModifyInstanceAttribute {
-                        instance_id: d.id.clone(),
-                        disable_api_termination: None,
-                        source_dest_check: None,
-                    };
-                    if attr == "source_dest_check" {
-                        m.source_dest_check = value;
-                    } else {
-                        m.disable_api_termination = value;
-                    }
-                    out.push(action(
-                        d,
-                        attr,
-                        Op::ModifyInstanceAttribute(m),
-                        &x.actual,
-                        &x.expected,
-                    ));
-                }
-                "metadata_options" if x.path.len() == 2 => {
-                    let attribute = path_str(&x.path);
-                    let mut m = ops::ModifyInstanceMetadataOptions {
-                        instance_id: d.id.clone(),
-                        http_tokens: None,
-                        http_endpoint: None,
-                        http_put_response_hop_limit: None,
-                        instance_metadata_tags: None,
-                    };
-                    match x.path[1].as_str() {
-                        "http_tokens" => m.http_tokens = Some(string(d, &attribute, &x.expected)?),
-                        "http_endpoint" => {
-                            m.http_endpoint = Some(string(d, &attribute, &x.expected)?)
-                        }
-                        "http_put_response_hop_limit" => {
-                            m.http_put_response_hop_limit = Some(
-                                x.expected
-                                    .as_i64()
-                                    .and_then(|n| i32::try_from(n).ok())
-                                    .ok_or_else(|| {
-                                        wrong_type(d, &attribute, "a whole number", &x.expected)
-                                    })?,
-                            )
-                        }
-                        "instance_metadata_tags" => {
-                            m.instance_metadata_tags = Some(string(d, &attribute, &x.expected)?)
-                        }
-                        other => {
-                            return Err(NotReconcilable::Unsupported(format!(
-                                "metadata_options.{other}"
-                            )))
-                        }
-                    }
-                    out.push(action(
-                        d,
-                        &attribute,
-                        Op::ModifyInstanceMetadataOptions(m),
-                        &x.actual,
-                        &x.expected,
-                    ));
-                }
-                "instance_type" | "ebs_optimized" | "ami" | "subnet_id" | "key_name" => {
-                    return Err(NotReconcilable::Disruptive(x.path[0].clone()))
-                }
-                other => return Err(NotReconcilable::Unsupported(format!("{} {other}", d.rtype))),
-            }
-        }
-        Ok(out)
-    }
-
-    fn plan_group(&self, d: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable> {
-        let mut out = Vec::new();
-        for x in diffs {
-            match x.path[0].as_str() {
-                "tags" if x.path.len() == 2 => tag_actions(d, x, &mut out)?,
-                "ingress" | "egress" if x.path.len() == 2 => {
-                    out.push(rule_action(d, &d.id, x.path[0] == "egress", x)?)
-                }
-                "name" | "description" | "vpc_id" => {
-                    return Err(NotReconcilable::Disruptive(x.path[0].clone()))
-                }
-                other => return Err(NotReconcilable::Unsupported(format!("{} {other}", d.rtype))),
-            }
-        }
-        Ok(out)
-    }
-
-    fn plan_s3(&self, d: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable> {
-        let mut out = Vec::new();
-        match d.rtype.as_str() {
-            AWS_S3_BUCKET => {
-                s3_tags(d, diffs, &mut out)?;
-                let mut encryption_planned = false;
-                for x in diffs.iter().filter(|x| x.path[0] != "tags") {
-                    match path_str(&x.path).as_str() {
-                        "versioning.enabled" => {
-                            let status = if x.expected == json!(true) {
-                                ops::VersioningStatus::Enabled
-                            } else {
-                                ops::VersioningStatus::Suspended
-                            };
-                            out.push(action(
-                                d,
-                                "versioning.enabled",
-                                versioning(d, status),
-                                &x.actual,
-                                &x.expected,
-                            ));
-                        }
-                        p if p.starts_with("server_side_encryption_configuration") => {
-                            if !encryption_planned {
-                                encryption_planned = true;
-                                let rule =
-                                    d.attrs["server_side_encryption_configuration"]["rule"].clone();
-                                out.push(sse_action(
-                                    d,
-                                    &rule,
-                                    "server_side_encryption_configuration",
-                                )?);
-                            }
-                        }
-                        "policy" => out.push(action(
-                            d,
-                            "policy",
-                            Op::PutBucketPolicy(ops::PutBucketPolicy {
-                                bucket: d.id.clone(),
-                                policy: x.expected.to_string(),
-                            }),
-                            &x.actual,
-                            &x.expected,
-                        )),
-                        other => {
-                            return Err(NotReconcilable::Unsupported(format!(
-                                "{} {other}",
-                                d.rtype
-                            )))
-                        }
-                    }
-                }
-            }
-            AWS_S3_BUCKET_VERSIONING => {
-                for x in diffs {
-                    let status = match x.expected.as_str() {
-                        Some("Enabled") => Some(ops::VersioningStatus::Enabled),
-                        Some("Suspended") => Some(ops::VersioningStatus::Suspended),
-                        _ => None,
-                    };
-                    match (path_str(&x.path).as_str(), status) {
-                        ("versioning_configuration.status", Some(s)) => out.push(action(
-                            d,
-                            "versioning_configuration.status",
-                            versioning(d, s),
-                            &x.actual,
-                            &x.expected,
-                        )),
-                        (p, _) => {
-                            return Err(NotReconcilable::Unsupported(format!(
-                                "{} {p} to {}",
-                                d.rtype, x.expected
-                            )))
-                        }
-                    }
-                }
-            }
-            AWS_S3_BUCKET_SSE if !diffs.is_empty() => {
-                out.push(sse_action(
-                    d,
-                    &d.attrs.get("rule").cloned().unwrap_or(Value::Null),
-                    "rule",
-                )?);
-            }
-            AWS_S3_BUCKET_PAB if !diffs.is_empty() => {
-                let flag = |i: usize| -> Result<bool, NotReconcilable> {
-                    let k = PAB_FIELDS[i];
-                    boolean(d, k, d.attrs.get(k).unwrap_or(&Value::Bool(false)))
-                };
-                let op = Op::PutPublicAccessBlock(ops::PutPublicAccessBlock {
-                    bucket: d.id.clone(),
-                    public_access_block_configuration: ops::PublicAccessBlock {
-                        block_public_acls: flag(0)?,
-                        block_public_policy: flag(1)?,
-                        ignore_public_acls: flag(2)?,
-                        restrict_public_buckets: flag(3)?,
-                    },
-                });
-                out.push(action(
-                    d,
-                    "public_access_block",
-                    op,
-                    &Value::Null,
-                    &Value::Object(d.attrs.clone()),
-                ));
-            }
-            AWS_S3_BUCKET_POLICY if !diffs.is_empty() => {
-                let p = d.attrs.get("policy").cloned().unwrap_or(Value::Null);
-                let op = Op::PutBucketPolicy(ops::PutBucketPolicy {
-                    bucket: d.id.clone(),
-                    policy: p.to_string(),
-                });
-                out.push(action(d, "policy", op, &Value::Null, &p));
-            }
-            _ => {}
-        }
-        Ok(out)
-    }
-}
-
-/// Error codes meaning "this bucket has no such document" (not a failure).
-const NO_DOCUMENT: &[&str] = &[
-    "NoSuchTagSet",
-    "ServerSideEncryptionConfigurationNotFoundError",
-    "NoSuchPublicAccessBlockConfiguration",
-    "NoSuchBucketPolicy",
-];
-
-/// The whole bucket documents the `Put*` calls replace.
-enum Document {
-    Tagging,
-    Encryption,
-    PublicAccessBlock,
-    Policy,
-    Versioning,
 }
 
 impl AwsReconciler {
@@ -571,20 +172,35 @@ impl AwsReconciler {
     /// `{"Bucket": .., "Policy": ".."}`, `{"Bucket": .., "VersioningConfiguration": {..}}`.
     /// The document is `null` when the bucket had none (undo: the matching
     /// Delete call). `Ok(None)` for actions that change one value (their
-    /// `before` is already exact).
+    /// `before` is already exact). Each document is read by the type file
+    /// that owns it.
     pub async fn previous(&self, a: &Action) -> Result<Option<Value>, String> {
-        use aws_sdk_s3::error::ProvideErrorMetadata;
+        use crate::resources::s3::{
+            bucket, bucket_policy, bucket_public_access_block as pab,
+            bucket_server_side_encryption_configuration as sse, bucket_versioning,
+        };
         let s3 = &self.clients.s3;
         // An action that does not parse is reported by `apply`, which fails on it.
         let Ok(op) = Op::try_from(a) else {
             return Ok(None);
         };
-        let (bucket, document) = match &op {
-            Op::PutBucketTagging(p) => (&p.bucket, Document::Tagging),
-            Op::PutBucketEncryption(p) => (&p.bucket, Document::Encryption),
-            Op::PutPublicAccessBlock(p) => (&p.bucket, Document::PublicAccessBlock),
-            Op::PutBucketPolicy(p) => (&p.bucket, Document::Policy),
-            Op::PutBucketVersioning(p) => (&p.bucket, Document::Versioning),
+        let (bucket, doc) = match &op {
+            Op::PutBucketTagging(p) => (&p.bucket, bucket::previous_tagging(s3, &p.bucket).await),
+            Op::PutBucketEncryption(p) => {
+                (&p.bucket, sse::previous_encryption(s3, &p.bucket).await)
+            }
+            Op::PutPublicAccessBlock(p) => (
+                &p.bucket,
+                pab::previous_public_access_block(s3, &p.bucket).await,
+            ),
+            Op::PutBucketPolicy(p) => (
+                &p.bucket,
+                bucket_policy::previous_policy(s3, &p.bucket).await,
+            ),
+            Op::PutBucketVersioning(p) => (
+                &p.bucket,
+                bucket_versioning::previous_versioning(s3, &p.bucket).await,
+            ),
             // One value each: their `before` is already exact.
             Op::CreateTags(_)
             | Op::DeleteTags(_)
@@ -599,87 +215,12 @@ impl AwsReconciler {
             | Op::RevokeSecurityGroupEgress(_)
             | Op::UpdateSecurityGroupRuleDescriptionsEgress(_) => return Ok(None),
         };
-        let fail = |op: &str, e: &(dyn std::error::Error + 'static)| {
+        let doc = doc.map_err(|u| {
             format!(
-                "{op} (reading the document {} replaces, for the audit log): {}",
-                a.operation,
-                crate::errors::describe(e)
+                "{} (reading the document {} replaces, for the audit log): {}",
+                u.call, a.operation, u.message
             )
-        };
-        macro_rules! get {
-            ($op:literal, $req:expr) => {
-                match $req.bucket(bucket).send().await {
-                    Ok(o) => Some(o),
-                    Err(e) if e.code().is_some_and(|c| NO_DOCUMENT.contains(&c)) => None,
-                    Err(e) => return Err(fail($op, &e)),
-                }
-            };
-        }
-        let doc = match document {
-            Document::Tagging => {
-                let set: Vec<Value> = get!("GetBucketTagging", s3.get_bucket_tagging())
-                    .map(|o| {
-                        o.tag_set()
-                            .iter()
-                            .map(|t| json!({"Key": t.key(), "Value": t.value()}))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                json!({"TagSet": set})
-            }
-            Document::Encryption => {
-                let rules: Option<Vec<Value>> =
-                    get!("GetBucketEncryption", s3.get_bucket_encryption()).and_then(|o| {
-                        o.server_side_encryption_configuration().map(|c| {
-                            c.rules()
-                                .iter()
-                                .map(|r| {
-                                    let mut by_default = json!({});
-                                    if let Some(d) = r.apply_server_side_encryption_by_default() {
-                                        by_default["SSEAlgorithm"] =
-                                            json!(d.sse_algorithm().as_str());
-                                        if let Some(k) = d.kms_master_key_id() {
-                                            by_default["KMSMasterKeyID"] = json!(k);
-                                        }
-                                    }
-                                    json!({"ApplyServerSideEncryptionByDefault": by_default,
-                                           "BucketKeyEnabled": r.bucket_key_enabled()})
-                                })
-                                .collect()
-                        })
-                    });
-                json!({ "Rules": rules })
-            }
-            Document::PublicAccessBlock => {
-                let cfg =
-                    get!("GetPublicAccessBlock", s3.get_public_access_block()).and_then(|o| {
-                        o.public_access_block_configuration().map(|c| {
-                            json!({"BlockPublicAcls": c.block_public_acls(),
-                               "BlockPublicPolicy": c.block_public_policy(),
-                               "IgnorePublicAcls": c.ignore_public_acls(),
-                               "RestrictPublicBuckets": c.restrict_public_buckets()})
-                        })
-                    });
-                json!({ "PublicAccessBlockConfiguration": cfg })
-            }
-            Document::Policy => {
-                let p = get!("GetBucketPolicy", s3.get_bucket_policy())
-                    .and_then(|o| o.policy().map(str::to_string));
-                json!({ "Policy": p })
-            }
-            Document::Versioning => {
-                let mut cfg = json!({});
-                if let Some(o) = get!("GetBucketVersioning", s3.get_bucket_versioning()) {
-                    if let Some(st) = o.status() {
-                        cfg["Status"] = json!(st.as_str());
-                    }
-                    if let Some(m) = o.mfa_delete() {
-                        cfg["MFADelete"] = json!(m.as_str());
-                    }
-                }
-                json!({ "VersioningConfiguration": cfg })
-            }
-        };
+        })?;
         let mut out = json!({ "Bucket": bucket });
         for (k, v) in doc.as_object().into_iter().flatten() {
             out[k] = v.clone();
@@ -690,31 +231,12 @@ impl AwsReconciler {
 
 #[async_trait::async_trait]
 impl Reconciler for AwsReconciler {
+    /// The type's own plan (its registry entry's `plan`); a type without
+    /// one is report-only.
     fn plan(&self, d: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable> {
-        match d.rtype.as_str() {
-            AWS_INSTANCE => self.plan_instance(d, diffs),
-            AWS_SECURITY_GROUP => self.plan_group(d, diffs),
-            AWS_SECURITY_GROUP_RULE => {
-                let group = d
-                    .attrs
-                    .get("security_group_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let egress = d.attrs.get("type").and_then(Value::as_str) == Some("egress");
-                diffs
-                    .iter()
-                    .map(|x| match x.path[0].as_str() {
-                        "rules" if x.path.len() == 2 => rule_action(d, group, egress, x),
-                        other => Err(NotReconcilable::Unsupported(format!("{} {other}", d.rtype))),
-                    })
-                    .collect()
-            }
-            AWS_S3_BUCKET
-            | AWS_S3_BUCKET_VERSIONING
-            | AWS_S3_BUCKET_SSE
-            | AWS_S3_BUCKET_PAB
-            | AWS_S3_BUCKET_POLICY => self.plan_s3(d, diffs),
-            other => Err(NotReconcilable::Unsupported(other.to_string())),
+        match crate::registry::get(&d.rtype).and_then(|t| t.plan) {
+            Some(plan) => plan(d, diffs),
+            None => Err(NotReconcilable::Unsupported(d.rtype.clone())),
         }
     }
 
@@ -875,6 +397,7 @@ impl AwsReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::*;
 
     fn desired(rtype: &str, id: &str, attrs: Value) -> Desired {
         Desired {
@@ -1365,22 +888,6 @@ mod tests {
         let b = desired(AWS_S3_BUCKET, "b", json!({"tags": {"a": 1}}));
         let e = r.plan(&b, &[diff(&["tags", "a"], json!(1), json!("2"))]);
         assert!(matches!(e, Err(NotReconcilable::Other(_))), "{e:?}");
-    }
-
-    #[test]
-    fn rule_keys_round_trip() {
-        assert_eq!(
-            parse_rule_key("tcp:22-22:cidr:0.0.0.0/0").unwrap(),
-            RuleKey {
-                protocol: "tcp".into(),
-                from: Some(22),
-                to: Some(22),
-                kind: "cidr".into(),
-                value: "0.0.0.0/0".into()
-            }
-        );
-        assert_eq!(parse_rule_key("icmp:-1--1:sg:sg-1").unwrap().from, Some(-1));
-        assert_eq!(parse_rule_key("all:*:ipv6:::/0").unwrap().value, "::/0");
     }
 
     #[tokio::test]

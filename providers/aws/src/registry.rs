@@ -9,15 +9,25 @@
 use std::sync::LazyLock;
 
 use driftd_core::registry::{Registry, ResourceType};
+use driftd_core::{Action, AttrDiff, Desired, NotReconcilable};
 
 use crate::resources::{ec2, s3};
 
-/// A registered AWS type: the engine-facing description and its live source.
+/// A registered AWS type: the engine-facing description, its live source
+/// and its reconcile plan.
 #[derive(Debug)]
 pub struct AwsType {
     pub info: ResourceType,
     pub source: Source,
+    /// The typed calls that put a resource of this type back to its state's
+    /// values (`None`: report-only, the reconciler refuses the type).
+    pub plan: Option<PlanFn>,
 }
+
+/// A type's reconcile plan: the calls that repair these differences of one
+/// resource (built as [`crate::ops::Op`] values and turned into actions by
+/// `reconcile::action`), or why they cannot be repaired safely.
+pub type PlanFn = fn(&Desired, &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable>;
 
 /// Which service call provides a type's live data (the service layer makes
 /// each call once per scope, or once per parent, for all types sharing it).
@@ -207,6 +217,37 @@ mod tests {
         assert_eq!(
             discoverable()[..3],
             ["aws_instance", "aws_security_group", "aws_s3_bucket"]
+        );
+    }
+
+    #[test]
+    fn a_type_plans_exactly_when_it_declares_write_actions() {
+        for t in TYPES {
+            assert_eq!(
+                t.plan.is_some(),
+                !t.info.write_actions.is_empty(),
+                "{}: a reconcile plan goes with the IAM actions it calls",
+                t.info.name
+            );
+        }
+        // A type without a plan is report-only: the reconciler refuses it.
+        let t = TYPES.iter().find(|t| t.plan.is_none()).unwrap();
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let r = crate::AwsReconciler {
+            clients: crate::Clients::from_sdk_config(&sdk, true, &crate::ApiCalls::new()),
+        };
+        let d = Desired {
+            address: format!("{}.x", t.info.name),
+            rtype: t.info.name.into(),
+            id: "x".into(),
+            attrs: Default::default(),
+        };
+        use driftd_core::Reconciler as _;
+        assert_eq!(
+            r.plan(&d, &[]),
+            Err(NotReconcilable::Unsupported(t.info.name.into()))
         );
     }
 }

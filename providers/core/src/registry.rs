@@ -108,6 +108,41 @@ pub struct ImportHints {
     pub note: &'static str,
 }
 
+/// A keyed set the reconciler writes whole, in one action whose attribute is
+/// the set's own name (`tags`), and where that action carries it: its
+/// parameters (and the previous document logged for it) hold a list
+/// `list` of `{key: .., value: ..}` entries, its `after` the state's map.
+/// The engine masks the values of sensitive keys there, one entry at a
+/// time, so the other entries can still be put back; it names no call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WholeSet {
+    /// The keyed-set attribute (`tags`).
+    pub attribute: &'static str,
+    /// The parameter holding the entries (`TagSet`).
+    pub list: &'static str,
+    /// The entry's key field (`Key`).
+    pub key: &'static str,
+    /// The entry's value field (`Value`).
+    pub value: &'static str,
+}
+
+impl WholeSet {
+    /// A whole-set write of `attribute`, carried in `list` of `{key, value}`.
+    pub const fn new(
+        attribute: &'static str,
+        list: &'static str,
+        key: &'static str,
+        value: &'static str,
+    ) -> Self {
+        Self {
+            attribute,
+            list,
+            key,
+            value,
+        }
+    }
+}
+
 /// Everything the engine needs to know about one resource type.
 #[derive(Debug, Clone, Copy)]
 pub struct ResourceType {
@@ -122,8 +157,9 @@ pub struct ResourceType {
     /// so the scan loads them from every stack, filtered or not.
     pub needed_from_other_stacks: bool,
     /// Keyed sets whose keys are written whole (S3 tags): a reconcile of a
-    /// subset of keys sends the whole set, ignored keys kept as they are live.
-    pub whole_set_writes: &'static [&'static str],
+    /// subset of keys sends the whole set, ignored keys kept as they are live,
+    /// and the action's parameters carry the set (see [`WholeSet`]).
+    pub whole_set_writes: &'static [WholeSet],
     /// Built-in policy rules, in order (after the engine's generic
     /// `missing-or-unmanaged`, before its generic `tags` and `descriptions`;
     /// a type rule must not match `tags*` or `description`).

@@ -103,6 +103,46 @@ pub struct BucketConfigs {
     pub read: for<'a> fn(&'a Client, &'a str) -> BoxFuture<'a, Result<Fetch<Configs>, String>>,
 }
 
+/// Every page of one bucket's paginated `List*Configurations` call, as
+/// [`Configs`]: `call` makes one call from a continuation token, `page` adds
+/// a page's configurations and answers (`IsTruncated`,
+/// `NextContinuationToken`). The S3 "absent" codes and the call's own
+/// `absent` codes mean no configuration (an empty map), `NoSuchBucket` the
+/// bucket gone.
+pub async fn list_configs<O, E, Fut>(
+    operation: &str,
+    absent: &[&str],
+    mut call: impl FnMut(Option<String>) -> Fut,
+    page: impl Fn(&O, &mut Configs) -> (Option<bool>, Option<String>),
+) -> Result<Fetch<Configs>, String>
+where
+    Fut: std::future::Future<
+        Output = Result<
+            O,
+            aws_sdk_s3::error::SdkError<
+                E,
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+            >,
+        >,
+    >,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let mut out = Configs::new();
+    let mut token: Option<String> = None;
+    loop {
+        let p = match classify(operation, absent, call(token.take()).await)? {
+            Fetch::Present(p) => p,
+            Fetch::Absent => return Ok(Fetch::Present(out)),
+            Fetch::Gone => return Ok(Fetch::Gone),
+        };
+        let (truncated, next) = page(&p, &mut out);
+        token = next;
+        if truncated != Some(true) || token.is_none() {
+            return Ok(Fetch::Present(out));
+        }
+    }
+}
+
 /// The bucket of a per-configuration resource id `bucket:config-id` (a bucket
 /// name never contains `:`).
 pub fn config_bucket(id: &str) -> &str {

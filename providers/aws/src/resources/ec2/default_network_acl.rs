@@ -51,6 +51,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: Some(super::network_acl::settle),
     },
+    plan: None,
 };
 
 pub fn project(r: &StateResource, c: &ProjectContext) -> Attrs {

@@ -42,6 +42,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: Some(settle),
     },
+    plan: None,
 };
 
 fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {

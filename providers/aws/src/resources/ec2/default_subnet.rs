@@ -33,6 +33,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {

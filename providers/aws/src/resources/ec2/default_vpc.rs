@@ -34,6 +34,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {

@@ -51,6 +51,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 /// Canonical desired attributes of a snapshot.

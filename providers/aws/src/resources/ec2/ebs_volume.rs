@@ -52,6 +52,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 /// Volume types whose `iops` is provisioned (elsewhere AWS reports a

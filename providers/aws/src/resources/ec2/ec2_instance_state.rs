@@ -36,6 +36,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 /// The instance the resource controls (its id is the instance id).

@@ -49,6 +49,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: Some(settle),
     },
+    plan: None,
 };
 
 const TARGETS: &[(&str, &str)] = &[

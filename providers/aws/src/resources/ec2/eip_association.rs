@@ -55,6 +55,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {

@@ -13,7 +13,10 @@ use crate::normalize::{
     as_bool, as_i64, effective_tags, first_block, instance_profile_name, string_or_empty,
     string_set, strings, tags_from_pairs,
 };
+use crate::ops::{self, Op};
+use crate::reconcile::{action, boolean, path_str, string, wrong_type};
 use crate::registry::{AwsType, Source};
+use driftd_core::{Action, AttrDiff, Desired, NotReconcilable};
 
 pub const NAME: &str = "aws_instance";
 
@@ -106,6 +109,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: |r| r.id.clone(),
     },
     source: Source::Instances,
+    plan: Some(plan),
 };
 
 /// Canonical desired attributes of an instance.
@@ -244,6 +248,95 @@ pub fn live(i: &Instance, root: Option<&Attrs>) -> Attrs {
         m.insert("root_block_device".into(), Value::Object(root.clone()));
     }
     m
+}
+
+/// Reconcile plan: tags, monitoring, termination protection, source/dest
+/// check and metadata options in place; what needs a stop or a replacement
+/// is refused.
+fn plan(d: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable> {
+    let mut out = Vec::new();
+    for x in diffs {
+        match x.path[0].as_str() {
+            "tags" if x.path.len() == 2 => super::tag_actions(d, x, &mut out)?,
+            "monitoring" => {
+                let ids = ops::InstanceIds {
+                    instance_ids: vec![d.id.clone()],
+                };
+                let op = if x.expected == json!(true) {
+                    Op::MonitorInstances(ids)
+                } else {
+                    Op::UnmonitorInstances(ids)
+                };
+                out.push(action(d, "monitoring", op, &x.actual, &x.expected));
+            }
+            attr @ ("disable_api_termination" | "source_dest_check") => {
+                let value = Some(ops::BoolValue {
+                    value: boolean(d, attr, &x.expected)?,
+                });
+                let mut m = ops::ModifyInstanceAttribute {
+                    instance_id: d.id.clone(),
+                    disable_api_termination: None,
+                    source_dest_check: None,
+                };
+                if attr == "source_dest_check" {
+                    m.source_dest_check = value;
+                } else {
+                    m.disable_api_termination = value;
+                }
+                out.push(action(
+                    d,
+                    attr,
+                    Op::ModifyInstanceAttribute(m),
+                    &x.actual,
+                    &x.expected,
+                ));
+            }
+            "metadata_options" if x.path.len() == 2 => {
+                let attribute = path_str(&x.path);
+                let mut m = ops::ModifyInstanceMetadataOptions {
+                    instance_id: d.id.clone(),
+                    http_tokens: None,
+                    http_endpoint: None,
+                    http_put_response_hop_limit: None,
+                    instance_metadata_tags: None,
+                };
+                match x.path[1].as_str() {
+                    "http_tokens" => m.http_tokens = Some(string(d, &attribute, &x.expected)?),
+                    "http_endpoint" => m.http_endpoint = Some(string(d, &attribute, &x.expected)?),
+                    "http_put_response_hop_limit" => {
+                        m.http_put_response_hop_limit = Some(
+                            x.expected
+                                .as_i64()
+                                .and_then(|n| i32::try_from(n).ok())
+                                .ok_or_else(|| {
+                                    wrong_type(d, &attribute, "a whole number", &x.expected)
+                                })?,
+                        )
+                    }
+                    "instance_metadata_tags" => {
+                        m.instance_metadata_tags = Some(string(d, &attribute, &x.expected)?)
+                    }
+                    other => {
+                        return Err(NotReconcilable::Unsupported(format!(
+                            "metadata_options.{other}"
+                        )))
+                    }
+                }
+                out.push(action(
+                    d,
+                    &attribute,
+                    Op::ModifyInstanceMetadataOptions(m),
+                    &x.actual,
+                    &x.expected,
+                ));
+            }
+            "instance_type" | "ebs_optimized" | "ami" | "subnet_id" | "key_name" => {
+                return Err(NotReconcilable::Disruptive(x.path[0].clone()))
+            }
+            other => return Err(NotReconcilable::Unsupported(format!("{} {other}", d.rtype))),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

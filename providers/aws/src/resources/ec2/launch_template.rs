@@ -76,6 +76,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 const STRINGS: &[&str] = &[

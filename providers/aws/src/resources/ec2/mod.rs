@@ -47,3 +47,32 @@ pub fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> serde_json::Value {
 pub fn text(v: Option<&str>) -> serde_json::Value {
     serde_json::Value::String(v.unwrap_or_default().to_string())
 }
+
+/// `ec2:CreateTags` or `ec2:DeleteTags` for one drifted tag key (EC2 tags are
+/// written one key at a time).
+pub(crate) fn tag_actions(
+    d: &driftd_core::Desired,
+    diff: &driftd_core::AttrDiff,
+    out: &mut Vec<driftd_core::Action>,
+) -> Result<(), driftd_core::NotReconcilable> {
+    use crate::ops::{self, Op};
+    use crate::reconcile::{action, path_str, string};
+    let key = diff.path[1].clone();
+    let attribute = path_str(&diff.path);
+    let op = if diff.expected.is_null() {
+        Op::DeleteTags(ops::DeleteTags {
+            resources: vec![d.id.clone()],
+            tags: vec![ops::TagKey { key }],
+        })
+    } else {
+        Op::CreateTags(ops::CreateTags {
+            resources: vec![d.id.clone()],
+            tags: vec![ops::Tag {
+                key,
+                value: string(d, &attribute, &diff.expected)?,
+            }],
+        })
+    };
+    out.push(action(d, &attribute, op, &diff.actual, &diff.expected));
+    Ok(())
+}

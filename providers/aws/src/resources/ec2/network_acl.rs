@@ -76,6 +76,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: Some(settle),
     },
+    plan: None,
 };
 
 /// IANA protocol number as a string (`-1` for all).

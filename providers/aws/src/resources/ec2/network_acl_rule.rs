@@ -58,6 +58,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 fn key(acl: &str, egress: bool, n: i64) -> String {

@@ -58,6 +58,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 /// Canonical desired attributes of an ENI.

@@ -43,6 +43,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 /// The (security group, ENI) pair: from the attributes, else from the id

@@ -52,6 +52,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 /// Canonical desired attributes (computed values only when the state has them).

@@ -62,6 +62,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 /// `<route_table_id>_<destination>`.

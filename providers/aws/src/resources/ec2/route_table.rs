@@ -84,6 +84,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: Some(settle),
     },
+    plan: None,
 };
 
 /// The destination of a state route object (`cidr_block`, `ipv6_cidr_block`

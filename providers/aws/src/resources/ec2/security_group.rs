@@ -12,7 +12,10 @@ use driftd_core::{Attrs, Shape, StateResource};
 use serde_json::{Map, Value};
 
 use crate::normalize::{as_bool, as_i64, effective_tags, rule_key, string_or_empty, strings, Peer};
+use crate::ops::{self, Op};
+use crate::reconcile::{action, path_str};
 use crate::registry::{AwsType, Source};
+use driftd_core::{Action, AttrDiff, Desired, NotReconcilable};
 
 pub const NAME: &str = "aws_security_group";
 
@@ -76,6 +79,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: |r| r.id.clone(),
     },
     source: Source::SecurityGroups,
+    plan: Some(plan),
 };
 
 /// Canonical desired attributes of a group (rules owned by standalone rule
@@ -138,11 +142,166 @@ pub fn explode_block(
     }
 }
 
+/// Reconcile plan: tags one key at a time, each drifted rule one
+/// authorize/revoke/update-description call; name, description and VPC
+/// need a replacement and are refused.
+fn plan(d: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable> {
+    let mut out = Vec::new();
+    for x in diffs {
+        match x.path[0].as_str() {
+            "tags" if x.path.len() == 2 => super::tag_actions(d, x, &mut out)?,
+            "ingress" | "egress" if x.path.len() == 2 => {
+                out.push(rule_action(d, &d.id, x.path[0] == "egress", x)?)
+            }
+            "name" | "description" | "vpc_id" => {
+                return Err(NotReconcilable::Disruptive(x.path[0].clone()))
+            }
+            other => return Err(NotReconcilable::Unsupported(format!("{} {other}", d.rtype))),
+        }
+    }
+    Ok(out)
+}
+
+/// A parsed exploded rule key (`tcp:22-22:cidr:0.0.0.0/0`).
+#[derive(Debug, PartialEq)]
+pub struct RuleKey {
+    pub protocol: String,
+    pub from: Option<i32>,
+    pub to: Option<i32>,
+    pub kind: String,
+    pub value: String,
+}
+
+/// Parse a rule key made by `normalize::rule_key`.
+pub fn parse_rule_key(key: &str) -> Option<RuleKey> {
+    let mut it = key.splitn(4, ':');
+    let protocol = it.next()?.to_string();
+    let ports = it.next()?;
+    let kind = it.next()?.to_string();
+    let value = it.next()?.to_string();
+    let (from, to) = if ports == "*" {
+        (None, None)
+    } else {
+        // "22-22", "-1--1": the separator is the first '-' after a digit.
+        let b = ports.as_bytes();
+        let i = (1..b.len()).find(|&i| b[i] == b'-' && b[i - 1].is_ascii_digit())?;
+        (
+            Some(ports[..i].parse().ok()?),
+            Some(ports[i + 1..].parse().ok()?),
+        )
+    };
+    Some(RuleKey {
+        protocol,
+        from,
+        to,
+        kind,
+        value,
+    })
+}
+
+fn rule_params(group: &str, key: &RuleKey, description: &str) -> ops::GroupPermissions {
+    let protocol = if key.protocol == "all" {
+        "-1"
+    } else {
+        key.protocol.as_str()
+    };
+    let (from_port, to_port) = match (key.from, key.to) {
+        (Some(f), Some(t)) => (Some(f), Some(t)),
+        _ => (None, None),
+    };
+    let mut perm = ops::IpPermission {
+        ip_protocol: protocol.to_string(),
+        from_port,
+        to_port,
+        ip_ranges: vec![],
+        ipv6_ranges: vec![],
+        prefix_list_ids: vec![],
+        user_id_group_pairs: vec![],
+    };
+    let (value, description) = (key.value.clone(), description.to_string());
+    match key.kind.as_str() {
+        "cidr" => perm.ip_ranges.push(ops::IpRange {
+            cidr_ip: value,
+            description,
+        }),
+        "ipv6" => perm.ipv6_ranges.push(ops::Ipv6Range {
+            cidr_ipv6: value,
+            description,
+        }),
+        "pl" => perm.prefix_list_ids.push(ops::PrefixListId {
+            prefix_list_id: value,
+            description,
+        }),
+        _ => perm.user_id_group_pairs.push(ops::UserIdGroupPair {
+            group_id: value,
+            description,
+        }),
+    }
+    ops::GroupPermissions {
+        group_id: group.to_string(),
+        ip_permissions: vec![perm],
+    }
+}
+
+/// The one call that repairs one drifted rule of `group` (also used by
+/// `aws_security_group_rule`).
+pub(crate) fn rule_action(
+    d: &Desired,
+    group: &str,
+    egress: bool,
+    diff: &AttrDiff,
+) -> Result<Action, NotReconcilable> {
+    let key = parse_rule_key(&diff.path[1])
+        .ok_or_else(|| NotReconcilable::Other(format!("cannot parse rule {}", diff.path[1])))?;
+    let desc = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let op = match (&diff.expected, &diff.actual, egress) {
+        (Value::Null, a, false) => {
+            Op::RevokeSecurityGroupIngress(rule_params(group, &key, &desc(a)))
+        }
+        (Value::Null, a, true) => Op::RevokeSecurityGroupEgress(rule_params(group, &key, &desc(a))),
+        (e, Value::Null, false) => {
+            Op::AuthorizeSecurityGroupIngress(rule_params(group, &key, &desc(e)))
+        }
+        (e, Value::Null, true) => {
+            Op::AuthorizeSecurityGroupEgress(rule_params(group, &key, &desc(e)))
+        }
+        (e, _, false) => {
+            Op::UpdateSecurityGroupRuleDescriptionsIngress(rule_params(group, &key, &desc(e)))
+        }
+        (e, _, true) => {
+            Op::UpdateSecurityGroupRuleDescriptionsEgress(rule_params(group, &key, &desc(e)))
+        }
+    };
+    Ok(action(
+        d,
+        &path_str(&diff.path),
+        op,
+        &diff.actual,
+        &diff.expected,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
     use serde_json::json;
+
+    #[test]
+    fn rule_keys_round_trip() {
+        assert_eq!(
+            parse_rule_key("tcp:22-22:cidr:0.0.0.0/0").unwrap(),
+            RuleKey {
+                protocol: "tcp".into(),
+                from: Some(22),
+                to: Some(22),
+                kind: "cidr".into(),
+                value: "0.0.0.0/0".into()
+            }
+        );
+        assert_eq!(parse_rule_key("icmp:-1--1:sg:sg-1").unwrap().from, Some(-1));
+        assert_eq!(parse_rule_key("all:*:ipv6:::/0").unwrap().value, "::/0");
+    }
 
     /// A state fixture's inline rules and the recorded DescribeSecurityGroups
     /// permissions for them explode into the same keys.

@@ -10,9 +10,11 @@ use driftd_core::registry::{AttrSpec, EditorHint, Fix, ProjectContext, ResourceT
 use driftd_core::{Attrs, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
+use super::security_group::rule_action;
 use super::security_group::{explode_block, RULES_ARE_CRITICAL};
 use crate::normalize::string_or_empty;
 use crate::registry::{AwsType, Source};
+use driftd_core::{Action, AttrDiff, Desired, NotReconcilable};
 
 pub const NAME: &str = "aws_security_group_rule";
 
@@ -46,6 +48,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: |r| r.id.clone(),
     },
     source: Source::GroupPermissions,
+    plan: Some(plan),
 };
 
 /// Canonical desired attributes: the group, the direction and the exploded rules.
@@ -62,6 +65,24 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
     m.insert("type".into(), string_or_empty(a.get("type")));
     m.insert("rules".into(), Value::Object(rules.into_iter().collect()));
     m
+}
+
+/// Reconcile plan: each drifted rule of the standalone resource is one call
+/// on the group it points into.
+fn plan(d: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable> {
+    let group = d
+        .attrs
+        .get("security_group_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let egress = d.attrs.get("type").and_then(Value::as_str) == Some("egress");
+    diffs
+        .iter()
+        .map(|x| match x.path[0].as_str() {
+            "rules" if x.path.len() == 2 => rule_action(d, group, egress, x),
+            other => Err(NotReconcilable::Unsupported(format!("{} {other}", d.rtype))),
+        })
+        .collect()
 }
 
 #[cfg(test)]

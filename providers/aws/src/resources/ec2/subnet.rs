@@ -59,6 +59,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 const STRINGS: &[&str] = &[

@@ -41,6 +41,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 /// Canonical desired attributes: the (device, instance, volume) triple.

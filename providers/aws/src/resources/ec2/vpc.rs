@@ -52,6 +52,7 @@ pub static TYPE: AwsType = AwsType {
         extract,
         settle: None,
     },
+    plan: None,
 };
 
 /// Canonical desired attributes (`enable_dns_*` only where the state has them).

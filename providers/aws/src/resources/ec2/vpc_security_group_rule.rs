@@ -46,6 +46,7 @@ const fn family(name: &'static str) -> AwsType {
             live_id: |r| r.id.clone(),
         },
         source: Source::SecurityGroupRules,
+        plan: None,
     }
 }
 

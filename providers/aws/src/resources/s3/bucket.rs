@@ -5,6 +5,7 @@
 
 use driftd_core::registry::{
     AttrSpec, DefaultRule, EditorHint, Fix, ImportHints, ProjectContext, ResourceType, RuleKind,
+    WholeSet,
 };
 use driftd_core::{Attrs, Shape, StateResource};
 use serde_json::{json, Map, Value};
@@ -12,8 +13,11 @@ use serde_json::{json, Map, Value};
 use super::bucket_name;
 use super::bucket_server_side_encryption_configuration::sse_rule;
 use crate::normalize::{as_bool, effective_tags, first_block};
+use crate::ops::{self, Op};
 use crate::policy::canonical_policy;
+use crate::reconcile::{action, current, path_str, string, Unread};
 use crate::registry::{AwsType, Source};
+use driftd_core::{Action, AttrDiff, Desired, NotReconcilable};
 
 pub const NAME: &str = "aws_s3_bucket";
 
@@ -33,7 +37,8 @@ pub static TYPE: AwsType = AwsType {
         ],
         discoverable: true,
         needed_from_other_stacks: false,
-        whole_set_writes: &["tags"],
+        // `PutBucketTagging` sends the whole `TagSet`.
+        whole_set_writes: &[WholeSet::new("tags", "TagSet", "Key", "Value")],
         default_rules: &[
             DefaultRule {
                 name: "s3-encryption",
@@ -84,6 +89,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: bucket_name,
     },
     source: Source::Bucket,
+    plan: Some(plan),
 };
 
 /// Canonical desired attributes with every inline block; the schema drops
@@ -119,6 +125,97 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
         }
     }
     m
+}
+
+/// Reconcile plan: the whole tag set in one `PutBucketTagging`, the inline
+/// versioning, encryption (once, whole) and policy blocks with their `Put*`.
+fn plan(d: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable> {
+    let mut out = Vec::new();
+    if diffs.iter().any(|x| x.path[0] == "tags") {
+        // PutBucketTagging replaces the whole set: send the state's full set.
+        let tags = d.attrs.get("tags").cloned().unwrap_or(json!({}));
+        let tag_set = tags
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                Ok(ops::Tag {
+                    key: k.clone(),
+                    value: string(d, &format!("tags.{k}"), v)?,
+                })
+            })
+            .collect::<Result<_, NotReconcilable>>()?;
+        let op = Op::PutBucketTagging(ops::PutBucketTagging {
+            bucket: d.id.clone(),
+            tag_set,
+        });
+        out.push(action(d, "tags", op, &Value::Null, &tags));
+    }
+    let mut encryption_planned = false;
+    for x in diffs.iter().filter(|x| x.path[0] != "tags") {
+        match path_str(&x.path).as_str() {
+            "versioning.enabled" => {
+                let status = if x.expected == json!(true) {
+                    ops::VersioningStatus::Enabled
+                } else {
+                    ops::VersioningStatus::Suspended
+                };
+                out.push(action(
+                    d,
+                    "versioning.enabled",
+                    super::bucket_versioning::put_versioning(d, status),
+                    &x.actual,
+                    &x.expected,
+                ));
+            }
+            p if p.starts_with("server_side_encryption_configuration") => {
+                if !encryption_planned {
+                    encryption_planned = true;
+                    let rule = d.attrs["server_side_encryption_configuration"]["rule"].clone();
+                    out.push(
+                        super::bucket_server_side_encryption_configuration::sse_action(
+                            d,
+                            &rule,
+                            "server_side_encryption_configuration",
+                        )?,
+                    );
+                }
+            }
+            "policy" => out.push(action(
+                d,
+                "policy",
+                Op::PutBucketPolicy(ops::PutBucketPolicy {
+                    bucket: d.id.clone(),
+                    policy: x.expected.to_string(),
+                }),
+                &x.actual,
+                &x.expected,
+            )),
+            other => return Err(NotReconcilable::Unsupported(format!("{} {other}", d.rtype))),
+        }
+    }
+    Ok(out)
+}
+
+/// The bucket's whole tag set in `PutBucketTagging`'s shape
+/// (`{"TagSet": [..]}`, empty when it has none), for the audit log.
+pub(crate) async fn previous_tagging(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<Value, Unread> {
+    let set: Vec<Value> = current(
+        "GetBucketTagging",
+        s3.get_bucket_tagging().bucket(bucket).send(),
+    )
+    .await?
+    .map(|o| {
+        o.tag_set()
+            .iter()
+            .map(|t| json!({"Key": t.key(), "Value": t.value()}))
+            .collect()
+    })
+    .unwrap_or_default();
+    Ok(json!({ "TagSet": set }))
 }
 
 #[cfg(test)]

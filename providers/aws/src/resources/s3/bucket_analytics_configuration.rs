@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 use super::bucket_config::{config_id, live_filter, state_filter};
 use crate::normalize::{first_block, string_or_empty};
 use crate::registry::{AwsType, Source};
-use crate::services::s3::{classify, BucketConfigs, Configs, Fetch};
+use crate::services::s3::{list_configs, BucketConfigs, Configs, Fetch};
 
 pub const NAME: &str = "aws_s3_bucket_analytics_configuration";
 
@@ -52,6 +52,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: config_id,
     },
     source: Source::BucketConfigs { list: &LIST },
+    plan: None,
 };
 
 static LIST: BucketConfigs = BucketConfigs {
@@ -60,30 +61,26 @@ static LIST: BucketConfigs = BucketConfigs {
 };
 
 fn read<'a>(client: &'a Client, bucket: &'a str) -> BoxFuture<'a, Result<Fetch<Configs>, String>> {
-    Box::pin(async move {
-        let mut out = Configs::new();
-        let mut token: Option<String> = None;
-        loop {
-            let r = client
+    Box::pin(list_configs(
+        LIST.operation,
+        &["NoSuchConfiguration"],
+        move |token| {
+            client
                 .list_bucket_analytics_configurations()
                 .bucket(bucket)
-                .set_continuation_token(token.clone())
+                .set_continuation_token(token)
                 .send()
-                .await;
-            let page = match classify(LIST.operation, &["NoSuchConfiguration"], r)? {
-                Fetch::Present(p) => p,
-                Fetch::Absent => return Ok(Fetch::Present(out)),
-                Fetch::Gone => return Ok(Fetch::Gone),
-            };
+        },
+        |page, out| {
             for c in page.analytics_configuration_list() {
                 out.insert(c.id().to_string(), live(c));
             }
-            token = page.next_continuation_token().map(str::to_string);
-            if page.is_truncated() != Some(true) || token.is_none() {
-                return Ok(Fetch::Present(out));
-            }
-        }
-    })
+            (
+                page.is_truncated(),
+                page.next_continuation_token().map(str::to_string),
+            )
+        },
+    ))
 }
 
 /// Canonical desired attributes.

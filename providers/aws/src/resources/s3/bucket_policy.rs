@@ -6,8 +6,12 @@ use driftd_core::{Attrs, Shape, StateResource};
 use serde_json::{Map, Value};
 
 use super::bucket_name;
+use crate::ops::{self, Op};
 use crate::policy::canonical_policy;
+use crate::reconcile::{action, current, Unread};
 use crate::registry::{AwsType, Source};
+use driftd_core::{Action, AttrDiff, Desired, NotReconcilable};
+use serde_json::json;
 
 pub const NAME: &str = "aws_s3_bucket_policy";
 
@@ -34,6 +38,7 @@ pub static TYPE: AwsType = AwsType {
     source: Source::BucketConfig {
         replaces: Some("policy"),
     },
+    plan: Some(plan),
 };
 
 /// Why the PR editor leaves policy documents alone (any type's `policy`).
@@ -47,6 +52,35 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
         canonical_policy(r.attrs.get("policy").and_then(Value::as_str).unwrap_or("")),
     );
     m
+}
+
+/// Reconcile plan: any drift puts the state's whole policy back in one
+/// `PutBucketPolicy`.
+fn plan(d: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable> {
+    if diffs.is_empty() {
+        return Ok(vec![]);
+    }
+    let p = d.attrs.get("policy").cloned().unwrap_or(Value::Null);
+    let op = Op::PutBucketPolicy(ops::PutBucketPolicy {
+        bucket: d.id.clone(),
+        policy: p.to_string(),
+    });
+    Ok(vec![action(d, "policy", op, &Value::Null, &p)])
+}
+
+/// The bucket's policy in `PutBucketPolicy`'s shape (`{"Policy": null}`
+/// when it has none), for the audit log.
+pub(crate) async fn previous_policy(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<Value, Unread> {
+    let p = current(
+        "GetBucketPolicy",
+        s3.get_bucket_policy().bucket(bucket).send(),
+    )
+    .await?
+    .and_then(|o| o.policy().map(str::to_string));
+    Ok(json!({ "Policy": p }))
 }
 
 #[cfg(test)]

@@ -7,7 +7,11 @@ use serde_json::json;
 
 use super::bucket_name;
 use crate::normalize::as_bool;
+use crate::ops::{self, Op};
+use crate::reconcile::{action, boolean, current, Unread};
 use crate::registry::{AwsType, Source};
+use driftd_core::{Action, AttrDiff, Desired, NotReconcilable};
+use serde_json::Value;
 
 pub const NAME: &str = "aws_s3_bucket_public_access_block";
 
@@ -48,6 +52,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: bucket_name,
     },
     source: Source::BucketConfig { replaces: None },
+    plan: Some(plan),
 };
 
 /// Canonical desired attributes: the four flags, `false` when unset.
@@ -61,6 +66,56 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
             )
         })
         .collect()
+}
+
+/// Reconcile plan: any drift puts the state's four flags back in one
+/// `PutPublicAccessBlock`.
+fn plan(d: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable> {
+    if diffs.is_empty() {
+        return Ok(vec![]);
+    }
+    let flag = |i: usize| -> Result<bool, NotReconcilable> {
+        let k = FIELDS[i];
+        boolean(d, k, d.attrs.get(k).unwrap_or(&Value::Bool(false)))
+    };
+    let op = Op::PutPublicAccessBlock(ops::PutPublicAccessBlock {
+        bucket: d.id.clone(),
+        public_access_block_configuration: ops::PublicAccessBlock {
+            block_public_acls: flag(0)?,
+            block_public_policy: flag(1)?,
+            ignore_public_acls: flag(2)?,
+            restrict_public_buckets: flag(3)?,
+        },
+    });
+    Ok(vec![action(
+        d,
+        "public_access_block",
+        op,
+        &Value::Null,
+        &Value::Object(d.attrs.clone()),
+    )])
+}
+
+/// The bucket's public access block in `PutPublicAccessBlock`'s shape
+/// (`null` configuration when it has none), for the audit log.
+pub(crate) async fn previous_public_access_block(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<Value, Unread> {
+    let cfg = current(
+        "GetPublicAccessBlock",
+        s3.get_public_access_block().bucket(bucket).send(),
+    )
+    .await?
+    .and_then(|o| {
+        o.public_access_block_configuration().map(|c| {
+            json!({"BlockPublicAcls": c.block_public_acls(),
+                   "BlockPublicPolicy": c.block_public_policy(),
+                   "IgnorePublicAcls": c.ignore_public_acls(),
+                   "RestrictPublicBuckets": c.restrict_public_buckets()})
+        })
+    });
+    Ok(json!({ "PublicAccessBlockConfiguration": cfg }))
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ pub static TYPE: AwsType = AwsType {
         replaces: None,
         doc: &DOC,
     },
+    plan: None,
 };
 
 static DOC: BucketDoc = BucketDoc {

@@ -7,7 +7,10 @@ use serde_json::{json, Map, Value};
 
 use super::bucket_name;
 use crate::normalize::{as_bool, first_block, string_or_empty};
+use crate::ops::{self, Op};
+use crate::reconcile::{action, boolean, current, string, Unread};
 use crate::registry::{AwsType, Source};
+use driftd_core::{Action, AttrDiff, Desired, NotReconcilable};
 
 pub const NAME: &str = "aws_s3_bucket_server_side_encryption_configuration";
 
@@ -34,6 +37,7 @@ pub static TYPE: AwsType = AwsType {
     source: Source::BucketConfig {
         replaces: Some("server_side_encryption_configuration"),
     },
+    plan: Some(plan),
 };
 
 /// Canonical desired attributes.
@@ -56,6 +60,83 @@ pub fn sse_rule(rule: &Attrs) -> Value {
         },
         "bucket_key_enabled": as_bool(rule.get("bucket_key_enabled")).unwrap_or(false),
     })
+}
+
+/// One `PutBucketEncryption` with the state's whole rule (also the bucket's
+/// inline `server_side_encryption_configuration`, as `attribute`).
+pub(crate) fn sse_action(
+    d: &Desired,
+    rule: &Value,
+    attribute: &str,
+) -> Result<Action, NotReconcilable> {
+    let def = &rule["apply_server_side_encryption_by_default"];
+    let kms_master_key_id = def["kms_master_key_id"]
+        .as_str()
+        .filter(|k| !k.is_empty())
+        .map(str::to_string);
+    let op = Op::PutBucketEncryption(ops::PutBucketEncryption {
+        bucket: d.id.clone(),
+        rules: vec![ops::SseRule {
+            apply_server_side_encryption_by_default: ops::SseByDefault {
+                sse_algorithm: string(
+                    d,
+                    &format!("{attribute}.apply_server_side_encryption_by_default.sse_algorithm"),
+                    &def["sse_algorithm"],
+                )?,
+                kms_master_key_id,
+            },
+            bucket_key_enabled: boolean(
+                d,
+                &format!("{attribute}.bucket_key_enabled"),
+                &rule["bucket_key_enabled"],
+            )?,
+        }],
+    });
+    Ok(action(d, attribute, op, &Value::Null, rule))
+}
+
+/// Reconcile plan: any drift puts the state's whole rule back, once.
+fn plan(d: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable> {
+    if diffs.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(vec![sse_action(
+        d,
+        &d.attrs.get("rule").cloned().unwrap_or(Value::Null),
+        "rule",
+    )?])
+}
+
+/// The bucket's encryption rules in `PutBucketEncryption`'s shape
+/// (`{"Rules": null}` when it has none), for the audit log.
+pub(crate) async fn previous_encryption(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<Value, Unread> {
+    let rules: Option<Vec<Value>> = current(
+        "GetBucketEncryption",
+        s3.get_bucket_encryption().bucket(bucket).send(),
+    )
+    .await?
+    .and_then(|o| {
+        o.server_side_encryption_configuration().map(|c| {
+            c.rules()
+                .iter()
+                .map(|r| {
+                    let mut by_default = json!({});
+                    if let Some(d) = r.apply_server_side_encryption_by_default() {
+                        by_default["SSEAlgorithm"] = json!(d.sse_algorithm().as_str());
+                        if let Some(k) = d.kms_master_key_id() {
+                            by_default["KMSMasterKeyID"] = json!(k);
+                        }
+                    }
+                    json!({"ApplyServerSideEncryptionByDefault": by_default,
+                           "BucketKeyEnabled": r.bucket_key_enabled()})
+                })
+                .collect()
+        })
+    });
+    Ok(json!({ "Rules": rules }))
 }
 
 #[cfg(test)]

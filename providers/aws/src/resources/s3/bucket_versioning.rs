@@ -7,7 +7,10 @@ use serde_json::{json, Map, Value};
 
 use super::bucket_name;
 use crate::normalize::first_block;
+use crate::ops::{self, Op};
+use crate::reconcile::{action, current, path_str, Unread};
 use crate::registry::{AwsType, Source};
+use driftd_core::{Action, AttrDiff, Desired, NotReconcilable};
 
 pub const NAME: &str = "aws_s3_bucket_versioning";
 
@@ -39,6 +42,7 @@ pub static TYPE: AwsType = AwsType {
     source: Source::BucketConfig {
         replaces: Some("versioning"),
     },
+    plan: Some(plan),
 };
 
 /// Canonical desired attributes.
@@ -67,6 +71,66 @@ pub fn versioning_status(s: Option<&str>) -> &str {
         None | Some("") => "Disabled",
         Some(s) => s,
     }
+}
+
+/// `PutBucketVersioning` of the bucket to `status` (also the bucket's
+/// inline `versioning`).
+pub(crate) fn put_versioning(d: &Desired, status: ops::VersioningStatus) -> Op {
+    Op::PutBucketVersioning(ops::PutBucketVersioning {
+        bucket: d.id.clone(),
+        versioning_configuration: ops::VersioningConfiguration { status },
+    })
+}
+
+/// Reconcile plan: `Enabled` or `Suspended` with one `PutBucketVersioning`
+/// (anything else, e.g. `Disabled`, is refused).
+fn plan(d: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable> {
+    let mut out = Vec::new();
+    for x in diffs {
+        let status = match x.expected.as_str() {
+            Some("Enabled") => Some(ops::VersioningStatus::Enabled),
+            Some("Suspended") => Some(ops::VersioningStatus::Suspended),
+            _ => None,
+        };
+        match (path_str(&x.path).as_str(), status) {
+            ("versioning_configuration.status", Some(s)) => out.push(action(
+                d,
+                "versioning_configuration.status",
+                put_versioning(d, s),
+                &x.actual,
+                &x.expected,
+            )),
+            (p, _) => {
+                return Err(NotReconcilable::Unsupported(format!(
+                    "{} {p} to {}",
+                    d.rtype, x.expected
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The bucket's versioning in `PutBucketVersioning`'s shape, for the audit log.
+pub(crate) async fn previous_versioning(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<Value, Unread> {
+    let mut cfg = json!({});
+    if let Some(o) = current(
+        "GetBucketVersioning",
+        s3.get_bucket_versioning().bucket(bucket).send(),
+    )
+    .await?
+    {
+        if let Some(st) = o.status() {
+            cfg["Status"] = json!(st.as_str());
+        }
+        if let Some(m) = o.mfa_delete() {
+            cfg["MFADelete"] = json!(m.as_str());
+        }
+    }
+    Ok(json!({ "VersioningConfiguration": cfg }))
 }
 
 #[cfg(test)]
