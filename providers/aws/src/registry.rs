@@ -138,6 +138,7 @@ pub static TYPES: &[&AwsType] = &[
     &ec2::default_network_acl::TYPE,
     &ec2::vpc_dhcp_options_association::TYPE,
     &ec2::vpc_ipv4_cidr_block_association::TYPE,
+    &ec2::default_security_group::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =

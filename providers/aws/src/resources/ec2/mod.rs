@@ -2,6 +2,7 @@
 
 pub mod default_network_acl;
 pub mod default_route_table;
+pub mod default_security_group;
 pub mod default_subnet;
 pub mod default_vpc;
 pub mod ebs_encryption_by_default;
