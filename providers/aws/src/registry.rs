@@ -139,6 +139,7 @@ pub static TYPES: &[&AwsType] = &[
     &ec2::vpc_dhcp_options_association::TYPE,
     &ec2::vpc_ipv4_cidr_block_association::TYPE,
     &ec2::default_security_group::TYPE,
+    &ec2::vpc_endpoint::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =
