@@ -140,6 +140,7 @@ pub static TYPES: &[&AwsType] = &[
     &ec2::vpc_ipv4_cidr_block_association::TYPE,
     &ec2::default_security_group::TYPE,
     &ec2::vpc_endpoint::TYPE,
+    &ec2::egress_only_internet_gateway::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =

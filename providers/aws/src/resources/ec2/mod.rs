@@ -9,6 +9,7 @@ pub mod ebs_encryption_by_default;
 pub mod ebs_snapshot;
 pub mod ebs_volume;
 pub mod ec2_instance_state;
+pub mod egress_only_internet_gateway;
 pub mod eip;
 pub mod eip_association;
 pub mod image;
