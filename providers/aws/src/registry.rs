@@ -141,6 +141,7 @@ pub static TYPES: &[&AwsType] = &[
     &ec2::default_security_group::TYPE,
     &ec2::vpc_endpoint::TYPE,
     &ec2::egress_only_internet_gateway::TYPE,
+    &ec2::vpc_dhcp_options::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =

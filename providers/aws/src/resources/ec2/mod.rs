@@ -33,6 +33,7 @@ pub mod security_group_rule;
 pub mod subnet;
 pub mod volume_attachment;
 pub mod vpc;
+pub mod vpc_dhcp_options;
 pub mod vpc_dhcp_options_association;
 pub mod vpc_endpoint;
 pub mod vpc_ipv4_cidr_block_association;
