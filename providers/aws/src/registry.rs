@@ -142,6 +142,7 @@ pub static TYPES: &[&AwsType] = &[
     &ec2::vpc_endpoint::TYPE,
     &ec2::egress_only_internet_gateway::TYPE,
     &ec2::vpc_dhcp_options::TYPE,
+    &ec2::vpc_peering_connection::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =

@@ -37,6 +37,7 @@ pub mod vpc_dhcp_options;
 pub mod vpc_dhcp_options_association;
 pub mod vpc_endpoint;
 pub mod vpc_ipv4_cidr_block_association;
+pub mod vpc_peering_connection;
 pub mod vpc_security_group_rule;
 
 /// EC2 `Tag` pairs as a canonical tag map (`aws:` keys dropped).
