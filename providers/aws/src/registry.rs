@@ -143,6 +143,7 @@ pub static TYPES: &[&AwsType] = &[
     &ec2::egress_only_internet_gateway::TYPE,
     &ec2::vpc_dhcp_options::TYPE,
     &ec2::vpc_peering_connection::TYPE,
+    &ec2::flow_log::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =

@@ -12,6 +12,7 @@ pub mod ec2_instance_state;
 pub mod egress_only_internet_gateway;
 pub mod eip;
 pub mod eip_association;
+pub mod flow_log;
 pub mod image;
 pub mod instance;
 pub mod internet_gateway;
