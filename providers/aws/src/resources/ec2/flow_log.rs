@@ -4,10 +4,10 @@
 //! `eni_id`, `tgw-attach-` -> `transit_gateway_attachment_id`, `tgw-` ->
 //! `transit_gateway_id`; the others `""`); `traffic_type` is not read for
 //! transit gateway logs (the provider does not set it). Every attribute is
-//! compared only where the state has it. A removed flow log (missing) and a
-//! moved destination are critical. No reconciler call.
+//! compared only where the state has it. A removed flow log (missing, by the
+//! engine's rule) and a moved destination are critical. No reconciler call.
 
-use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType, RuleKind};
+use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
 use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
@@ -58,29 +58,23 @@ pub static TYPE: AwsType = AwsType {
         discoverable: true,
         needed_from_other_stacks: false,
         whole_set_writes: &[],
-        default_rules: &[
-            DefaultRule {
-                name: "flow-log-removed",
-                attributes: &[],
-                kinds: &[RuleKind::Missing],
-                critical: true,
-            },
-            DefaultRule {
-                name: "flow-log-destination",
-                attributes: &[
-                    "traffic_type",
-                    "log_destination*",
-                    "log_group_name",
-                    "iam_role_arn",
-                    "vpc_id",
-                    "subnet_id",
-                    "eni_id",
-                    "transit_gateway_*",
-                ],
-                kinds: &[],
-                critical: true,
-            },
-        ],
+        // A removed flow log is critical by the engine's own
+        // `missing-or-unmanaged` rule.
+        default_rules: &[DefaultRule {
+            name: "flow-log-destination",
+            attributes: &[
+                "traffic_type",
+                "log_destination*",
+                "log_group_name",
+                "iam_role_arn",
+                "vpc_id",
+                "subnet_id",
+                "eni_id",
+                "transit_gateway_*",
+            ],
+            kinds: &[],
+            critical: true,
+        }],
         editor: &[],
         import: None,
         read_actions: &["ec2:DescribeFlowLogs"],
