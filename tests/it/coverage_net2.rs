@@ -509,7 +509,7 @@ async fn network2_changes_are_reported_exactly() {
         policy[0]
     );
     let rest: Vec<&String> = got.iter().filter(|l| !policy.contains(l)).collect();
-    let mut want = vec![
+    let mut want = [
         r#"changed aws_default_security_group.default ingress["tcp:22-22:cidr:0.0.0.0/0"]: null -> "ssh""#.to_string(),
         format!(r#"changed aws_vpc_endpoint.s3 route_table_ids: ["{}"] -> []"#, n.rtb),
         r#"changed aws_egress_only_internet_gateway.v6 tags.Owner: null -> "ops""#.to_string(),
