@@ -461,6 +461,24 @@ async fn untouched_network2_has_no_drift_and_one_call_per_listing() {
     assert!(groups.len() >= 2, "{}", r.to_text());
     assert!(!groups.contains(&n.sg), "{}", r.to_text());
     assert_eq!(r.stacks[0].counts.in_sync, 9, "{}", r.to_text());
+
+    // Without unmanaged detection and none of these types in state: no call.
+    let only_vpcs = world::temp_dir("net2-none");
+    let mut st = StateBuilder::default();
+    st.add(
+        None,
+        "aws_vpc",
+        "a",
+        None,
+        json!({"id": n.vpc, "cidr_block": "10.30.0.0/16", "instance_tenancy": "default",
+               "tags": {}, "tags_all": {}}),
+    );
+    st.write(&only_vpcs.join("net2.tfstate"));
+    let calls = ApiCalls::new();
+    let r = scan_counted(&config(&moto.url, false), &only_vpcs, &calls, false).await;
+    assert_eq!(lines(&r), Vec::<String>::new(), "{}", r.to_text());
+    let none: Vec<(&str, u64)> = OPS.iter().map(|op| (*op, 0)).collect();
+    assert_eq!(calls_of(&calls), none, "{:?}", calls.by_operation());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
