@@ -51,6 +51,30 @@ pub const ACCOUNT: &str = "123456789012";
 /// (a test checks that every registered type is in the world or here).
 pub const NOT_SEEDED: &[(&str, &str)] = &[
     (
+        "aws_default_security_group",
+        "not in this world yet: its listing's calls are pinned by tests/it/coverage_net2.rs (each listing once per scope)",
+    ),
+    (
+        "aws_vpc_endpoint",
+        "not in this world yet: its listing's calls are pinned by tests/it/coverage_net2.rs (each listing once per scope)",
+    ),
+    (
+        "aws_egress_only_internet_gateway",
+        "not in this world yet: its listing's calls are pinned by tests/it/coverage_net2.rs (each listing once per scope)",
+    ),
+    (
+        "aws_vpc_dhcp_options",
+        "not in this world yet: its listing's calls are pinned by tests/it/coverage_net2.rs (each listing once per scope)",
+    ),
+    (
+        "aws_vpc_peering_connection",
+        "not in this world yet: its listing's calls are pinned by tests/it/coverage_net2.rs (each listing once per scope)",
+    ),
+    (
+        "aws_flow_log",
+        "not in this world yet: its listing's calls are pinned by tests/it/coverage_net2.rs (each listing once per scope)",
+    ),
+    (
         "aws_placement_group",
         "moto 5.1.22 does not implement CreatePlacementGroup / DescribePlacementGroups (tested with recorded answers)",
     ),
@@ -294,6 +318,16 @@ fn declared(v: &Value) -> bool {
     }
 }
 
+/// Listings of discoverable types this world does not seed: made once per
+/// scope for unmanaged detection.
+const DISCOVERY_LISTINGS: &[&str] = &[
+    "DescribeVpcEndpoints",
+    "DescribeEgressOnlyInternetGateways",
+    "DescribeDhcpOptions",
+    "DescribeVpcPeeringConnections",
+    "DescribeFlowLogs",
+];
+
 /// The minimal call set of one scan of `state` (one scope), per operation.
 pub fn minimal(state: &Value) -> BTreeMap<String, u64> {
     let mut scope: BTreeSet<&str> = BTreeSet::new();
@@ -342,6 +376,9 @@ pub fn minimal(state: &Value) -> BTreeMap<String, u64> {
             }
         }
     }
+    // Unmanaged detection lists every discoverable type once per scope,
+    // whether the state has one or not (types not seeded in this world).
+    scope.extend(DISCOVERY_LISTINGS);
     let mut out: BTreeMap<String, u64> = scope.into_iter().map(|op| (op.into(), 1)).collect();
     for (op, n) in per_attribute.into_iter().filter(|(_, n)| *n > 0) {
         out.insert(op.into(), n);

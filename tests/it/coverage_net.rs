@@ -411,6 +411,19 @@ pub async fn state(c: &Clients, n: &Net) -> StateBuilder {
         json!({"id": n.cidr_assoc, "vpc_id": n.vpc, "cidr_block": "10.21.0.0/16",
                "ipv4_ipam_pool_id": null, "ipv4_netmask_length": null}),
     );
+    // The set itself is Terraform's too (since aws_vpc_dhcp_options is compared).
+    st.add(
+        None,
+        "aws_vpc_dhcp_options",
+        "corp",
+        None,
+        json!({"id": n.dopt,
+            "arn": format!("arn:aws:ec2:us-east-1:{ACCOUNT}:dhcp-options/{}", n.dopt),
+            "domain_name": "corp.internal", "domain_name_servers": [],
+            "ipv6_address_preferred_lease_time": "", "netbios_name_servers": [],
+            "netbios_node_type": "", "ntp_servers": [], "owner_id": ACCOUNT,
+            "tags": {}, "tags_all": {}}),
+    );
     st.add(
         None,
         "aws_vpc_dhcp_options_association",
@@ -891,6 +904,8 @@ async fn network_changes_are_reported_exactly() {
             n.dopt
         ),
         "unmanaged aws_internet_gateway".to_string(),
+        // The set associated by hand.
+        "unmanaged aws_vpc_dhcp_options".to_string(),
     ];
     want.sort();
     assert_eq!(lines(&r), want, "{}", r.to_text());

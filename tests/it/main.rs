@@ -10,6 +10,7 @@ mod cli;
 mod corpus;
 mod coverage_cmp;
 mod coverage_net;
+mod coverage_net2;
 mod coverage_s3a;
 mod coverage_s3b;
 mod daemon;

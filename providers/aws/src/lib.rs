@@ -96,13 +96,21 @@ impl AwsReader {
         let ec2 = &self.clients.ec2;
         let instances = of(desired, &[AWS_INSTANCE]);
         let group_ids = ec2::ids_of(&of(desired, &[AWS_SECURITY_GROUP]), AWS_SECURITY_GROUP);
+        // Adopted default groups: read by the same DescribeSecurityGroups,
+        // compared as groups, and reported only as aws_default_security_group.
+        let default_ids = ec2::ids_of(
+            &of(desired, &[AWS_DEFAULT_SECURITY_GROUP]),
+            AWS_DEFAULT_SECURITY_GROUP,
+        );
+        let mut compared_groups = group_ids.clone();
+        compared_groups.extend(default_ids.iter().cloned());
         let rule_res = of(desired, &[AWS_SECURITY_GROUP_RULE]);
         let vpc_rules = of(desired, &[AWS_VPC_SG_INGRESS_RULE, AWS_VPC_SG_EGRESS_RULE]);
         let s3_types = registry::names_by(registry::Source::per_bucket);
         let s3_res = of(desired, &s3_types);
         // Groups are read for the groups themselves and for the groups that
         // standalone `aws_security_group_rule` resources point into.
-        let mut read_groups: BTreeSet<String> = group_ids.clone();
+        let mut read_groups: BTreeSet<String> = compared_groups.clone();
         read_groups.extend(
             rule_res
                 .iter()
@@ -207,8 +215,14 @@ impl AwsReader {
                         }
                     }
                 }
-                let (g, r) = ec2::security_groups_live(&groups, &group_ids, &rule_res, &standalone);
+                let (g, r) =
+                    ec2::security_groups_live(&groups, &compared_groups, &rule_res, &standalone);
+                let (dg, g): (
+                    std::collections::BTreeMap<_, _>,
+                    std::collections::BTreeMap<_, _>,
+                ) = g.into_iter().partition(|(id, _)| default_ids.contains(id));
                 put(&mut inv, AWS_SECURITY_GROUP, Ok(g));
+                put(&mut inv, AWS_DEFAULT_SECURITY_GROUP, Ok(dg));
                 put(&mut inv, AWS_SECURITY_GROUP_RULE, Ok(r));
                 // Without their VPC rules' live keys, groups those rules point
                 // into cannot be told apart from a rule changed in place:
@@ -219,9 +233,14 @@ impl AwsReader {
                         else {
                             continue;
                         };
-                        if group_ids.contains(sg) {
+                        if compared_groups.contains(sg) {
+                            let t = if default_ids.contains(sg) {
+                                AWS_DEFAULT_SECURITY_GROUP
+                            } else {
+                                AWS_SECURITY_GROUP
+                            };
                             inv.failed
-                                .entry(AWS_SECURITY_GROUP.to_string())
+                                .entry(t.to_string())
                                 .or_default()
                                 .insert(
                                     sg.to_string(),
@@ -233,6 +252,7 @@ impl AwsReader {
             }
             Err(e) => {
                 put(&mut inv, AWS_SECURITY_GROUP, Err(e.clone()));
+                put(&mut inv, AWS_DEFAULT_SECURITY_GROUP, Err(e.clone()));
                 put(&mut inv, AWS_SECURITY_GROUP_RULE, Err(e));
             }
         }

@@ -148,6 +148,12 @@ pub static TYPES: &[&AwsType] = &[
     &ec2::default_network_acl::TYPE,
     &ec2::vpc_dhcp_options_association::TYPE,
     &ec2::vpc_ipv4_cidr_block_association::TYPE,
+    &ec2::default_security_group::TYPE,
+    &ec2::vpc_endpoint::TYPE,
+    &ec2::egress_only_internet_gateway::TYPE,
+    &ec2::vpc_dhcp_options::TYPE,
+    &ec2::vpc_peering_connection::TYPE,
+    &ec2::flow_log::TYPE,
 ];
 
 static INFOS: LazyLock<Vec<&'static ResourceType>> =

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::normalize::arn_region;
 use crate::registry::{self, Source};
 
+pub use crate::resources::ec2::default_security_group::NAME as AWS_DEFAULT_SECURITY_GROUP;
 pub use crate::resources::ec2::instance::NAME as AWS_INSTANCE;
 pub use crate::resources::ec2::security_group::NAME as AWS_SECURITY_GROUP;
 pub use crate::resources::ec2::security_group_rule::NAME as AWS_SECURITY_GROUP_RULE;

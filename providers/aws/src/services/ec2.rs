@@ -434,3 +434,6 @@ pub mod compute;
 pub mod listing;
 /// The network listings (VPCs, subnets, route tables, NACLs, gateways, ...).
 pub mod net;
+/// More network listings (endpoints, egress-only gateways, DHCP options,
+/// peering connections, flow logs).
+pub mod net2;

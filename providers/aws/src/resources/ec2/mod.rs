@@ -2,14 +2,17 @@
 
 pub mod default_network_acl;
 pub mod default_route_table;
+pub mod default_security_group;
 pub mod default_subnet;
 pub mod default_vpc;
 pub mod ebs_encryption_by_default;
 pub mod ebs_snapshot;
 pub mod ebs_volume;
 pub mod ec2_instance_state;
+pub mod egress_only_internet_gateway;
 pub mod eip;
 pub mod eip_association;
+pub mod flow_log;
 pub mod image;
 pub mod instance;
 pub mod internet_gateway;
@@ -31,8 +34,11 @@ pub mod security_group_rule;
 pub mod subnet;
 pub mod volume_attachment;
 pub mod vpc;
+pub mod vpc_dhcp_options;
 pub mod vpc_dhcp_options_association;
+pub mod vpc_endpoint;
 pub mod vpc_ipv4_cidr_block_association;
+pub mod vpc_peering_connection;
 pub mod vpc_security_group_rule;
 
 /// EC2 `Tag` pairs as a canonical tag map (`aws:` keys dropped).
