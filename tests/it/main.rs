@@ -12,6 +12,7 @@ mod coverage_cmp;
 mod coverage_net;
 mod coverage_s3a;
 mod coverage_s3b;
+mod coverage_s3v3;
 mod daemon;
 mod encryption;
 mod events_sqs;
