@@ -854,7 +854,7 @@ mod tests {
         assert_eq!((i.live)(None), Value::Null);
 
         let site = |key: &str| {
-            let rules = website::live(
+            website::live(
                 &GetBucketWebsiteOutput::builder()
                     .index_document(
                         IndexDocument::builder()
@@ -878,8 +878,7 @@ mod tests {
                             .build(),
                     )
                     .build(),
-            );
-            rules
+            )
         };
         let i = inline("website");
         assert_eq!(d["website"], (i.live)(Some(&site("error.html"))));
