@@ -28,7 +28,11 @@
 //!   host name; `routing_rules` parsed;
 //! - `replication_configuration`: v3 writes `delete_marker_replication_status`
 //!   only when `Enabled`, while AWS answers `Disabled` for the V2 rules v3
-//!   creates: `Disabled` and unset are the same on both sides.
+//!   creates: `Disabled` and unset are the same on both sides;
+//! - what only a split resource can write, and provider v4 does not copy into
+//!   the bucket's computed blocks, is not compared on either side: lifecycle
+//!   object-size filters and `newer_noncurrent_versions`, CORS rule ids,
+//!   existing-object replication and replica modifications.
 
 use driftd_core::registry::{
     AttrSpec, DefaultRule, EditorHint, Fix, ImportHints, ProjectContext, ResourceType, RuleKind,
@@ -250,7 +254,9 @@ pub static INLINE: &[Inline] = &[
         split: lifecycle::NAME,
         desired: lifecycle_rule,
         live: |d| match d {
-            Some(d) => json!({"rule": d.get("rule"), "rule_ids": d.get("rule_ids")}),
+            Some(d) => {
+                lifecycle_inline_form(json!({"rule": d.get("rule"), "rule_ids": d.get("rule_ids")}))
+            }
             None => Value::Null,
         },
     },
@@ -271,7 +277,7 @@ pub static INLINE: &[Inline] = &[
         desired: cors_rule,
         live: |d| {
             d.and_then(|d| d.get("cors_rule"))
-                .cloned()
+                .map(|r| cors_inline_form(r.clone()))
                 .unwrap_or(Value::Null)
         },
     },
@@ -400,7 +406,9 @@ fn lifecycle_rule(a: &Attrs) -> Option<Value> {
         return None;
     }
     let c = split_project(lifecycle::project, json!({ "rule": rules }));
-    Some(json!({"rule": c.get("rule"), "rule_ids": c.get("rule_ids")}))
+    Some(lifecycle_inline_form(
+        json!({"rule": c.get("rule"), "rule_ids": c.get("rule_ids")}),
+    ))
 }
 
 /// v3 `logging { target_bucket, target_prefix }`, as `aws_s3_bucket_logging`
@@ -416,7 +424,9 @@ fn cors_rule(a: &Attrs) -> Option<Value> {
     if blocks(a, "cors_rule").is_empty() {
         return None;
     }
-    split_project(cors::project, json!({"cors_rule": a.get("cors_rule")})).remove("cors_rule")
+    split_project(cors::project, json!({"cors_rule": a.get("cors_rule")}))
+        .remove("cors_rule")
+        .map(cors_inline_form)
 }
 
 /// v3 `website { index_document, error_document, redirect_all_requests_to,
@@ -483,13 +493,64 @@ fn request_payer(a: &Attrs) -> Option<Value> {
 
 /// `Disabled` delete-marker replication is how AWS answers for the V2 rules
 /// v3 writes without `delete_marker_replication_status`: the same as unset.
+/// Existing-object replication and replica modifications cannot be written
+/// inline (only by the split resource, whose values provider v4 does not
+/// copy into the bucket's state): not compared.
 fn delete_marker_unset(mut v: Value) -> Value {
     if let Some(Value::Array(rules)) = v.get_mut("rule") {
         for r in rules {
             if r.get("delete_marker_replication") == Some(&json!("Disabled")) {
                 r["delete_marker_replication"] = json!("");
             }
+            if let Some(o) = r.as_object_mut() {
+                o.remove("existing_object_replication");
+            }
+            if let Some(Value::Object(ssc)) = r.get_mut("source_selection_criteria") {
+                ssc.remove("replica_modifications");
+            }
         }
+    }
+    v
+}
+
+/// The lifecycle fields the inline block cannot hold (object size filters,
+/// `newer_noncurrent_versions`: split-resource only, and not copied into a
+/// v4 bucket's state) are not compared: removed on both sides.
+fn lifecycle_inline_form(mut v: Value) -> Value {
+    if let Some(Value::Object(rules)) = v.get_mut("rule") {
+        for r in rules.values_mut() {
+            if let Some(Value::Object(f)) = r.get_mut("filter") {
+                f.remove("object_size_greater_than");
+                f.remove("object_size_less_than");
+            }
+            if let Some(Value::Object(n)) = r.get_mut("noncurrent_version_expiration") {
+                n.remove("newer_noncurrent_versions");
+            }
+            if let Some(Value::Array(t)) = r.get_mut("noncurrent_version_transition") {
+                for x in t.iter_mut() {
+                    if let Some(o) = x.as_object_mut() {
+                        o.remove("newer_noncurrent_versions");
+                    }
+                }
+                t.sort_by_key(|x| x.to_string());
+                t.dedup();
+            }
+        }
+    }
+    v
+}
+
+/// A CORS rule's `id` cannot be written inline (v3's `cors_rule` has none):
+/// not compared.
+fn cors_inline_form(mut v: Value) -> Value {
+    if let Value::Array(rules) = &mut v {
+        for r in rules.iter_mut() {
+            if let Some(o) = r.as_object_mut() {
+                o.remove("id");
+            }
+        }
+        rules.sort_by_key(|x| x.to_string());
+        rules.dedup();
     }
     v
 }
@@ -791,6 +852,33 @@ mod tests {
             d["lifecycle_rule"],
             (i.live)(Some(&lifecycle::live(&answer(1))))
         );
+        // What only a split resource can set (a size filter, newer
+        // noncurrent versions; provider v4 does not copy them into the
+        // bucket's computed block) is not compared.
+        let mut split_only = answer(90);
+        let mut rules = split_only.rules.take().unwrap();
+        let i0 = rules.iter().position(|r| r.id() == Some("old")).unwrap();
+        rules[i0] = {
+            let mut r = rules[i0].clone();
+            r.filter = Some(
+                LifecycleRuleFilter::builder()
+                    .prefix("")
+                    .object_size_greater_than(1024)
+                    .build(),
+            );
+            r.noncurrent_version_expiration = Some(
+                NoncurrentVersionExpiration::builder()
+                    .noncurrent_days(30)
+                    .newer_noncurrent_versions(3)
+                    .build(),
+            );
+            r
+        };
+        split_only.rules = Some(rules);
+        assert_eq!(
+            d["lifecycle_rule"],
+            (i.live)(Some(&lifecycle::live(&split_only)))
+        );
         assert_eq!((i.live)(None), Value::Null);
     }
 
@@ -851,6 +939,10 @@ mod tests {
             (i.live)(Some(&cors::live(&[rule("https://a.example")])))
         );
         assert_ne!(d["cors_rule"], (i.live)(Some(&cors::live(&[rule("*")]))));
+        // A rule id (only a split resource sets one) is not compared.
+        let mut with_id = rule("https://a.example");
+        with_id.id = Some("web".into());
+        assert_eq!(d["cors_rule"], (i.live)(Some(&cors::live(&[with_id]))));
         assert_eq!((i.live)(None), Value::Null);
 
         let site = |key: &str| {
