@@ -1160,4 +1160,47 @@ mod tests {
             (i.live)(Some(&object_lock::live(Some(&lock(1)))))
         );
     }
+
+    /// Every inline block declared; a split resource of the same bucket in
+    /// the stack takes exactly its own block over (one change, one report).
+    #[test]
+    fn a_split_resource_takes_over_its_inline_block_only() {
+        use driftd_core::Schema;
+        let b = v3(json!({
+            "lifecycle_rule": [{"id": "a", "enabled": true, "expiration": [{"days": 1}]}],
+            "logging": [{"target_bucket": "logs", "target_prefix": ""}],
+            "cors_rule": [{"allowed_methods": ["GET"], "allowed_origins": ["*"]}],
+            "website": [{"index_document": "index.html"}],
+            "grant": [{"id": "o", "type": "CanonicalUser", "permissions": ["FULL_CONTROL"]}],
+            "acceleration_status": "Enabled", "request_payer": "Requester",
+            "replication_configuration": [{"role": "r", "rules": [{"id": "x", "status": "Enabled"}]}],
+            "object_lock_configuration": [{"object_lock_enabled": "Enabled", "rule": []}]}));
+        let schema = crate::schema::AwsSchema::default();
+        let all = schema.desired(std::slice::from_ref(&b));
+        for i in INLINE {
+            assert!(all[0].attrs.contains_key(i.attr), "{}", i.attr);
+        }
+        for i in INLINE {
+            let split = StateResource {
+                address: format!("{}.x", i.split),
+                rtype: i.split.into(),
+                id: "b1".into(),
+                attrs: json!({"id": "b1", "bucket": "b1"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+                sensitive_paths: vec![],
+            };
+            let d = schema.desired(&[b.clone(), split]);
+            for j in INLINE {
+                assert_eq!(
+                    d[0].attrs.contains_key(j.attr),
+                    j.attr != i.attr,
+                    "{} with {}",
+                    j.attr,
+                    i.split
+                );
+            }
+        }
+    }
 }
