@@ -629,6 +629,18 @@ mod tests {
                 .unwrap()
                 .attributes
                 .iter()
+                // The bucket's provider-v3 inline blocks beyond these four
+                // came with the registry: no legacy rule to agree with.
+                .filter(|a| {
+                    t != "aws_s3_bucket"
+                        || [
+                            "tags",
+                            "versioning",
+                            "server_side_encryption_configuration",
+                            "policy",
+                        ]
+                        .contains(&a.name)
+                })
                 .flat_map(|a| [a.name.to_string(), format!("{}.k", a.name)])
                 .collect();
             // Drifts can only be on attributes the type compares (and sub-paths).

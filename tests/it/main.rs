@@ -13,6 +13,7 @@ mod coverage_net;
 mod coverage_net2;
 mod coverage_s3a;
 mod coverage_s3b;
+mod coverage_s3v3;
 mod daemon;
 mod encryption;
 mod events_sqs;

@@ -1125,3 +1125,67 @@ fn a_set_key_is_never_written_as_an_argument() {
     assert_eq!(p.needs_human.len(), 1, "{:#?}", p.needs_human);
     assert!(p.files.is_empty(), "{:#?}", p.files);
 }
+
+/// Provider-v3 inline blocks of `aws_s3_bucket` (issue #11): the plain
+/// `acceleration_status` and `request_payer` arguments are edited in place
+/// (or added), blocks compared in their split type's form (lifecycle rules
+/// by id, grants, ...) go to "needs a human" with the live value.
+#[test]
+fn s3_v3_inline_blocks_are_edited_or_left_to_a_human() {
+    let mut f = Files::new();
+    let main = "resource \"aws_s3_bucket\" \"legacy\" {\n  bucket              = \"legacy\"\n  acceleration_status = \"Enabled\"\n\n  lifecycle_rule {\n    id      = \"expire\"\n    enabled = true\n\n    expiration {\n      days = 90\n    }\n  }\n}\n";
+    f.insert("main.tf".into(), main.into());
+    let p = plan(
+        &f,
+        &[drift(
+            "aws_s3_bucket.legacy",
+            "aws_s3_bucket",
+            &[
+                ("acceleration_status", json!("Enabled"), json!("Suspended")),
+                ("request_payer", json!("BucketOwner"), json!("Requester")),
+                (
+                    "lifecycle_rule.rule.expire.expiration.days",
+                    json!(90),
+                    json!(30),
+                ),
+                (
+                    "grant",
+                    json!(["CanonicalUser:o:FULL_CONTROL"]),
+                    json!([
+                        "CanonicalUser:o:FULL_CONTROL",
+                        "Group:http://acs.amazonaws.com/groups/global/AllUsers:READ"
+                    ]),
+                ),
+            ],
+        )],
+    );
+    let out = &p.files["main.tf"];
+    assert!(
+        out.contains("acceleration_status = \"Suspended\"") && out.contains("request_payer"),
+        "{out}"
+    );
+    assert!(out.contains("days = 90"), "lifecycle left as it is: {out}");
+    hcl_edit::parser::parse_body(out).expect("the result parses");
+    let humans: Vec<(&str, &str)> = p
+        .needs_human
+        .iter()
+        .map(|h| (h.attribute.as_deref().unwrap_or(""), h.live_value.as_str()))
+        .collect();
+    assert_eq!(humans.len(), 2, "{:#?}", p.needs_human);
+    assert!(
+        humans
+            .iter()
+            .any(|(a, v)| *a == "lifecycle_rule.rule.expire.expiration.days" && *v == "30"),
+        "{humans:?}"
+    );
+    assert!(
+        humans
+            .iter()
+            .any(|(a, v)| *a == "grant" && v.contains("AllUsers:READ")),
+        "{humans:?}"
+    );
+    assert!(p
+        .needs_human
+        .iter()
+        .all(|h| h.reason.contains("inline block")));
+}

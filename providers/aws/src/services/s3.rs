@@ -3,7 +3,8 @@
 //! Why it looks like this: S3 has no batched read of bucket configuration, so
 //! the floor is one `ListBuckets` plus, per managed bucket, one call per
 //! configuration the state actually declares (tags, versioning, encryption,
-//! policy, public access block), run with bounded concurrency. Unmanaged
+//! policy, public access block, and the provider-v3 inline blocks, each read
+//! by its split type's call), run with bounded concurrency. Unmanaged
 //! candidates cost one `GetBucketLocation` each, and only when `ListBuckets`
 //! does not already say the region. S3 answers "not configured" with an error
 //! code; those codes mean *absent*, never *unknown*.
@@ -20,6 +21,7 @@ use serde_json::{json, Map, Value};
 use crate::normalize::tags_from_pairs;
 use crate::policy::canonical_policy;
 use crate::registry::{self, Source};
+use crate::resources::s3::bucket::{Inline, INLINE};
 use crate::schema::{
     versioning_status, AWS_S3_BUCKET, AWS_S3_BUCKET_PAB, AWS_S3_BUCKET_POLICY, AWS_S3_BUCKET_SSE,
     AWS_S3_BUCKET_VERSIONING, PAB_FIELDS,
@@ -365,6 +367,10 @@ pub async fn read_s3(
 ) -> Result<S3Read, String> {
     let mut needs: BTreeMap<String, Needs> = BTreeMap::new();
     let mut docs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Inline blocks of `aws_s3_bucket` read by a split type's call: bucket ->
+    // attributes. The call joins the bucket's docs (made once, shared with a
+    // split resource of the same bucket).
+    let mut inline: BTreeMap<String, Vec<&'static Inline>> = BTreeMap::new();
     for d in desired {
         let n = needs.entry(bucket_of(d).to_string()).or_default();
         if let Some(t) = registry::get(&d.rtype) {
@@ -384,6 +390,13 @@ pub async fn read_s3(
                 n.versioning |= d.attrs.contains_key("versioning");
                 n.sse |= d.attrs.contains_key("server_side_encryption_configuration");
                 n.policy |= d.attrs.contains_key("policy");
+                for i in INLINE.iter().filter(|i| d.attrs.contains_key(i.attr)) {
+                    let v = docs.entry(d.id.clone()).or_default();
+                    if !v.iter().any(|x| x == i.split) {
+                        v.push(i.split.to_string());
+                    }
+                    inline.entry(d.id.clone()).or_default().push(i);
+                }
             }
             AWS_S3_BUCKET_VERSIONING => n.versioning = true,
             AWS_S3_BUCKET_SSE => n.sse = true,
@@ -465,6 +478,11 @@ pub async fn read_s3(
             }
             if let Some(p) = &f.policy {
                 m.insert("policy".into(), p.clone().unwrap_or(Value::Null));
+            }
+            for i in inline.get(&bucket).into_iter().flatten() {
+                if let Some((_, doc)) = f.docs.iter().find(|(t, _)| *t == i.split) {
+                    m.insert(i.attr.into(), (i.live)(doc.as_ref()));
+                }
             }
             out.get_mut(AWS_S3_BUCKET)
                 .unwrap()

@@ -40,7 +40,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: bucket_name,
     },
     source: Source::BucketDoc {
-        replaces: None,
+        replaces: Some("acceleration_status"),
         doc: &DOC,
     },
     plan: None,

@@ -52,7 +52,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: bucket_name,
     },
     source: Source::BucketDoc {
-        replaces: None,
+        replaces: Some("grant"),
         doc: &DOC,
     },
     plan: None,

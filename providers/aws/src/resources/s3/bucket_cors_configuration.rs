@@ -45,7 +45,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: bucket_name,
     },
     source: Source::BucketDoc {
-        replaces: None,
+        replaces: Some("cors_rule"),
         doc: &DOC,
     },
     plan: None,

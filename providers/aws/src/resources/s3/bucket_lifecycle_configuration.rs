@@ -84,7 +84,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: bucket_name,
     },
     source: Source::BucketDoc {
-        replaces: None,
+        replaces: Some("lifecycle_rule"),
         doc: &DOC,
     },
     plan: None,

@@ -60,7 +60,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: bucket_name,
     },
     source: Source::BucketDoc {
-        replaces: None,
+        replaces: Some("logging"),
         doc: &DOC,
     },
     plan: None,

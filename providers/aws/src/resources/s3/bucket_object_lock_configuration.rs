@@ -49,7 +49,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: bucket_name,
     },
     source: Source::BucketDoc {
-        replaces: None,
+        replaces: Some("object_lock_configuration"),
         doc: &DOC,
     },
     plan: None,

@@ -51,7 +51,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: bucket_name,
     },
     source: Source::BucketDoc {
-        replaces: None,
+        replaces: Some("replication_configuration"),
         doc: &DOC,
     },
     plan: None,

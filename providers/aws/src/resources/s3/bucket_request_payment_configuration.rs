@@ -42,7 +42,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: bucket_name,
     },
     source: Source::BucketDoc {
-        replaces: None,
+        replaces: Some("request_payer"),
         doc: &DOC,
     },
     plan: None,

@@ -53,7 +53,7 @@ pub static TYPE: AwsType = AwsType {
         live_id: bucket_name,
     },
     source: Source::BucketDoc {
-        replaces: None,
+        replaces: Some("website"),
         doc: &DOC,
     },
     plan: None,
