@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
 use tracing::{info, warn};
 
 use super::{parse_event, EventsSettings, NotAChange};
@@ -30,6 +30,14 @@ pub struct EventMetrics {
     pub lag: IntGauge,
     /// `driftd_events_poison_messages`: poison messages in the last batch.
     pub poison: IntGauge,
+    /// `driftd_event_rescans_total{mode}`: runs started for event bursts,
+    /// `resource` (narrowed to the named resources) or `stack` (in full:
+    /// no complete previous report to merge into).
+    pub rescans: IntCounterVec,
+    /// `driftd_event_rescanned_resources_total`: distinct resources named by
+    /// a burst whose rescan was recorded (a burst of 1,000 events for 10
+    /// resources adds 10).
+    pub rescanned: IntCounter,
 }
 
 impl Default for EventMetrics {
@@ -67,6 +75,19 @@ impl EventMetrics {
                 "Unparsable messages in the last batch (left for the dead-letter queue).",
             )
             .expect("valid metric"),
+            rescans: IntCounterVec::new(
+                Opts::new(
+                    "driftd_event_rescans_total",
+                    "Runs started for event bursts, by mode (resource: narrowed to the named resources; stack: in full).",
+                ),
+                &["mode"],
+            )
+            .expect("valid metric"),
+            rescanned: IntCounter::new(
+                "driftd_event_rescanned_resources_total",
+                "Distinct resources named by event bursts whose rescan was recorded.",
+            )
+            .expect("valid metric"),
         }
     }
 
@@ -74,7 +95,17 @@ impl EventMetrics {
         m.register(Box::new(self.received.clone()))?;
         m.register(Box::new(self.to_report.clone()))?;
         m.register(Box::new(self.lag.clone()))?;
-        m.register(Box::new(self.poison.clone()))
+        m.register(Box::new(self.poison.clone()))?;
+        m.register(Box::new(self.rescans.clone()))?;
+        m.register(Box::new(self.rescanned.clone()))?;
+        // Every series exists from start-up, at 0.
+        for o in ["change", "irrelevant", "poison"] {
+            self.received.with_label_values(&[o]);
+        }
+        for mode in ["resource", "stack"] {
+            self.rescans.with_label_values(&[mode]);
+        }
+        Ok(())
     }
 }
 
@@ -150,6 +181,13 @@ impl Consumer {
         }
     }
 
+    /// Use these (already registered) metrics: they outlive a consumer
+    /// restarted by a config reload.
+    pub fn with_metrics(mut self, metrics: EventMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// Receive up to 10 messages, waiting up to `wait` seconds.
     async fn receive_into(&self, batch: &mut Batch, wait: i32) -> Result<usize, String> {
         let out = self
@@ -217,13 +255,17 @@ impl Consumer {
                         reason,
                         dead_lettered,
                     });
-                    // Back off before it is seen again: 30 s per receive, at most 15 min.
+                    // Back off before it is seen again: `poison_backoff` per
+                    // receive, at most 15 min.
+                    let backoff = (self.settings.poison_backoff.as_secs() as i32)
+                        .saturating_mul(count as i32)
+                        .min(900);
                     let _ = self
                         .client
                         .change_message_visibility()
                         .queue_url(&self.settings.queue_url)
                         .receipt_handle(receipt)
-                        .visibility_timeout((30 * count as i32).min(900))
+                        .visibility_timeout(backoff)
                         .send()
                         .await;
                 }

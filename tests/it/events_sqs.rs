@@ -55,6 +55,7 @@ fn settings(moto: &Moto, url: &str) -> EventsSettings {
         max_receives: 3,
         wait_seconds: 1,
         batch_window: std::time::Duration::from_secs(60),
+        poison_backoff: std::time::Duration::from_secs(30),
     }
 }
 
