@@ -44,7 +44,8 @@ impl Narrow {
 /// Does a desired resource belong to the rescan of these named ids? Its own
 /// id is named (or contains a named id: `sg-1_ingress_…`, `r-rtb-1…`,
 /// `bucket:config`), or one of its top-level attributes refers to one
-/// (`security_group_id`, `route_table_id`, `bucket`, `instance_id`, …).
+/// (`security_group_id`, `route_table_id`, `bucket`, `instance_id`, …; a
+/// single id, not a list of references such as `vpc_security_group_ids`).
 /// Erring on the side of rescanning more is safe; less is not.
 pub fn names(d: &Desired, named: &BTreeSet<&str>) -> bool {
     if named.is_empty() {
@@ -83,9 +84,8 @@ fn refers(v: &Value, named: &BTreeSet<&str>) -> bool {
                 // `ACCOUNT/sg-…` (cross-account group references).
                 || s.rsplit_once('/').is_some_and(|(_, id)| named.contains(id))
         }
-        Value::Array(a) => a
-            .iter()
-            .any(|x| matches!(x, Value::String(_)) && refers(x, named)),
+        // Lists of references (an instance's `vpc_security_group_ids`) are
+        // not a shared listing: a change of the group does not change them.
         _ => false,
     }
 }
@@ -223,6 +223,12 @@ mod tests {
             "i",
             "i-1",
             json!({"tags": {"Name": "logs"}, "count": 2})
+        )));
+        // An instance in the named group: a reference, not a shared listing.
+        assert!(!n(&desired(
+            "i",
+            "i-2",
+            json!({"vpc_security_group_ids": ["sg-0123456789abcdef0"]})
         )));
         assert!(!names(&desired("g", "sg-1", json!({})), &BTreeSet::new()));
     }

@@ -1,7 +1,7 @@
 //! Long-polling the events queue, coalescing bursts, deleting after the rescan.
 //!
 //! One cycle ([`Consumer::next_batch`]): long-poll (`WaitTimeSeconds`) until a
-//! message arrives, then keep receiving without waiting until the queue is
+//! message arrives, then keep receiving (1 s long polls) until the queue is
 //! empty or `batch_window` has passed; the resource ids of all those messages
 //! form one deduplicated [`Batch`]. The caller rescans, records the report,
 //! then calls [`Consumer::finish`], which deletes the batch's messages.
@@ -129,6 +129,8 @@ pub struct Batch {
     pub poison: Vec<Poison>,
     /// Earliest API-call time of the changes (for the event-to-report histogram).
     pub earliest_event: Option<SystemTime>,
+    /// Age of its oldest message when received (`driftd_events_lag_seconds`).
+    pub lag: Duration,
     /// Receipt handles to delete once the rescan is recorded.
     receipts: BTreeMap<String, String>,
 }
@@ -218,9 +220,7 @@ impl Consumer {
                 let age = now
                     .duration_since(UNIX_EPOCH + Duration::from_millis(sent))
                     .unwrap_or_default();
-                if age.as_secs() as i64 > self.metrics.lag.get() {
-                    self.metrics.lag.set(age.as_secs() as i64);
-                }
+                batch.lag = batch.lag.max(age);
             }
             let Some(receipt) = m.receipt_handle() else {
                 continue;
@@ -278,7 +278,6 @@ impl Consumer {
     /// batch means the long poll ended with no message.
     pub async fn next_batch(&self) -> Result<Batch, String> {
         let mut batch = Batch::default();
-        self.metrics.lag.set(0);
         if self
             .receive_into(&mut batch, self.settings.wait_seconds)
             .await?
@@ -287,12 +286,16 @@ impl Consumer {
             return Ok(batch);
         }
         let until = tokio::time::Instant::now() + self.settings.batch_window;
+        // A 1 s long poll, not a short one: a short poll samples only some
+        // of SQS's servers and can answer empty while messages remain
+        // (splitting a burst); an empty long poll means the queue is drained.
         while tokio::time::Instant::now() < until {
-            if self.receive_into(&mut batch, 0).await? == 0 {
+            if self.receive_into(&mut batch, 1).await? == 0 {
                 break;
             }
         }
         self.metrics.poison.set(batch.poison.len() as i64);
+        self.metrics.lag.set(batch.lag.as_secs() as i64);
         Ok(batch)
     }
 

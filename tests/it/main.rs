@@ -14,6 +14,7 @@ mod coverage_s3a;
 mod coverage_s3b;
 mod daemon;
 mod encryption;
+mod events_daemon;
 mod events_sqs;
 mod fake_cloudtrail;
 mod fake_github;
