@@ -698,8 +698,9 @@ def cmd_iam(args):
     # Events ([events]): exactly the queue consumer's actions, on the queue only.
     ev = json.load(open("deploy/iam/driftd-events-policy.json"))
     ev_actions = sorted(a for s in ev["Statement"] if s["Effect"] == "Allow" for a in actions(s))
-    want = sorted(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                   "sqs:ChangeMessageVisibility"])
+    # The calls the consumer makes: ReceiveMessage, DeleteMessageBatch
+    # (sqs:DeleteMessage), ChangeMessageVisibility (poison back-off).
+    want = sorted(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"])
     if ev_actions != want:
         problems(f"events policy: actions {ev_actions}, expected exactly {want}")
     for s in ev["Statement"]:
@@ -707,6 +708,15 @@ def cmd_iam(args):
         for r in res:
             if not r.startswith("arn:aws:sqs:") or r.endswith("*"):
                 problems(f"events policy: {r} is broader than the events queue")
+    # The README's IAM section shows the same grants (attribution, events).
+    readme = open("README.md", encoding="utf-8").read()
+    iam = readme[readme.find("## IAM permissions"):]
+    iam = iam[:iam.find("\n## ", 3)]
+    if '"cloudtrail:LookupEvents"' not in iam:
+        problems("README IAM section: cloudtrail:LookupEvents missing")
+    shown = sorted(set(re.findall(r'"(sqs:\w+)"', iam)))
+    if shown != want:
+        problems(f"README IAM section: SQS actions {shown}, the events policy has {want}")
     problems.exit("scan read-only, history scoped, reconcile tag-scoped, events queue-scoped")
 
 
