@@ -411,6 +411,44 @@ async fn events_loop(
     }
 }
 
+/// How the stacks of a burst (none of them running now) are rescanned.
+#[derive(Debug, Default, PartialEq)]
+pub struct BurstPlan {
+    /// A full run of the stack started after the burst was received: it saw
+    /// the changes, nothing more to do (coalesced).
+    pub covered: Vec<String>,
+    /// A complete previous report exists: rescan just the named resources.
+    pub narrowed: Vec<String>,
+    /// No complete report to merge into: rescan the stack in full.
+    pub full: Vec<String>,
+}
+
+/// Decide [`BurstPlan`] from when the stacks' last full runs started and the
+/// latest report.
+pub fn plan_burst(
+    stacks: &[String],
+    received: Instant,
+    full_started: &BTreeMap<String, Instant>,
+    latest: Option<&Report>,
+) -> BurstPlan {
+    let mut plan = BurstPlan::default();
+    for s in stacks {
+        let complete = latest.is_some_and(|b| {
+            b.stacks
+                .iter()
+                .any(|x| &x.name == s && x.status == crate::report::StackStatus::Ok)
+        });
+        if full_started.get(s).is_some_and(|t| *t >= received) {
+            plan.covered.push(s.clone());
+        } else if complete {
+            plan.narrowed.push(s.clone());
+        } else {
+            plan.full.push(s.clone());
+        }
+    }
+    plan
+}
+
 /// Rescan the stacks of a burst (see [`events_loop`]); true once every one
 /// of them is recorded (or covered by a full run), false after 10 minutes.
 async fn rescan_burst(
@@ -433,32 +471,23 @@ async fn rescan_burst(
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        // Covered: a full run that started after the burst was received.
-        {
-            let full = shared
-                .full_started
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            pending.retain(|s| full.get(s).is_none_or(|t| *t < received));
-        }
-        if pending.is_empty() {
-            info!("event burst: covered by a scheduled run");
-            return true;
-        }
         let base = shared
             .latest
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .document();
-        let complete = |s: &String| {
-            base.as_ref().is_some_and(|b| {
-                b.stacks
-                    .iter()
-                    .any(|x| &x.name == s && x.status == crate::report::StackStatus::Ok)
-            })
+        let plan = {
+            let started = shared
+                .full_started
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            plan_burst(&pending, received, &started, base.as_ref())
         };
-        let (narrowed, full): (Vec<String>, Vec<String>) =
-            pending.iter().cloned().partition(complete);
+        if !plan.covered.is_empty() {
+            info!(stacks = ?plan.covered, "event burst: covered by a full run started after it");
+            pending.retain(|s| !plan.covered.contains(s));
+        }
+        let BurstPlan { narrowed, full, .. } = plan;
         if !narrowed.is_empty() {
             let narrow = Arc::new(crate::events::rescan::Narrow {
                 resources: batch.resources.clone(),
@@ -758,6 +787,51 @@ pub async fn run(config_path: PathBuf, listen: Option<String>, env: Arc<dyn Env>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_burst_is_covered_by_a_later_full_run_else_narrowed_on_a_complete_report() {
+        use crate::report::{StackStatus, SCHEMA_VERSION};
+        let stack = |name: &str, status: StackStatus| StackReport {
+            name: name.into(),
+            status,
+            errors: vec![],
+            sources: vec![],
+            counts: Default::default(),
+            drifts: vec![],
+            unknown: vec![],
+            blast_radius: None,
+            actions: vec![],
+            pull_requests: None,
+        };
+        let latest = Report {
+            schema_version: SCHEMA_VERSION,
+            driftd_version: "t".into(),
+            generated_at: "2026-12-01T10:00:00Z".into(),
+            summary: Default::default(),
+            stacks: vec![
+                stack("covered", StackStatus::Ok),
+                stack("narrow", StackStatus::Ok),
+                stack("incomplete", StackStatus::Incomplete),
+            ],
+            unmanaged: vec![],
+        };
+        let t0 = Instant::now();
+        let received = t0 + Duration::from_secs(10);
+        let started = BTreeMap::from([
+            ("covered".to_string(), received + Duration::from_secs(1)),
+            ("narrow".to_string(), t0),
+        ]);
+        let names: Vec<String> = ["covered", "narrow", "incomplete", "new"]
+            .map(String::from)
+            .to_vec();
+        let plan = plan_burst(&names, received, &started, Some(&latest));
+        assert_eq!(plan.covered, ["covered"]);
+        assert_eq!(plan.narrowed, ["narrow"]);
+        assert_eq!(plan.full, ["incomplete", "new"]);
+        // No report yet (just started): every stack in full.
+        let plan = plan_burst(&names[1..], received, &started, None);
+        assert_eq!(plan.full, ["narrow", "incomplete", "new"]);
+    }
 
     #[test]
     fn a_run_is_wedged_after_ten_intervals_within_bounds() {

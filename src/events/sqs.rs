@@ -109,6 +109,17 @@ impl EventMetrics {
     }
 }
 
+/// The metric families of the events consumer (exported by the daemon with
+/// `[events]` only, besides [`crate::metrics::METRIC_NAMES`]).
+pub const EVENT_METRIC_NAMES: &[&str] = &[
+    "driftd_events_received_total",
+    "driftd_event_to_report_seconds",
+    "driftd_events_lag_seconds",
+    "driftd_events_poison_messages",
+    "driftd_event_rescans_total",
+    "driftd_event_rescanned_resources_total",
+];
+
 /// A poison message, as reported.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Poison {
@@ -345,5 +356,30 @@ impl Consumer {
             "event batch recorded"
         );
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_metrics_are_registered_once_with_every_series_at_zero() {
+        let m = crate::metrics::Metrics::new();
+        let ev = EventMetrics::new();
+        ev.register(&m).unwrap();
+        assert!(ev.register(&m).is_err(), "a second registration is refused");
+        let text = m.encode();
+        for name in EVENT_METRIC_NAMES {
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name}:\n{text}");
+        }
+        for series in [
+            "driftd_events_received_total{outcome=\"poison\"} 0",
+            "driftd_event_rescans_total{mode=\"resource\"} 0",
+            "driftd_event_rescans_total{mode=\"stack\"} 0",
+            "driftd_event_to_report_seconds_count 0",
+        ] {
+            assert!(text.contains(series), "{series}:\n{text}");
+        }
     }
 }

@@ -28,8 +28,15 @@ METRICS = {
     "driftd_pull_requests_total": {"stack", "action"},
     "driftd_oldest_drift_age_seconds": {"stack"},
     "driftd_last_scan_status": {"stack", "status"},
+    # The daemon with [events] only.
+    "driftd_events_received_total": {"outcome"},
+    "driftd_event_to_report_seconds": set(),
+    "driftd_events_lag_seconds": set(),
+    "driftd_events_poison_messages": set(),
+    "driftd_event_rescans_total": {"mode"},
+    "driftd_event_rescanned_resources_total": set(),
 }
-HISTOGRAMS = {"driftd_scan_duration_seconds"}
+HISTOGRAMS = {"driftd_scan_duration_seconds", "driftd_event_to_report_seconds"}
 TARGET_LABELS = {"job", "instance"}
 # Label values driftd can produce; a matcher on any other value never matches.
 LABEL_VALUES = {
@@ -41,6 +48,8 @@ LABEL_VALUES = {
         "success", "throttled", "client_error", "server_error", "transport_error"},
     ("driftd_reconcile_actions_total", "outcome"): {"succeeded", "failed", "dry_run", "skipped"},
     ("driftd_pull_requests_total", "action"): {"opened", "updated", "closed"},
+    ("driftd_events_received_total", "outcome"): {"change", "irrelevant", "poison"},
+    ("driftd_event_rescans_total", "mode"): {"resource", "stack"},
 }
 
 DASHBOARD = "dashboards/driftd-grafana.json"
