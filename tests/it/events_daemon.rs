@@ -253,3 +253,101 @@ async fn events_in_the_queue_rescan_just_their_resources_and_reach_the_report() 
     signal(&d.0, "-TERM");
     assert_eq!(wait_exit(&mut d.0, Duration::from_secs(30)), Some(0));
 }
+
+/// A narrowed run keeps the pull request of a drift it did not rescan open,
+/// and closes it only once a rescan of that resource finds it fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_narrowed_run_never_closes_a_pull_request_it_did_not_rescan() {
+    use crate::fake_github::FakeGithub;
+    use crate::world::perm_tcp;
+    use driftd::report::DecisionAction;
+    use std::sync::Arc;
+
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("events-narrow-pr");
+    let w = seed(&c, &dir).await;
+    let gh = FakeGithub::start(
+        "/api/v3",
+        "acme/infra",
+        &[("network/main.tf", crate::pr_e2e::NETWORK_TF)],
+    )
+    .await;
+    c.ec2
+        .authorize_security_group_ingress()
+        .group_id(&w.sg_web)
+        .ip_permissions(perm_tcp(22, "0.0.0.0/0", "debug"))
+        .send()
+        .await
+        .unwrap();
+    let config = world::config_text(&moto.url).replace(
+        "name = \"network\"\n",
+        "name = \"network\"\ncode = { repository = \"acme/infra\", base_branch = \"main\", directory = \"network\" }\n",
+    ) + &format!("\n[github]\napi_url = \"{}\"\n\n[history]\nlocation = \"history\"\n", gh.url);
+    let env = driftd::env::MapEnv::new([("GITHUB_TOKEN", "test-token")]);
+    let cfg = driftd::config::parse(&config, &dir.join("driftd.toml"), &env).unwrap();
+    let run = |narrow: Option<(Report, &str)>| {
+        let options = driftd::pipeline::RunOptions {
+            scan: driftd::scan::ScanOptions {
+                client: crate::moto::client_options(),
+                narrow: narrow.map(|(base, id)| {
+                    Arc::new(driftd::events::rescan::Narrow {
+                        resources: [(REGION.to_string(), id.to_string())].into(),
+                        base,
+                    })
+                }),
+                ..Default::default()
+            },
+            dry_run: false,
+        };
+        let cfg = &cfg;
+        let env = &env;
+        async move { driftd::pipeline::run(cfg, &options, &driftd::aws::ApiCalls::new(), env).await }
+    };
+    let sg_drift = |r: &Report| {
+        r.stacks
+            .iter()
+            .flat_map(|s| s.drifts.iter())
+            .find(|d| d.id == w.sg_web)
+            .cloned()
+    };
+    let full = run(None).await;
+    let d = sg_drift(&full).unwrap_or_else(|| panic!("{}", full.to_text()));
+    assert_eq!(d.decision.unwrap().action, DecisionAction::PullRequest);
+    assert_eq!(gh.pulls().len(), 1, "{}", full.to_text());
+    assert_eq!(gh.pulls()[0].state, "open");
+
+    // The rule is revoked, but the event names an instance: the group is not
+    // rescanned, its drift is carried over, its pull request stays open.
+    c.ec2
+        .revoke_security_group_ingress()
+        .group_id(&w.sg_web)
+        .ip_permissions(perm_tcp(22, "0.0.0.0/0", "debug"))
+        .send()
+        .await
+        .unwrap();
+    world::tag_instance(&c, &w.instances[0], "Team", "ops").await;
+    let r = run(Some((full, &w.instances[0]))).await;
+    let carried = sg_drift(&r).unwrap_or_else(|| panic!("carried: {}", r.to_text()));
+    assert_eq!(carried.seen, Some(1), "not counted again: {carried:?}");
+    assert!(
+        r.stacks
+            .iter()
+            .flat_map(|s| s.drifts.iter())
+            .any(|d| d.id == w.instances[0]),
+        "{}",
+        r.to_text()
+    );
+    assert_eq!(gh.pulls()[0].state, "open", "{}", r.to_text());
+
+    // The event names the group: rescanned, fixed, its pull request closed.
+    let r = run(Some((r, &w.sg_web))).await;
+    assert!(sg_drift(&r).is_none(), "{}", r.to_text());
+    assert_eq!(gh.pulls()[0].state, "closed", "{}", r.to_text());
+    // The instance's drift, not rescanned this time, is still reported.
+    assert!(r
+        .stacks
+        .iter()
+        .flat_map(|s| s.drifts.iter())
+        .any(|d| d.id == w.instances[0]));
+}
