@@ -6,8 +6,8 @@
 
 The drifted world must show changed, missing and unmanaged drift (changed
 drift on a route table, an EBS volume, a lifecycle and a logging
-configuration among it), a decision
-on every drift, the app stack's reconcile dry-run calls, and the proposed
+configuration among it), a decision on every drift, who changed each
+changed drift (`changed_by`), the app stack's reconcile dry-run calls, and the proposed
 code changes (patches with a diff, an import and a removal); the untouched
 world must compare clean (no drift, nothing unknown, every stack ok). The
 JSON report is checked, never the wording of the text one. Exits 1 with every
@@ -62,6 +62,14 @@ def main() -> int:
             dec = d.get("decision") or {}
             if dec.get("action") not in ("reconcile", "pull_request", "report_only", "ignored"):
                 problems.append(f"no decision for {d.get('address') or d.get('id')}")
+        # Attribution: the drift step recorded a CloudTrail event per change
+        # (demo/fake_cloudtrail.py serves them): every changed drift says who.
+        for d in drifts:
+            if d.get("kind") == "changed" and not (d.get("changed_by") or {}).get("principal"):
+                problems.append(f"no changed_by on changed drift {d.get('address') or d.get('id')}"
+                                f" ({d.get('unattributed')})")
+        if not any(d.get("changed_by") for d in drifts if d.get("kind") != "changed"):
+            problems.append("no changed_by on any missing or unmanaged drift")
         actions = [a for st in stacks for a in st.get("actions", [])]
         dry = [a for a in actions if a.get("dry_run") and a.get("outcome") == "dry_run" and a.get("operation")]
         if not dry:

@@ -8,7 +8,8 @@
 #
 # The JSON report is kept in demo/.world/report.json; CI checks it with
 # demo/check_report.py (changed, missing and unmanaged drift, a decision per
-# drift, the reconcile dry-run calls; with --no-drift: no drift at all).
+# drift, who changed it (CloudTrail, served by demo/fake_cloudtrail.py), the
+# reconcile dry-run calls; with --no-drift: no drift at all).
 set -euo pipefail
 
 MOTO_VERSION=5.1.22
@@ -31,7 +32,12 @@ endpoint="http://127.0.0.1:$port"
 
 python3 -m moto.server -H 127.0.0.1 -p "$port" >"$world/moto.log" 2>&1 &
 moto_pid=$!
-trap 'kill "$moto_pid" 2>/dev/null && wait "$moto_pid" 2>/dev/null; true' EXIT
+# A fake CloudTrail (LookupEvents) on loopback, serving the events the drift
+# step records, for driftd's attribution ("changed by ..."): moto has none.
+ct_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 demo/fake_cloudtrail.py --port "$ct_port" --events "$world/cloudtrail-events.json" >"$world/cloudtrail.log" 2>&1 &
+ct_pid=$!
+trap 'kill "$moto_pid" "$ct_pid" 2>/dev/null || true; wait "$moto_pid" "$ct_pid" 2>/dev/null || true' EXIT
 
 echo "demo: starting moto on $endpoint"
 for i in $(seq 60); do
@@ -45,6 +51,7 @@ for i in $(seq 60); do
 done
 
 python3 demo/seed.py --endpoint "$endpoint" --out "$world" "$@"
+printf '\n[attribution]\nendpoint_url = "http://127.0.0.1:%s"\n' "$ct_port" >>"$world/driftd.toml"
 
 echo "demo: driftd scan --config $world/driftd.toml"
 echo

@@ -488,38 +488,98 @@ def write_config(endpoint, out):
 
 # --- out-of-band drift -------------------------------------------------------
 
+# Every change below is also written as the CloudTrail record AWS would keep
+# (OUT/cloudtrail-events.json): demo/fake_cloudtrail.py serves them to
+# driftd's attribution (LookupEvents), so the report says who changed what.
+EVENTS_FILE = "cloudtrail-events.json"
 
-def drift(ec2, s3, ids):
+
+def role(name, session):
+    return {"type": "AssumedRole", "principalId": f"AROADEMO:{session}",
+            "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{name}/{session}", "accountId": ACCOUNT,
+            "sessionContext": {"sessionIssuer": {"type": "Role", "userName": name,
+                                                 "arn": f"arn:aws:iam::{ACCOUNT}:role/{name}"}}}
+
+
+def iam_user(name):
+    return {"type": "IAMUser", "userName": name, "accountId": ACCOUNT,
+            "arn": f"arn:aws:iam::{ACCOUNT}:user/{name}"}
+
+
+CONSOLE = "console.amazonaws.com"
+CLI = "aws-cli/2.15.30 Python/3.11.8 Linux/6.5 exe/x86_64"
+
+
+def trail(out, resource, rtype, event_name, who, user_agent, source="ec2", **request):
+    """Append the CloudTrail record of one out-of-band change to OUT/EVENTS_FILE."""
+    if out is None:
+        return
+    path = Path(out) / EVENTS_FILE
+    events = json.loads(path.read_text()) if path.exists() else []
+    events.append({"resource": resource, "type": rtype, "record": {
+        "eventVersion": "1.09", "userIdentity": who,
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "eventSource": f"{source}.amazonaws.com", "eventName": event_name, "awsRegion": REGION,
+        "sourceIPAddress": "203.0.113.7", "userAgent": user_agent, "requestParameters": request,
+        "readOnly": False, "eventID": str(uuid.uuid4()), "eventType": "AwsApiCall",
+        "managementEvent": True, "recipientAccountId": ACCOUNT,
+        "sessionCredentialFromConsole": "true" if user_agent == CONSOLE else "false"}})
+    path.write_text(json.dumps(events, indent=1))
+
+
+def drift(ec2, s3, ids, out=None):
     web = ids["web"]
     web1, web2 = ids["instances"][1], ids["instances"][2]
     # Someone opens SSH "just for a minute".
     ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
         "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "debug"}]}])
+    trail(out, web, "AWS::EC2::SecurityGroup", "AuthorizeSecurityGroupIngress",
+          role("ops-admin", "jane"), CONSOLE, groupId=web)
     # Ownership changed in the console.
     ec2.create_tags(Resources=[web1], Tags=[{"Key": "Team", "Value": "ops"}])
+    trail(out, web1, "AWS::EC2::Instance", "CreateTags",
+          role("AWSReservedSSO_PowerUser_0123456789abcdef", "alice@example.com"), CONSOLE)
     # A resize during an incident.
     ec2.stop_instances(InstanceIds=[web2])
     wait_state(ec2, web2, "stopped")
     ec2.modify_instance_attribute(InstanceId=web2, InstanceType={"Value": "t3.large"})
     ec2.start_instances(InstanceIds=[web2])
     wait_state(ec2, web2, "running")
+    trail(out, web2, "AWS::EC2::Instance", "ModifyInstanceAttribute",
+          role("break-glass", "oncall-bob"), CLI, instanceId=web2)
     # A hotfix box nobody wrote down.
-    run_instance(ec2, ec2.describe_instances(InstanceIds=[web1])["Reservations"][0]
-                 ["Instances"][0]["ImageId"], ids["subnet"], web, Name="hotfix", Team="ops")
+    hotfix = run_instance(ec2, ec2.describe_instances(InstanceIds=[web1])["Reservations"][0]
+                          ["Instances"][0]["ImageId"], ids["subnet"], web, Name="hotfix", Team="ops")
+    trail(out, hotfix, "AWS::EC2::Instance", "RunInstances", role("break-glass", "oncall-bob"), CLI)
     # S3: versioning suspended, public access block removed, a scratch bucket.
     s3.put_bucket_versioning(Bucket="demo-logs", VersioningConfiguration={"Status": "Suspended"})
+    trail(out, "demo-logs", "AWS::S3::Bucket", "PutBucketVersioning", iam_user("deploy-bot"), CLI,
+          source="s3", bucketName="demo-logs")
     s3.delete_public_access_block(Bucket="demo-assets")
+    trail(out, "demo-assets", "AWS::S3::Bucket", "DeleteBucketPublicAccessBlock",
+          role("ops-admin", "jane"), CONSOLE, source="s3", bucketName="demo-assets")
     s3.create_bucket(Bucket="demo-scratch")
+    trail(out, "demo-scratch", "AWS::S3::Bucket", "CreateBucket", iam_user("deploy-bot"), CLI,
+          source="s3", bucketName="demo-scratch")
     # Network: the private subnets' default route moved off the NAT gateway.
     ec2.replace_route(RouteTableId=ids["rtb_private"], DestinationCidrBlock="0.0.0.0/0",
                       GatewayId=ids["igw"])
+    trail(out, ids["rtb_private"], "AWS::EC2::RouteTable", "ReplaceRoute",
+          role("network-admin", "raj"), CLI, routeTableId=ids["rtb_private"],
+          destinationCidrBlock="0.0.0.0/0")
     # The data volume grown during a disk-full page; log retention cut to a week;
     # access logs of demo-assets sent under another prefix.
     ec2.modify_volume(VolumeId=ids["volume"], Size=50)
+    trail(out, ids["volume"], "AWS::EC2::Volume", "ModifyVolume",
+          role("break-glass", "oncall-bob"), CONSOLE, volumeId=ids["volume"], size=50)
     s3.put_bucket_lifecycle_configuration(Bucket="demo-logs", LifecycleConfiguration=LOGS_LIFECYCLE(7))
+    trail(out, "demo-logs", "AWS::S3::Bucket", "PutBucketLifecycle", iam_user("deploy-bot"), CLI,
+          source="s3", bucketName="demo-logs")
     s3.put_bucket_logging(Bucket="demo-assets", BucketLoggingStatus={"LoggingEnabled": {
         "TargetBucket": "demo-logs", "TargetPrefix": "debug/"}})
+    trail(out, "demo-assets", "AWS::S3::Bucket", "PutBucketLogging", role("ops-admin", "jane"),
+          CONSOLE, source="s3", bucketName="demo-assets")
 
 
 def main():
@@ -539,7 +599,7 @@ def main():
     write_config(a.endpoint, a.out)
     print(f"seed: world created, state written to {a.out}/states")
     if not a.no_drift:
-        drift(ec2, s3, ids)
+        drift(ec2, s3, ids, a.out)
         print("seed: out-of-band drift applied")
 
 

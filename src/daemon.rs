@@ -105,6 +105,12 @@ pub struct Shared {
     /// as wedged (see [`WEDGE_INTERVALS`]).
     pub wedge_after: Mutex<BTreeMap<String, Duration>>,
     pub ready: Mutex<Result<(), String>>,
+    /// When the last full (not event-narrowed) run of each stack started:
+    /// an event received before it is covered by it (coalesced).
+    pub full_started: Mutex<BTreeMap<String, Instant>>,
+    /// The events consumer's metrics: registered once, kept across reloads.
+    pub events: crate::events::sqs::EventMetrics,
+    events_registered: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -116,7 +122,20 @@ impl Shared {
             running: Mutex::default(),
             wedge_after: Mutex::default(),
             ready: Mutex::new(Err("starting".into())),
+            full_started: Mutex::default(),
+            events: crate::events::sqs::EventMetrics::new(),
+            events_registered: Default::default(),
         })
+    }
+
+    /// Register the event metrics (once).
+    fn register_events(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.events_registered.swap(true, Ordering::SeqCst) {
+            if let Err(e) = self.events.register(&self.metrics) {
+                warn!(error = %e, "event metrics not registered");
+            }
+        }
     }
 
     /// Why the scheduler is wedged (a run lasting far longer than its
@@ -245,15 +264,17 @@ pub async fn serve(
 /// Run one scheduled job (one stack, or all stacks for `[daemon]`-level
 /// full scans) unless any of its stacks is already running.
 async fn run_job(config: Arc<Config>, stacks: Vec<String>, shared: Arc<Shared>, env: Arc<dyn Env>) {
-    run_job_recorded(config, stacks, shared, env).await;
+    run_job_recorded(config, stacks, shared, env, None).await;
 }
 
 /// [`run_job`]; true when the run happened and its report was recorded.
+/// `narrow`: an event-driven rescan of just the named resources.
 async fn run_job_recorded(
     config: Arc<Config>,
     stacks: Vec<String>,
     shared: Arc<Shared>,
     env: Arc<dyn Env>,
+    narrow: Option<Arc<crate::events::rescan::Narrow>>,
 ) -> bool {
     {
         let mut running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -266,6 +287,13 @@ async fn run_job_recorded(
         }
         let now = Instant::now();
         running.extend(stacks.iter().map(|s| (s.clone(), now)));
+        if narrow.is_none() {
+            let mut full = shared
+                .full_started
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            full.extend(stacks.iter().map(|s| (s.clone(), now)));
+        }
     }
     // Cleared on every exit path, a panic included: a stack must never stay
     // "running" forever (every later tick would be skipped).
@@ -286,6 +314,7 @@ async fn run_job_recorded(
                 max_attempts: config.scan.max_attempts,
                 ..Default::default()
             },
+            narrow: narrow.clone(),
             ..Default::default()
         },
         dry_run: false,
@@ -299,7 +328,8 @@ async fn run_job_recorded(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .record(&report);
-    info!(stacks = ?stacks, drifts = report.summary.drifts, elapsed_ms = started.elapsed().as_millis() as u64, "scheduled run finished");
+    info!(stacks = ?stacks, drifts = report.summary.drifts, elapsed_ms = started.elapsed().as_millis() as u64,
+        narrowed_to = narrow.as_ref().map(|n| n.resources.len()), "run finished");
     true
 }
 
@@ -314,9 +344,17 @@ pub fn stacks_for_events(config: &Config, batch: &crate::events::sqs::Batch) -> 
         .collect()
 }
 
-/// `[events]`: long-poll the queue; per burst, rescan the concerned stacks
-/// (waiting for a scheduled run of them to finish: coalesced, never run
-/// twice at once), then delete the messages. A failed receive backs off.
+/// `[events]`: long-poll the queue; per burst (deduplicated into its set of
+/// named resources), rescan them and then delete the messages:
+/// - a stack whose full run started after the burst was received is covered
+///   by it (coalesced with the scheduled scans): nothing more to do;
+/// - a stack with a complete previous report gets a run narrowed to the
+///   named resources, merged into that report ([`crate::events::rescan`]);
+/// - any other stack is rescanned in full;
+/// - never two runs of a stack at once: a running one is waited for.
+///
+/// A failed receive backs off. The loop stops when `stop` turns true (a
+/// SIGHUP restarts it with the new config, a signal ends it).
 async fn events_loop(
     config: Arc<Config>,
     settings: crate::events::EventsSettings,
@@ -328,11 +366,14 @@ async fn events_loop(
         max_attempts: config.scan.max_attempts,
         ..Default::default()
     };
-    let consumer = crate::events::sqs::Consumer::connect(&settings, &options, &shared.calls).await;
-    if let Err(e) = consumer.metrics.register(&shared.metrics) {
-        warn!(error = %e, "event metrics not registered");
-    }
+    shared.register_events();
+    let consumer = crate::events::sqs::Consumer::connect(&settings, &options, &shared.calls)
+        .await
+        .with_metrics(shared.events.clone());
     loop {
+        if *stop.borrow() {
+            return;
+        }
         let batch = tokio::select! {
             b = consumer.next_batch() => b,
             _ = stop.changed() => return,
@@ -341,13 +382,17 @@ async fn events_loop(
             Ok(b) => b,
             Err(e) => {
                 warn!(error = %e, "events queue: receive failed, retrying in 10 s");
-                tokio::time::sleep(Duration::from_secs(10)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+                    _ = stop.changed() => return,
+                }
                 continue;
             }
         };
         if batch.is_empty() {
             continue;
         }
+        let received = Instant::now();
         let stacks = stacks_for_events(&config, &batch);
         info!(
             messages = batch.messages,
@@ -355,30 +400,131 @@ async fn events_loop(
             ?stacks,
             "event burst: rescanning"
         );
-        let mut recorded = stacks.is_empty();
-        for _ in 0..600 {
-            if stacks.is_empty() {
-                break;
-            }
-            let busy = {
-                let running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
-                stacks.iter().any(|s| running.contains_key(s))
-            };
-            if !busy
-                && run_job_recorded(config.clone(), stacks.clone(), shared.clone(), env.clone())
-                    .await
-            {
-                recorded = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        if recorded {
+        if rescan_burst(&config, &batch, stacks, received, &shared, &env).await {
+            shared.events.rescanned.inc_by(batch.resources.len() as u64);
             if let Err(e) = consumer.finish(&batch).await {
                 warn!(error = %e, "events queue: delete failed (the messages come back)");
             }
+        } else {
+            warn!("event burst: rescan not recorded in time: its messages come back");
         }
     }
+}
+
+/// How the stacks of a burst (none of them running now) are rescanned.
+#[derive(Debug, Default, PartialEq)]
+pub struct BurstPlan {
+    /// A full run of the stack started after the burst was received: it saw
+    /// the changes, nothing more to do (coalesced).
+    pub covered: Vec<String>,
+    /// A complete previous report exists: rescan just the named resources.
+    pub narrowed: Vec<String>,
+    /// No complete report to merge into: rescan the stack in full.
+    pub full: Vec<String>,
+}
+
+/// Decide [`BurstPlan`] from when the stacks' last full runs started and the
+/// latest report.
+pub fn plan_burst(
+    stacks: &[String],
+    received: Instant,
+    full_started: &BTreeMap<String, Instant>,
+    latest: Option<&Report>,
+) -> BurstPlan {
+    let mut plan = BurstPlan::default();
+    for s in stacks {
+        let complete = latest.is_some_and(|b| {
+            b.stacks
+                .iter()
+                .any(|x| &x.name == s && x.status == crate::report::StackStatus::Ok)
+        });
+        if full_started.get(s).is_some_and(|t| *t >= received) {
+            plan.covered.push(s.clone());
+        } else if complete {
+            plan.narrowed.push(s.clone());
+        } else {
+            plan.full.push(s.clone());
+        }
+    }
+    plan
+}
+
+/// Rescan the stacks of a burst (see [`events_loop`]); true once every one
+/// of them is recorded (or covered by a full run), false after 10 minutes.
+async fn rescan_burst(
+    config: &Arc<Config>,
+    batch: &crate::events::sqs::Batch,
+    mut pending: Vec<String>,
+    received: Instant,
+    shared: &Arc<Shared>,
+    env: &Arc<dyn Env>,
+) -> bool {
+    for _ in 0..600 {
+        if pending.is_empty() {
+            return true;
+        }
+        let busy = {
+            let running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
+            pending.iter().any(|s| running.contains_key(s))
+        };
+        if busy {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        let base = shared
+            .latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .document();
+        let plan = {
+            let started = shared
+                .full_started
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            plan_burst(&pending, received, &started, base.as_ref())
+        };
+        if !plan.covered.is_empty() {
+            info!(stacks = ?plan.covered, "event burst: covered by a full run started after it");
+            pending.retain(|s| !plan.covered.contains(s));
+        }
+        let BurstPlan { narrowed, full, .. } = plan;
+        if !narrowed.is_empty() {
+            let narrow = Arc::new(crate::events::rescan::Narrow {
+                resources: batch.resources.clone(),
+                base: base.clone().expect("complete implies a base"),
+            });
+            shared.events.rescans.with_label_values(&["resource"]).inc();
+            if run_job_recorded(
+                config.clone(),
+                narrowed.clone(),
+                shared.clone(),
+                env.clone(),
+                Some(narrow),
+            )
+            .await
+            {
+                pending.retain(|s| !narrowed.contains(s));
+            }
+        }
+        if !full.is_empty() {
+            shared.events.rescans.with_label_values(&["stack"]).inc();
+            if run_job_recorded(
+                config.clone(),
+                full.clone(),
+                shared.clone(),
+                env.clone(),
+                None,
+            )
+            .await
+            {
+                pending.retain(|s| !full.contains(s));
+            }
+        }
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    pending.is_empty()
 }
 
 /// One schedule loop: sleep to the next tick (+ jitter), start the job.
@@ -502,6 +648,21 @@ fn start_schedules(
     tx
 }
 
+/// Start the events loop of a config (when it has `[events]`); returns the
+/// stop sender of the loop.
+fn start_events(
+    config: Arc<Config>,
+    shared: &Arc<Shared>,
+    env: &Arc<dyn Env>,
+) -> watch::Sender<bool> {
+    let (tx, rx) = watch::channel(false);
+    if let Some(ev) = config.events.clone() {
+        info!(queue = %ev.queue_url, "consuming change events");
+        tokio::spawn(events_loop(config, ev, shared.clone(), env.clone(), rx));
+    }
+    tx
+}
+
 /// Run the daemon until a signal stops it. Returns the process exit code.
 pub async fn run(config_path: PathBuf, listen: Option<String>, env: Arc<dyn Env>) -> i32 {
     let config = match config::load(&config_path, env.as_ref()) {
@@ -550,17 +711,7 @@ pub async fn run(config_path: PathBuf, listen: Option<String>, env: Arc<dyn Env>
     let jobs = Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
     let mut config = config;
     let mut schedules = start_schedules(config.clone(), &shared, &env, &jobs);
-    let (events_stop, events_rx) = watch::channel(false);
-    if let Some(ev) = config.events.clone() {
-        info!(queue = %ev.queue_url, "consuming change events");
-        tokio::spawn(events_loop(
-            config.clone(),
-            ev,
-            shared.clone(),
-            env.clone(),
-            events_rx,
-        ));
-    }
+    let mut events_stop = start_events(config.clone(), &shared, &env);
 
     #[cfg(unix)]
     let (mut term, mut hup) = {
@@ -579,8 +730,12 @@ pub async fn run(config_path: PathBuf, listen: Option<String>, env: Arc<dyn Env>
                     Ok(c) => {
                         info!("SIGHUP: configuration reloaded");
                         let _ = schedules.send(true);
+                        // The events loop too: a burst being rescanned is
+                        // finished (and deleted) by the old loop.
+                        let _ = events_stop.send(true);
                         config = Arc::new(c);
                         schedules = start_schedules(config.clone(), &shared, &env, &jobs);
+                        events_stop = start_events(config.clone(), &shared, &env);
                     }
                     Err(e) => error!("SIGHUP: the new configuration is invalid, keeping the running one:\n{e}"),
                 }
@@ -632,6 +787,51 @@ pub async fn run(config_path: PathBuf, listen: Option<String>, env: Arc<dyn Env>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_burst_is_covered_by_a_later_full_run_else_narrowed_on_a_complete_report() {
+        use crate::report::{StackStatus, SCHEMA_VERSION};
+        let stack = |name: &str, status: StackStatus| StackReport {
+            name: name.into(),
+            status,
+            errors: vec![],
+            sources: vec![],
+            counts: Default::default(),
+            drifts: vec![],
+            unknown: vec![],
+            blast_radius: None,
+            actions: vec![],
+            pull_requests: None,
+        };
+        let latest = Report {
+            schema_version: SCHEMA_VERSION,
+            driftd_version: "t".into(),
+            generated_at: "2026-12-01T10:00:00Z".into(),
+            summary: Default::default(),
+            stacks: vec![
+                stack("covered", StackStatus::Ok),
+                stack("narrow", StackStatus::Ok),
+                stack("incomplete", StackStatus::Incomplete),
+            ],
+            unmanaged: vec![],
+        };
+        let t0 = Instant::now();
+        let received = t0 + Duration::from_secs(10);
+        let started = BTreeMap::from([
+            ("covered".to_string(), received + Duration::from_secs(1)),
+            ("narrow".to_string(), t0),
+        ]);
+        let names: Vec<String> = ["covered", "narrow", "incomplete", "new"]
+            .map(String::from)
+            .to_vec();
+        let plan = plan_burst(&names, received, &started, Some(&latest));
+        assert_eq!(plan.covered, ["covered"]);
+        assert_eq!(plan.narrowed, ["narrow"]);
+        assert_eq!(plan.full, ["incomplete", "new"]);
+        // No report yet (just started): every stack in full.
+        let plan = plan_burst(&names[1..], received, &started, None);
+        assert_eq!(plan.full, ["narrow", "incomplete", "new"]);
+    }
 
     #[test]
     fn a_run_is_wedged_after_ten_intervals_within_bounds() {

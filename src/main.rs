@@ -293,6 +293,7 @@ fn main() -> ExitCode {
                     },
                     progress: !quiet,
                     shard,
+                    narrow: None,
                 },
                 dry_run,
             };

@@ -56,6 +56,7 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
         details,
         managed_ids,
         unmanaged_live,
+        rescanned,
     } = scan::scan(config, &options.scan, calls).await;
     // Who changed each drifted resource (CloudTrail); bounded, never fails.
     if let Some(a) = &config.attribution {
@@ -162,6 +163,15 @@ pub async fn run(config: &Config, options: &RunOptions, calls: &ApiCalls, env: &
     act::hold_back(&locks.refused, &mut report, &mut planned, &mut histories);
     let kill = kill_switch(config, env);
     act::reconcile::execute(config, &planner, planned, kill, &mut report).await;
+    // An event-driven rescan: carry over what it did not rescan before the
+    // pull requests (which would otherwise close) and the history (which
+    // would otherwise forget).
+    if let Some(n) = &options.scan.narrow {
+        crate::events::rescan::merge(&mut report, n, &rescanned);
+        for (stack, h) in histories.iter_mut() {
+            crate::events::rescan::carry_history(h, &report, stack, &n.base.generated_at);
+        }
+    }
     act::pull_requests(
         config,
         options.dry_run,

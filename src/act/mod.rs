@@ -242,6 +242,7 @@ pub async fn pull_requests(
                     critical: dec.critical,
                     reason: format!("{} ({})", dec.reason, dec.rule),
                     live: None,
+                    changed_by: d.changed_by.clone(),
                 }
             })
             .chain(imported)

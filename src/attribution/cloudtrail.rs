@@ -53,7 +53,9 @@ impl RateLimiter {
 /// What one lookup found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Found {
-    Event(Box<ChangedBy>),
+    /// The successful write events of the newest page that has any, newest
+    /// first (never empty): each drift of the resource picks its own.
+    Events(Vec<ChangedBy>),
     /// No write event in the window (CloudTrail delivers events within
     /// about 15 minutes, so a very recent change may not be there yet).
     None,
@@ -98,7 +100,7 @@ pub fn parse_event(
     })
 }
 
-/// Look up the newest write event naming `resource` in `[now - window, now]`,
+/// Look up the newest write events naming `resource` in `[now - window, now]`,
 /// reading at most `max_pages` pages, each after a limiter slot.
 #[allow(clippy::too_many_arguments)]
 pub async fn lookup(
@@ -140,7 +142,9 @@ pub async fn lookup(
             Ok(Err(e)) => return Err(format!("CloudTrail LookupEvents: {}", describe(&e))),
             Ok(Ok(o)) => o,
         };
-        // Newest first: the first write event is the most recent change.
+        // Newest first. Every write event of this page is kept: a bucket's
+        // lifecycle drift and its tag drift have different events.
+        let mut found = Vec::new();
         for ev in out.events() {
             let time = ev.event_time().and_then(|t| {
                 t.fmt(aws_sdk_cloudtrail::primitives::DateTimeFormat::DateTime)
@@ -155,9 +159,12 @@ pub async fn lookup(
             ) {
                 // A failed call changed nothing: keep looking.
                 if c.error_code.is_none() {
-                    return Ok(Found::Event(Box::new(c)));
+                    found.push(c);
                 }
             }
+        }
+        if !found.is_empty() {
+            return Ok(Found::Events(found));
         }
         match out.next_token() {
             Some(t) if !t.is_empty() => token = Some(t.to_string()),

@@ -266,6 +266,66 @@ fn limiter_key(t: &driftd_aws::Target) -> String {
 /// `target_of(stack, drift)` gives where a stack's drifted resource lives
 /// (unmanaged scopes carry their own). Never fails: problems end up in each
 /// drift's `unattributed`.
+/// The words of a name: `snake_case`, dotted paths and `CamelCase` split,
+/// lower-cased (`PutBucketLifecycle` -> put, bucket, lifecycle).
+fn words(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for c in s.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+        } else if c.is_ascii_uppercase() && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+            cur.push(c.to_ascii_lowercase());
+        } else {
+            cur.push(c.to_ascii_lowercase());
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Two words match when one starts the other and the shorter has at least
+/// three letters (`tag` / `tags` / `tagging`).
+fn word_match(a: &str, b: &str) -> bool {
+    let (s, l) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    s.len() >= 3 && l.starts_with(s)
+}
+
+/// Of a resource's write events (newest first), the one that best explains
+/// this drift: an event whose name shares words with the drifted
+/// attributes (twice the weight) or the resource type wins; the newest
+/// among equals. Many types share one CloudTrail resource (every S3
+/// configuration is the bucket's): its newest event alone would attribute a
+/// lifecycle change to the tagging call made after it.
+fn best_event<'a>(d: &Drift, events: &'a [ChangedBy]) -> &'a ChangedBy {
+    let type_words = words(&d.rtype);
+    let attr_words: Vec<String> = d.attributes.iter().flat_map(|a| words(&a.path)).collect();
+    let score = |e: &ChangedBy| {
+        let ev = words(&e.event_name);
+        let hits = |ws: &[String]| {
+            ev.iter()
+                .filter(|w| ws.iter().any(|x| word_match(w, x)))
+                .count()
+        };
+        2 * hits(&attr_words) + hits(&type_words)
+    };
+    let mut best = &events[0];
+    let mut best_score = score(best);
+    for e in &events[1..] {
+        let s = score(e);
+        if s > best_score {
+            best = e;
+            best_score = s;
+        }
+    }
+    best
+}
+
 pub async fn attribute_report(
     settings: &AttributionSettings,
     report: &mut Report,
@@ -392,9 +452,10 @@ pub async fn attribute_report(
             continue;
         }
         match results.get(&(t, id)) {
-            Some(Ok(cloudtrail::Found::Event(c))) => {
-                d.changed_by = Some((**c).clone());
-                next.insert(key, (**c).clone());
+            Some(Ok(cloudtrail::Found::Events(events))) => {
+                let c = best_event(d, events);
+                d.changed_by = Some(c.clone());
+                next.insert(key, c.clone());
                 stats.attributed += 1;
             }
             Some(Ok(cloudtrail::Found::None)) => {
@@ -426,6 +487,68 @@ pub async fn attribute_report(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn each_drift_of_a_shared_resource_gets_the_event_that_explains_it() {
+        let ev = |name: &str| ChangedBy {
+            event_name: name.into(),
+            event_time: "2026-12-01T10:00:00Z".into(),
+            event_id: name.into(),
+            event_source: None,
+            principal: Principal {
+                kind: "iam_user".into(),
+                name: "user/deploy-bot".into(),
+                session: None,
+                arn: None,
+                account_id: None,
+            },
+            via: "cli".into(),
+            source_ip: None,
+            user_agent: None,
+            error_code: None,
+        };
+        // Newest first, as LookupEvents answers.
+        let events = vec![
+            ev("PutBucketTagging"),
+            ev("PutBucketLogging"),
+            ev("PutBucketLifecycle"),
+            ev("PutBucketVersioning"),
+        ];
+        let drift = |rtype: &str, path: Option<&str>| {
+            let mut d: Drift = serde_json::from_value(serde_json::json!({
+                "type": rtype, "id": "logs", "kind": "changed", "attributes": []
+            }))
+            .unwrap();
+            if let Some(p) = path {
+                d.attributes.push(crate::report::AttrChange {
+                    path: p.into(),
+                    expected: serde_json::Value::Null,
+                    actual: serde_json::Value::Null,
+                });
+            }
+            d
+        };
+        let pick = |d: &Drift| best_event(d, &events).event_name.clone();
+        let lifecycle = drift(
+            "aws_s3_bucket_lifecycle_configuration",
+            Some("rule.a.expiration.days"),
+        );
+        assert_eq!(pick(&lifecycle), "PutBucketLifecycle");
+        assert_eq!(
+            pick(&drift("aws_s3_bucket_logging", Some("target_prefix"))),
+            "PutBucketLogging"
+        );
+        assert_eq!(
+            pick(&drift("aws_s3_bucket", Some("versioning.enabled"))),
+            "PutBucketVersioning"
+        );
+        assert_eq!(
+            pick(&drift("aws_s3_bucket", Some("tags.Team"))),
+            "PutBucketTagging"
+        );
+        // Nothing to tell them apart: the newest.
+        assert_eq!(pick(&drift("aws_s3_bucket", None)), "PutBucketTagging");
+    }
+
     use super::*;
 
     #[test]

@@ -44,6 +44,10 @@ pub struct ScanOptions {
     pub progress: bool,
     /// Scan only this shard: (index, count), stacks split by a stable hash.
     pub shard: Option<(u32, u32)>,
+    /// An event-driven rescan: read only the resources the events name (and
+    /// what shares their listing), then merge into the previous report
+    /// ([`crate::events::rescan`]). `None`: a full scan.
+    pub narrow: Option<std::sync::Arc<crate::events::rescan::Narrow>>,
 }
 
 struct Progress {
@@ -82,6 +86,8 @@ pub struct Scan {
     pub managed_ids: BTreeMap<String, BTreeMap<String, String>>,
     /// Live form of each unmanaged resource, by (region, type, id).
     pub unmanaged_live: BTreeMap<(String, String, String), driftd_core::Live>,
+    /// Narrowed scans only: per stack, the addresses this run read and compared.
+    pub rescanned: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// Run one scan over the configured stacks and return its report.
@@ -228,8 +234,24 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         &scopes.foreign,
         &foreign_rules,
         &discover_in,
+        options.narrow.as_deref(),
     )
     .await;
+    let mut rescanned: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    if options.narrow.is_some() {
+        for read in &results {
+            for (i, d) in read.desired.iter().enumerate() {
+                rescanned
+                    .entry(loaded[read.stacks[i]].stack.name.clone())
+                    .or_default()
+                    .insert(d.address.clone());
+            }
+        }
+        // Stacks of the run with nothing named: rescanned, nothing read.
+        for l in &loaded {
+            rescanned.entry(l.stack.name.clone()).or_default();
+        }
+    }
 
     let mut scope_reports = Vec::new();
     let mut details = BTreeMap::new();
@@ -289,5 +311,6 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         details,
         managed_ids,
         unmanaged_live,
+        rescanned,
     }
 }

@@ -349,11 +349,12 @@ pub(super) async fn read_all(
     foreign: &BTreeMap<ScopeKey, Vec<StateResource>>,
     foreign_rules: &BTreeMap<ScopeKey, Vec<StateResource>>,
     discover_in: &DiscoverIn<'_>,
+    narrow: Option<&crate::events::rescan::Narrow>,
 ) -> Vec<ScopeRead> {
     stream::iter(members)
             .map(|(key, members)| {
-                let discover = discover_in.allows(&key);
-                let foreign_ids: HashMap<String, BTreeSet<String>> = if discover {
+                let mut discover = discover_in.allows(&key);
+                let mut foreign_ids: HashMap<String, BTreeSet<String>> = if discover {
                     schema.desired(foreign.get(&key).map(Vec::as_slice).unwrap_or(&[])).into_iter().fold(HashMap::new(), |mut m, d| {
                         m.entry(d.rtype).or_default().insert(d.id);
                         m
@@ -372,7 +373,41 @@ pub(super) async fn read_all(
                     resources.truncate(own);
                     // Raw state attributes are no longer needed: keep only the
                     // sensitive paths, and free the rest before the live read.
-                    let sensitive: Vec<Vec<Vec<String>>> = resources.into_iter().map(|r| r.sensitive_paths).collect();
+                    let mut sensitive: Vec<Vec<Vec<String>>> = resources.into_iter().map(|r| r.sensitive_paths).collect();
+                    let mut stacks = stacks;
+                    let mut own = own;
+                    if let Some(n) = narrow {
+                        // An event-driven rescan: keep the resources the events
+                        // name (and those sharing their listing); the others'
+                        // ids only keep them from being reported unmanaged.
+                        let named = n.named_in(&key.region);
+                        let keep: Vec<bool> = desired[..own].iter().map(|d| crate::events::rescan::names(d, &named)).collect();
+                        let kept_ids: BTreeSet<&str> = desired[..own].iter().zip(&keep).filter(|(_, k)| **k).map(|(d, _)| d.id.as_str()).collect();
+                        // A named id no stack manages is a candidate unmanaged
+                        // resource: only then is the scope listed in full.
+                        discover &= named.iter().any(|id| !kept_ids.contains(id));
+                        if !discover {
+                            foreign_ids.clear();
+                        }
+                        let rest = desired.split_off(own);
+                        let mut kept = Vec::new();
+                        let mut kept_stacks = Vec::new();
+                        let mut kept_sensitive = Vec::new();
+                        for (((d, s), sens), k) in std::mem::take(&mut desired).into_iter().zip(stacks).zip(sensitive).zip(keep) {
+                            if k {
+                                kept.push(d);
+                                kept_stacks.push(s);
+                                kept_sensitive.push(sens);
+                            } else if discover {
+                                foreign_ids.entry(d.rtype).or_default().insert(d.id);
+                            }
+                        }
+                        own = kept.len();
+                        kept.extend(rest);
+                        desired = kept;
+                        stacks = kept_stacks;
+                        sensitive = kept_sensitive;
+                    }
                     let t = Instant::now();
                     // Every read of the scope ends by `scan.stack_timeout`.
                     let deadline = tokio::time::Instant::now() + config.scan.stack_timeout;

@@ -10,6 +10,7 @@
 //! never deleted: after `max_receives` receives the queue's redrive policy
 //! moves it to the dead-letter queue.
 
+pub mod rescan;
 pub mod sqs;
 
 use std::collections::BTreeSet;
@@ -31,6 +32,10 @@ pub struct EventsSettings {
     pub wait_seconds: i32,
     /// Collect a burst for at most this long before rescanning.
     pub batch_window: std::time::Duration,
+    /// A poison message is hidden this long per receive (at most 15 min)
+    /// before it is seen again, then dead-lettered by the queue after
+    /// `max_receives` receives.
+    pub poison_backoff: std::time::Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,6 +47,7 @@ struct RawEvents {
     max_receives: Option<i64>,
     wait_seconds: Option<i64>,
     batch_window: Option<String>,
+    poison_backoff: Option<String>,
 }
 
 /// Parse `[events]`; errors are (field, message) pairs.
@@ -106,6 +112,23 @@ pub fn parse_settings(v: &toml::Value) -> Result<EventsSettings, Vec<(String, St
             }
         },
     };
+    let poison_backoff = match raw.poison_backoff.as_deref() {
+        None => std::time::Duration::from_secs(30),
+        Some(t) => match humantime::parse_duration(t.trim()) {
+            Ok(d) if d <= std::time::Duration::from_secs(900) => d,
+            Ok(_) => {
+                errors.push(("events.poison_backoff".into(), "use at most 15m".into()));
+                std::time::Duration::from_secs(30)
+            }
+            Err(e) => {
+                errors.push((
+                    "events.poison_backoff".into(),
+                    format!("`{t}` is not a duration ({e})"),
+                ));
+                std::time::Duration::from_secs(30)
+            }
+        },
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -116,6 +139,7 @@ pub fn parse_settings(v: &toml::Value) -> Result<EventsSettings, Vec<(String, St
         max_receives: max_receives as u32,
         wait_seconds: wait_seconds as i32,
         batch_window,
+        poison_backoff,
     })
 }
 

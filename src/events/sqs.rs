@@ -1,7 +1,7 @@
 //! Long-polling the events queue, coalescing bursts, deleting after the rescan.
 //!
 //! One cycle ([`Consumer::next_batch`]): long-poll (`WaitTimeSeconds`) until a
-//! message arrives, then keep receiving without waiting until the queue is
+//! message arrives, then keep receiving (1 s long polls) until the queue is
 //! empty or `batch_window` has passed; the resource ids of all those messages
 //! form one deduplicated [`Batch`]. The caller rescans, records the report,
 //! then calls [`Consumer::finish`], which deletes the batch's messages.
@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
 use tracing::{info, warn};
 
 use super::{parse_event, EventsSettings, NotAChange};
@@ -30,6 +30,14 @@ pub struct EventMetrics {
     pub lag: IntGauge,
     /// `driftd_events_poison_messages`: poison messages in the last batch.
     pub poison: IntGauge,
+    /// `driftd_event_rescans_total{mode}`: runs started for event bursts,
+    /// `resource` (narrowed to the named resources) or `stack` (in full:
+    /// no complete previous report to merge into).
+    pub rescans: IntCounterVec,
+    /// `driftd_event_rescanned_resources_total`: distinct resources named by
+    /// a burst whose rescan was recorded (a burst of 1,000 events for 10
+    /// resources adds 10).
+    pub rescanned: IntCounter,
 }
 
 impl Default for EventMetrics {
@@ -67,6 +75,19 @@ impl EventMetrics {
                 "Unparsable messages in the last batch (left for the dead-letter queue).",
             )
             .expect("valid metric"),
+            rescans: IntCounterVec::new(
+                Opts::new(
+                    "driftd_event_rescans_total",
+                    "Runs started for event bursts, by mode (resource: narrowed to the named resources; stack: in full).",
+                ),
+                &["mode"],
+            )
+            .expect("valid metric"),
+            rescanned: IntCounter::new(
+                "driftd_event_rescanned_resources_total",
+                "Distinct resources named by event bursts whose rescan was recorded.",
+            )
+            .expect("valid metric"),
         }
     }
 
@@ -74,9 +95,30 @@ impl EventMetrics {
         m.register(Box::new(self.received.clone()))?;
         m.register(Box::new(self.to_report.clone()))?;
         m.register(Box::new(self.lag.clone()))?;
-        m.register(Box::new(self.poison.clone()))
+        m.register(Box::new(self.poison.clone()))?;
+        m.register(Box::new(self.rescans.clone()))?;
+        m.register(Box::new(self.rescanned.clone()))?;
+        // Every series exists from start-up, at 0.
+        for o in ["change", "irrelevant", "poison"] {
+            self.received.with_label_values(&[o]);
+        }
+        for mode in ["resource", "stack"] {
+            self.rescans.with_label_values(&[mode]);
+        }
+        Ok(())
     }
 }
+
+/// The metric families of the events consumer (exported by the daemon with
+/// `[events]` only, besides [`crate::metrics::METRIC_NAMES`]).
+pub const EVENT_METRIC_NAMES: &[&str] = &[
+    "driftd_events_received_total",
+    "driftd_event_to_report_seconds",
+    "driftd_events_lag_seconds",
+    "driftd_events_poison_messages",
+    "driftd_event_rescans_total",
+    "driftd_event_rescanned_resources_total",
+];
 
 /// A poison message, as reported.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +140,8 @@ pub struct Batch {
     pub poison: Vec<Poison>,
     /// Earliest API-call time of the changes (for the event-to-report histogram).
     pub earliest_event: Option<SystemTime>,
+    /// Age of its oldest message when received (`driftd_events_lag_seconds`).
+    pub lag: Duration,
     /// Receipt handles to delete once the rescan is recorded.
     receipts: BTreeMap<String, String>,
 }
@@ -150,6 +194,13 @@ impl Consumer {
         }
     }
 
+    /// Use these (already registered) metrics: they outlive a consumer
+    /// restarted by a config reload.
+    pub fn with_metrics(mut self, metrics: EventMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// Receive up to 10 messages, waiting up to `wait` seconds.
     async fn receive_into(&self, batch: &mut Batch, wait: i32) -> Result<usize, String> {
         let out = self
@@ -180,9 +231,7 @@ impl Consumer {
                 let age = now
                     .duration_since(UNIX_EPOCH + Duration::from_millis(sent))
                     .unwrap_or_default();
-                if age.as_secs() as i64 > self.metrics.lag.get() {
-                    self.metrics.lag.set(age.as_secs() as i64);
-                }
+                batch.lag = batch.lag.max(age);
             }
             let Some(receipt) = m.receipt_handle() else {
                 continue;
@@ -217,13 +266,17 @@ impl Consumer {
                         reason,
                         dead_lettered,
                     });
-                    // Back off before it is seen again: 30 s per receive, at most 15 min.
+                    // Back off before it is seen again: `poison_backoff` per
+                    // receive, at most 15 min.
+                    let backoff = (self.settings.poison_backoff.as_secs() as i32)
+                        .saturating_mul(count as i32)
+                        .min(900);
                     let _ = self
                         .client
                         .change_message_visibility()
                         .queue_url(&self.settings.queue_url)
                         .receipt_handle(receipt)
-                        .visibility_timeout((30 * count as i32).min(900))
+                        .visibility_timeout(backoff)
                         .send()
                         .await;
                 }
@@ -236,7 +289,6 @@ impl Consumer {
     /// batch means the long poll ended with no message.
     pub async fn next_batch(&self) -> Result<Batch, String> {
         let mut batch = Batch::default();
-        self.metrics.lag.set(0);
         if self
             .receive_into(&mut batch, self.settings.wait_seconds)
             .await?
@@ -245,12 +297,16 @@ impl Consumer {
             return Ok(batch);
         }
         let until = tokio::time::Instant::now() + self.settings.batch_window;
+        // A 1 s long poll, not a short one: a short poll samples only some
+        // of SQS's servers and can answer empty while messages remain
+        // (splitting a burst); an empty long poll means the queue is drained.
         while tokio::time::Instant::now() < until {
-            if self.receive_into(&mut batch, 0).await? == 0 {
+            if self.receive_into(&mut batch, 1).await? == 0 {
                 break;
             }
         }
         self.metrics.poison.set(batch.poison.len() as i64);
+        self.metrics.lag.set(batch.lag.as_secs() as i64);
         Ok(batch)
     }
 
@@ -300,5 +356,30 @@ impl Consumer {
             "event batch recorded"
         );
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_metrics_are_registered_once_with_every_series_at_zero() {
+        let m = crate::metrics::Metrics::new();
+        let ev = EventMetrics::new();
+        ev.register(&m).unwrap();
+        assert!(ev.register(&m).is_err(), "a second registration is refused");
+        let text = m.encode();
+        for name in EVENT_METRIC_NAMES {
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name}:\n{text}");
+        }
+        for series in [
+            "driftd_events_received_total{outcome=\"poison\"} 0",
+            "driftd_event_rescans_total{mode=\"resource\"} 0",
+            "driftd_event_rescans_total{mode=\"stack\"} 0",
+            "driftd_event_to_report_seconds_count 0",
+        ] {
+            assert!(text.contains(series), "{series}:\n{text}");
+        }
     }
 }

@@ -141,6 +141,33 @@ pub fn commit_message(subject: &str, drifts: &[&ProposedDrift], plan: &EditPlan)
     m
 }
 
+/// "Who changed it": each drift's CloudTrail event (`[attribution]`), one
+/// line per resource; nothing when no drift is attributed.
+fn render_changed_by(o: &mut String, drifts: &[&ProposedDrift]) {
+    let mut lines: Vec<String> = drifts
+        .iter()
+        .filter_map(|d| {
+            let c = d.changed_by.as_ref()?;
+            Some(format!(
+                "- `{}`: changed by {} (CloudTrail event `{}`)",
+                cell(&d.display_name()),
+                cell(&c.summary()),
+                cell(&c.event_id)
+            ))
+        })
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    lines.sort();
+    lines.dedup();
+    let _ = writeln!(o, "### Who changed it\n");
+    for l in lines {
+        let _ = writeln!(o, "{l}");
+    }
+    o.push('\n');
+}
+
 /// The pull request body.
 ///
 /// `previous` is the body this one replaces (the open pull request's, or the
@@ -219,6 +246,7 @@ pub fn render(
         );
     }
     o.push('\n');
+    render_changed_by(&mut o, drifts);
     if !plan.notes.is_empty() {
         let _ = writeln!(o, "### Generated code\n");
         let _ = writeln!(o, "Imports use `import` blocks (Terraform 1.5+, OpenTofu 1.6+); removals use `removed` blocks with `destroy = false` (Terraform 1.7+). Review the generated blocks: they hold only the compared attributes and the required arguments.\n");
@@ -300,4 +328,77 @@ pub fn render(
     let _ = writeln!(o, "{FINGERPRINT_MARKER}{fingerprint} -->");
     let _ = writeln!(o, "{METADATA_MARKER}{json} -->");
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attribution::{ChangedBy, Principal};
+    use crate::report::{AttrChange, DriftKind};
+
+    fn proposed(changed_by: Option<ChangedBy>) -> ProposedDrift {
+        ProposedDrift {
+            address: Some("aws_security_group.web".into()),
+            rtype: "aws_security_group".into(),
+            id: "sg-0123456789abcdef0".into(),
+            kind: DriftKind::Changed,
+            attributes: vec![AttrChange {
+                path: "description".into(),
+                expected: serde_json::json!("web"),
+                actual: serde_json::json!("web | edited"),
+            }],
+            first_seen: None,
+            critical: false,
+            reason: "keep live (config:r)".into(),
+            live: None,
+            changed_by,
+        }
+    }
+
+    #[test]
+    fn the_body_says_who_changed_it_and_the_fingerprint_does_not_depend_on_it() {
+        let by = ChangedBy {
+            event_name: "ModifySecurityGroupRules".into(),
+            event_time: "2026-12-01T10:32:41Z".into(),
+            event_id: "0f3c2f7a-0000-4f0e-9d5c-7d6b8c6e1a01".into(),
+            event_source: Some("ec2.amazonaws.com".into()),
+            principal: Principal {
+                kind: "assumed_role".into(),
+                name: "role/ops-admin".into(),
+                session: Some("jane".into()),
+                arn: None,
+                account_id: None,
+            },
+            via: "console".into(),
+            source_ip: Some("203.0.113.7".into()),
+            user_agent: None,
+            error_code: None,
+        };
+        let with = proposed(Some(by));
+        let without = proposed(None);
+        assert_eq!(fingerprint(&[&with]), fingerprint(&[&without]));
+        let plan = EditPlan::default();
+        let body = render(
+            "app",
+            "driftd/app",
+            &[&with],
+            &plan,
+            &fingerprint(&[&with]),
+            None,
+        );
+        assert!(body.contains("### Who changed it"), "{body}");
+        assert!(
+            body.contains("- `aws_security_group.web`: changed by role/ops-admin, session jane, via console, 2026-12-01 10:32Z, ModifySecurityGroupRules (CloudTrail event `0f3c2f7a-0000-4f0e-9d5c-7d6b8c6e1a01`)"),
+            "{body}"
+        );
+        let body = render(
+            "app",
+            "driftd/app",
+            &[&without],
+            &plan,
+            &fingerprint(&[&without]),
+            None,
+        );
+        assert!(!body.contains("Who changed it"), "{body}");
+    }
 }

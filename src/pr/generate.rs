@@ -158,6 +158,7 @@ pub fn import_proposals(
                     sc.region
                 ),
                 live: Some(l.attrs.clone()),
+                changed_by: d.changed_by.clone(),
             });
         }
     }

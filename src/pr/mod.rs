@@ -54,6 +54,9 @@ pub struct ProposedDrift {
     /// resource: what its generated `resource` block is written from.
     /// `None` for changed and missing resources.
     pub live: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Who made the change (the drift's CloudTrail `changed_by`), shown in
+    /// the body; not part of the fingerprint.
+    pub changed_by: Option<crate::attribution::ChangedBy>,
 }
 
 impl ProposedDrift {
@@ -305,6 +308,7 @@ pub fn proposals_from_report(report: &Report, stack: &str) -> Vec<ProposedDrift>
             critical: false,
             reason: "drift found by the scan".into(),
             live: None,
+            changed_by: d.changed_by.clone(),
         })
         .collect()
 }

@@ -768,6 +768,7 @@ fn the_editor_edits_default_group_rule_blocks() {
         critical: false,
         reason: "rule keep-live".into(),
         live: None,
+        changed_by: None,
     };
     let p = editor::plan(&files, "", &[&d]);
     assert!(p.needs_human.is_empty(), "{:#?}", p.needs_human);

@@ -13,7 +13,7 @@ use crate::moto::{aws_env, Moto};
 use crate::proxy::FaultProxy;
 use crate::world::{self, seed};
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -22,7 +22,7 @@ fn free_port() -> u16 {
 }
 
 /// GET a path on loopback; (status, body).
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
+pub(crate) fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
@@ -41,14 +41,14 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 /// The value of one series in an exposition (0 when absent).
-fn series(text: &str, prefix: &str) -> f64 {
+pub(crate) fn series(text: &str, prefix: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(prefix))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
 
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if f() {
@@ -59,7 +59,7 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-struct Daemon(Child);
+pub(crate) struct Daemon(pub(crate) Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -72,7 +72,11 @@ fn start_daemon(config: &std::path::Path, port: u16) -> Daemon {
     start_daemon_with(config, port, &[])
 }
 
-fn start_daemon_with(config: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Daemon {
+pub(crate) fn start_daemon_with(
+    config: &std::path::Path,
+    port: u16,
+    env: &[(&str, &str)],
+) -> Daemon {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftd"));
     cmd.args([
         "daemon",
@@ -90,7 +94,7 @@ fn start_daemon_with(config: &std::path::Path, port: u16, env: &[(&str, &str)]) 
     Daemon(cmd.spawn().unwrap())
 }
 
-fn signal(child: &Child, sig: &str) {
+pub(crate) fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &child.id().to_string()])
         .status()
@@ -98,7 +102,7 @@ fn signal(child: &Child, sig: &str) {
     assert!(ok.success());
 }
 
-fn wait_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
+pub(crate) fn wait_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if let Some(s) = child.try_wait().unwrap() {
@@ -111,7 +115,7 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
 
 /// `promtool check metrics` on an exposition, when promtool is installed
 /// (CI installs it and sets DRIFTD_REQUIRE_TOOLS=1).
-fn promtool_check(text: &str) {
+pub(crate) fn promtool_check(text: &str) {
     let child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -10,12 +10,12 @@ use serde_json::json;
 
 use crate::moto::{client_options, Moto, REGION};
 
-async fn sqs(moto: &Moto) -> aws_sdk_sqs::Client {
+pub(crate) async fn sqs(moto: &Moto) -> aws_sdk_sqs::Client {
     let sdk = driftd::aws::client::sdk_config(&moto.target(), &client_options()).await;
     aws_sdk_sqs::Client::new(&sdk)
 }
 
-async fn queue(c: &aws_sdk_sqs::Client, name: &str, max_receives: u32) -> String {
+pub(crate) async fn queue(c: &aws_sdk_sqs::Client, name: &str, max_receives: u32) -> String {
     let dlq = c
         .create_queue()
         .queue_name(format!("{name}-dlq"))
@@ -54,11 +54,12 @@ fn settings(moto: &Moto, url: &str) -> EventsSettings {
         endpoint_url: Some(moto.url.clone()),
         max_receives: 3,
         wait_seconds: 1,
-        batch_window: std::time::Duration::from_secs(60),
+        batch_window: std::time::Duration::from_secs(180),
+        poison_backoff: std::time::Duration::from_secs(30),
     }
 }
 
-async fn visible(c: &aws_sdk_sqs::Client, url: &str) -> u64 {
+pub(crate) async fn visible(c: &aws_sdk_sqs::Client, url: &str) -> u64 {
     let a = c
         .get_queue_attributes()
         .queue_url(url)

@@ -16,6 +16,7 @@ mod coverage_s3b;
 mod coverage_s3v3;
 mod daemon;
 mod encryption;
+mod events_daemon;
 mod events_sqs;
 mod every_type;
 #[path = "../../bench/src/every_type_world.rs"]

@@ -733,6 +733,7 @@ fn local_import_patch_creates_imported_tf() {
         critical: true,
         reason: "import rule".into(),
         live: live.as_object().cloned(),
+        changed_by: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -11,7 +11,7 @@ use crate::fake_github::FakeGithub;
 use crate::moto::{client_options, Moto};
 use crate::world::{self, perm_tcp, seed};
 
-const NETWORK_TF: &str = r#"# The web tier's firewall.
+pub(crate) const NETWORK_TF: &str = r#"# The web tier's firewall.
 resource "aws_security_group" "web" {
   name        = "web"
   description = "web tier"

@@ -55,6 +55,7 @@ pub fn drift(address: &str, rtype: &str, attrs: &[(&str, Value, Value)]) -> Prop
         critical: false,
         reason: "rule keep-live".into(),
         live: None,
+        changed_by: None,
     }
 }
 

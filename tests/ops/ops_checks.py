@@ -28,8 +28,15 @@ METRICS = {
     "driftd_pull_requests_total": {"stack", "action"},
     "driftd_oldest_drift_age_seconds": {"stack"},
     "driftd_last_scan_status": {"stack", "status"},
+    # The daemon with [events] only.
+    "driftd_events_received_total": {"outcome"},
+    "driftd_event_to_report_seconds": set(),
+    "driftd_events_lag_seconds": set(),
+    "driftd_events_poison_messages": set(),
+    "driftd_event_rescans_total": {"mode"},
+    "driftd_event_rescanned_resources_total": set(),
 }
-HISTOGRAMS = {"driftd_scan_duration_seconds"}
+HISTOGRAMS = {"driftd_scan_duration_seconds", "driftd_event_to_report_seconds"}
 TARGET_LABELS = {"job", "instance"}
 # Label values driftd can produce; a matcher on any other value never matches.
 LABEL_VALUES = {
@@ -41,6 +48,8 @@ LABEL_VALUES = {
         "success", "throttled", "client_error", "server_error", "transport_error"},
     ("driftd_reconcile_actions_total", "outcome"): {"succeeded", "failed", "dry_run", "skipped"},
     ("driftd_pull_requests_total", "action"): {"opened", "updated", "closed"},
+    ("driftd_events_received_total", "outcome"): {"change", "irrelevant", "poison"},
+    ("driftd_event_rescans_total", "mode"): {"resource", "stack"},
 }
 
 DASHBOARD = "dashboards/driftd-grafana.json"
@@ -698,8 +707,9 @@ def cmd_iam(args):
     # Events ([events]): exactly the queue consumer's actions, on the queue only.
     ev = json.load(open("deploy/iam/driftd-events-policy.json"))
     ev_actions = sorted(a for s in ev["Statement"] if s["Effect"] == "Allow" for a in actions(s))
-    want = sorted(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                   "sqs:ChangeMessageVisibility"])
+    # The calls the consumer makes: ReceiveMessage, DeleteMessageBatch
+    # (sqs:DeleteMessage), ChangeMessageVisibility (poison back-off).
+    want = sorted(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"])
     if ev_actions != want:
         problems(f"events policy: actions {ev_actions}, expected exactly {want}")
     for s in ev["Statement"]:
@@ -707,6 +717,15 @@ def cmd_iam(args):
         for r in res:
             if not r.startswith("arn:aws:sqs:") or r.endswith("*"):
                 problems(f"events policy: {r} is broader than the events queue")
+    # The README's IAM section shows the same grants (attribution, events).
+    readme = open("README.md", encoding="utf-8").read()
+    iam = readme[readme.find("## IAM permissions"):]
+    iam = iam[:iam.find("\n## ", 3)]
+    if '"cloudtrail:LookupEvents"' not in iam:
+        problems("README IAM section: cloudtrail:LookupEvents missing")
+    shown = sorted(set(re.findall(r'"(sqs:\w+)"', iam)))
+    if shown != want:
+        problems(f"README IAM section: SQS actions {shown}, the events policy has {want}")
     problems.exit("scan read-only, history scoped, reconcile tag-scoped, events queue-scoped")
 
 
