@@ -121,7 +121,10 @@ impl Pacer {
         } else {
             (self.limits.s3_burst, self.limits.s3_refill)
         };
-        let refill = refill * self.dilation;
+        // A margin under the server's model: requests paced exactly at the
+        // refill rate can arrive bunched (scheduling jitter) and find the
+        // server's bucket a fraction of a token short.
+        let (burst, refill) = (burst * 0.9, refill * self.dilation * 0.95);
         let d = self
             .buckets
             .lock()
