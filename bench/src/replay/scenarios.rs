@@ -141,32 +141,41 @@ pub async fn minimal(ctx: &Ctx) -> Result<ScenarioOut> {
         .await?;
         Ok::<_, anyhow::Error>(())
     };
-    // One unpaginated listing each (the world has none or few of these).
+    // One unpaginated listing each (the world has none or few of these),
+    // all in flight at once: no listing depends on another.
     let listings = async {
+        type Fut<'a> = futures::future::BoxFuture<'a, Result<()>>;
         macro_rules! once {
             ($op:literal, $req:expr) => {{
-                pacer.wait($op, true).await;
-                $req.send().await.map_err(sdk_err($op))?;
+                let f: Fut<'_> = Box::pin(async move {
+                    pacer.wait($op, true).await;
+                    $req.send().await.map_err(sdk_err($op))?;
+                    Ok(())
+                });
+                f
             }};
         }
-        once!("DescribeSubnets", ec2.describe_subnets());
-        once!("DescribeRouteTables", ec2.describe_route_tables());
-        once!("DescribeInternetGateways", ec2.describe_internet_gateways());
-        once!("DescribeNatGateways", ec2.describe_nat_gateways());
-        once!("DescribeAddresses", ec2.describe_addresses());
-        once!("DescribeNetworkAcls", ec2.describe_network_acls());
-        once!(
-            "DescribeNetworkInterfaces",
-            ec2.describe_network_interfaces()
-        );
-        once!("DescribeVolumes", ec2.describe_volumes());
-        once!("DescribeKeyPairs", ec2.describe_key_pairs());
-        once!("DescribeImages", ec2.describe_images().owners("self"));
-        once!(
-            "DescribeSnapshots",
-            ec2.describe_snapshots().owner_ids("self")
-        );
-        once!("DescribeLaunchTemplates", ec2.describe_launch_templates());
+        futures::future::try_join_all(vec![
+            once!("DescribeSubnets", ec2.describe_subnets()),
+            once!("DescribeRouteTables", ec2.describe_route_tables()),
+            once!("DescribeInternetGateways", ec2.describe_internet_gateways()),
+            once!("DescribeNatGateways", ec2.describe_nat_gateways()),
+            once!("DescribeAddresses", ec2.describe_addresses()),
+            once!("DescribeNetworkAcls", ec2.describe_network_acls()),
+            once!(
+                "DescribeNetworkInterfaces",
+                ec2.describe_network_interfaces()
+            ),
+            once!("DescribeVolumes", ec2.describe_volumes()),
+            once!("DescribeKeyPairs", ec2.describe_key_pairs()),
+            once!("DescribeImages", ec2.describe_images().owners("self")),
+            once!(
+                "DescribeSnapshots",
+                ec2.describe_snapshots().owner_ids("self")
+            ),
+            once!("DescribeLaunchTemplates", ec2.describe_launch_templates()),
+        ])
+        .await?;
         Ok::<_, anyhow::Error>(())
     };
     let buckets = async {
