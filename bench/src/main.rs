@@ -84,7 +84,8 @@ const USAGE: &str = "usage: driftd-bench --endpoint http://127.0.0.1:PORT [--ins
        [--workdir DIR] [--moto-version V] [--driftd-bin PATH] [--seed N]
 Each flag also reads DRIFTD_BENCH_<FLAG> (e.g. DRIFTD_BENCH_INSTANCES=2000).
 Defaults: 10000 instances, 1000 groups, 200 buckets, sample 300 instances and
-100 groups, concurrency 8, repeat 1.";
+100 groups, concurrency 8, repeat 1.
+The replay mode (no moto, the benchmark's own AWS endpoint): driftd-bench --replay --help";
 
 fn parse_args() -> Result<Args> {
     let mut flags: BTreeMap<String, String> = BTreeMap::new();
