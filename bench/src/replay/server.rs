@@ -559,7 +559,22 @@ fn describe_instances(st: &State, s: &Settings, p: &[(String, String)]) -> Resul
         ));
     }
     let (offset, size) = page_of(st, p, s, 5, 1000)?;
-    let selected: Vec<usize> = if ids.is_empty() {
+    let by_filter: Vec<&String> = f
+        .iter()
+        .filter(|(n, _)| n == "instance-id")
+        .flat_map(|(_, v)| v)
+        .collect();
+    let selected: Vec<usize> = if ids.is_empty() && !by_filter.is_empty() {
+        // An id filter (up to 200 values): look them up rather than scan
+        // every instance (unknown ids simply match nothing, as on EC2).
+        let mut v: Vec<usize> = by_filter
+            .iter()
+            .filter_map(|id| st.index_of_instance(id))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    } else if ids.is_empty() {
         (0..w.instances.len()).collect()
     } else {
         // By id: an unknown id is an error, as on EC2.

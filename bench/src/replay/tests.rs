@@ -85,7 +85,11 @@ async fn sdk_parses_pages_and_pagination_is_real() {
     );
 
     // Filters: by id, by zone; an unknown id by InstanceIds is an error.
-    let ids = vec![w.instances[5].id.clone(), w.instances[7].id.clone()];
+    let ids = vec![
+        w.instances[7].id.clone(),
+        w.instances[5].id.clone(),
+        "i-0000000000000dead".to_string(),
+    ];
     let out = c
         .ec2
         .describe_instances()
