@@ -4,6 +4,8 @@
 #
 #   bench/run.sh                                          # the issue's scale
 #   bench/run.sh --instances 2000 --groups 200 --buckets 50   # a quick run
+#   bench/run.sh --replay                                 # the replay endpoint, no moto
+#   bench/run.sh --replay --scales 1000,10000,100000 --latencies 0,50,200
 #
 # Environment:
 #   BENCH_PROFILE=release|debug   build profile (default release)
@@ -11,6 +13,8 @@
 #   DRIFTD_CARGO_LOCK=FILE        lock file every cargo command is run under
 #                                 (default /tmp/driftd-cargo.lock; shared build tree)
 #   DRIFTD_BENCH_<FLAG>=...       same as --<flag> (see `driftd-bench --help`)
+#   BENCH_CARGO=CMD               run this instead of `flock $DRIFTD_CARGO_LOCK cargo`
+#                                 (e.g. a wrapper that shares build slots)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,12 +25,41 @@ LOCK="${DRIFTD_CARGO_LOCK:-/tmp/driftd-cargo.lock}"
 MOTO_WANT="5.1.22"
 
 cargo_locked() {
-    if command -v flock >/dev/null 2>&1; then
+    if [ -n "${BENCH_CARGO:-}" ]; then
+        $BENCH_CARGO "$@"
+    elif command -v flock >/dev/null 2>&1; then
         flock "$LOCK" cargo "$@"
     else
         cargo "$@"
     fi
 }
+
+REPLAY=0
+for a in "$@"; do [ "$a" = "--replay" ] && REPLAY=1; done
+
+build() {
+    if [ "$PROFILE" = "release" ]; then
+        cargo_locked build --release -p driftd-bench -p driftd
+        BIN="$ROOT/target/release"
+    else
+        cargo_locked build -p driftd-bench -p driftd
+        BIN="$ROOT/target/debug"
+    fi
+}
+
+if [ "$REPLAY" = 1 ]; then
+    # The replay endpoint is part of the benchmark binary: no moto.
+    build
+    mkdir -p "$WORKDIR"
+    export AWS_EC2_METADATA_DISABLED=true
+    unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+    set +e
+    "$BIN/driftd-bench" --workdir "$WORKDIR/replay" --driftd-bin "$BIN/driftd" "$@" | tee "$WORKDIR/results-replay.md"
+    status=${PIPESTATUS[0]}
+    set -e
+    echo "results: $WORKDIR/results-replay.md (exit $status: 0 all targets met, 1 a target missed, 2 error)" >&2
+    exit "$status"
+fi
 
 # moto, pinned.
 have="$(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null || true)"
@@ -37,13 +70,7 @@ fi
 MOTO_VERSION="$(python3 -c 'import moto; print(moto.__version__)')"
 
 # Build (the benchmark and the driftd CLI, for the CLI cross-check row).
-if [ "$PROFILE" = "release" ]; then
-    cargo_locked build --release -p driftd-bench -p driftd
-    BIN="$ROOT/target/release"
-else
-    cargo_locked build -p driftd-bench -p driftd
-    BIN="$ROOT/target/debug"
-fi
+build
 
 # A fresh moto on a free loopback port.
 mkdir -p "$WORKDIR"

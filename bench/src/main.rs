@@ -14,6 +14,7 @@
 //! 1 a target missed (or the scan reported the wrong drift), 2 an error.
 //! See bench/README.md.
 
+mod replay;
 mod scenarios;
 mod seed;
 mod world;
@@ -47,12 +48,44 @@ struct Args {
     seed: u64,
 }
 
+/// The replay mode and its child processes (`None`: not a replay command).
+fn replay_main(argv: &[String]) -> Option<ExitCode> {
+    let fail = |what: &str, e: anyhow::Error| {
+        eprintln!("{what}: {e:#}");
+        ExitCode::from(2)
+    };
+    let arg = |i: usize| argv.get(i).map(String::as_str).unwrap_or("");
+    Some(match arg(1) {
+        "__replay-serve" => match replay::serve_main(arg(2)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail("replay server", e),
+        },
+        "__replay-prepare" => match replay::run::prepare_main(arg(2), arg(3)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail("replay prepare", e),
+        },
+        "__replay-scenario" => match replay::run::scenario_main(arg(2), arg(3)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("replay scenario {}", arg(2)), e),
+        },
+        _ if argv.iter().skip(1).any(|a| a == "--replay") => {
+            match replay::run::parse(&argv[1..]).and_then(replay::run::main) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => fail("error", e),
+            }
+        }
+        _ => return None,
+    })
+}
+
 const USAGE: &str = "usage: driftd-bench --endpoint http://127.0.0.1:PORT [--instances N] [--groups N] [--buckets N]
        [--sample-instances N] [--sample-groups N] [--concurrency N] [--repeat N]
        [--workdir DIR] [--moto-version V] [--driftd-bin PATH] [--seed N]
 Each flag also reads DRIFTD_BENCH_<FLAG> (e.g. DRIFTD_BENCH_INSTANCES=2000).
 Defaults: 10000 instances, 1000 groups, 200 buckets, sample 300 instances and
-100 groups, concurrency 8, repeat 1.";
+100 groups, concurrency 8, repeat 1.
+The replay mode (no moto, the benchmark's own AWS endpoint): driftd-bench --replay --help";
 
 fn parse_args() -> Result<Args> {
     let mut flags: BTreeMap<String, String> = BTreeMap::new();
@@ -166,9 +199,25 @@ struct Measured {
     peak_rss: u64,
 }
 
+/// A finished child process.
+pub(crate) struct Child {
+    pub stdout: Vec<u8>,
+    pub code: i32,
+    /// Peak resident set, bytes.
+    pub peak_rss: u64,
+    /// user+sys CPU seconds.
+    pub cpu_secs: f64,
+}
+
+/// Run a child, collect its stdout, reap it with `wait4` for its own rusage.
+fn run_child_tuple(cmd: &mut Command) -> Result<(Vec<u8>, i32, u64)> {
+    let c = run_child(cmd)?;
+    Ok((c.stdout, c.code, c.peak_rss))
+}
+
 /// Run a child, collect its stdout, reap it with `wait4` for its own rusage.
 #[allow(unsafe_code)] // libc::wait4: the child's rusage, no safe std API
-fn run_child(cmd: &mut Command) -> Result<(Vec<u8>, i32, u64)> {
+pub(crate) fn run_child(cmd: &mut Command) -> Result<Child> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -193,14 +242,20 @@ fn run_child(cmd: &mut Command) -> Result<(Vec<u8>, i32, u64)> {
     } else {
         -1
     };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     // Linux reports ru_maxrss in KiB.
-    Ok((out, code, ru.ru_maxrss as u64 * 1024))
+    Ok(Child {
+        stdout: out,
+        code,
+        peak_rss: ru.ru_maxrss as u64 * 1024,
+        cpu_secs: t(ru.ru_utime) + t(ru.ru_stime),
+    })
 }
 
 fn run_scenario(name: &str, world_path: &Path) -> Result<Measured> {
     eprintln!("running scenario `{name}`");
     let exe = std::env::current_exe()?;
-    let (stdout, code, peak_rss) = run_child(
+    let (stdout, code, peak_rss) = run_child_tuple(
         Command::new(exe)
             .arg("__scenario")
             .arg(name)
@@ -240,7 +295,7 @@ fn scenario_main(name: &str, world_path: &str) -> Result<()> {
 fn run_cli(bin: &Path, world: &World) -> Result<(f64, u64, i32)> {
     eprintln!("running the driftd CLI: {}", bin.display());
     let t = std::time::Instant::now();
-    let (_, code, rss) = run_child(
+    let (_, code, rss) = run_child_tuple(
         Command::new(bin)
             .args(["scan", "--quiet", "--output", "json", "--config"])
             .arg(&world.config_path)
@@ -265,11 +320,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn mb(bytes: u64) -> f64 {
+pub(crate) fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
 
-fn pass(ok: bool) -> &'static str {
+pub(crate) fn pass(ok: bool) -> &'static str {
     if ok {
         "PASS"
     } else {
@@ -277,7 +332,7 @@ fn pass(ok: bool) -> &'static str {
     }
 }
 
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -289,7 +344,7 @@ fn thousands(n: u64) -> String {
     out
 }
 
-fn cpu_model() -> String {
+pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -302,7 +357,7 @@ fn cpu_model() -> String {
 }
 
 /// Does the report say exactly the drift the seeding applied?
-fn check_report(world: &World, out: &ScenarioOut) -> (bool, Vec<String>) {
+pub(crate) fn check_report(world: &World, out: &ScenarioOut) -> (bool, Vec<String>) {
     let mut notes = Vec::new();
     let expected_changed: BTreeSet<&str> =
         world.expected.changed.iter().map(String::as_str).collect();
@@ -436,7 +491,7 @@ fn bench(args: Args) -> Result<bool> {
             workdir: args.workdir.clone(),
         })?,
     )?;
-    let (stdout, code, _) = run_child(
+    let (stdout, code, _) = run_child_tuple(
         Command::new(std::env::current_exe()?)
             .arg("__seed")
             .arg(&params_path),
@@ -752,6 +807,9 @@ fn bench(args: Args) -> Result<bool> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
+    if let Some(code) = replay_main(&argv) {
+        return code;
+    }
     if argv.get(1).map(String::as_str) == Some("__seed") {
         return match argv.get(2).map(|p| seed_main(p)) {
             Some(Ok(())) => ExitCode::SUCCESS,

@@ -35,9 +35,14 @@ where
 
 /// driftd's scan, through the library entry point the CLI uses.
 pub async fn driftd_scan(world: &World) -> Result<ScenarioOut> {
-    let text = std::fs::read_to_string(&world.config_path)
-        .with_context(|| format!("reading {}", world.config_path.display()))?;
-    let config = driftd::config::parse(&text, &world.config_path, &driftd::env::MapEnv::default())
+    driftd_scan_config(&world.config_path).await
+}
+
+/// driftd's scan of the config at `config_path`.
+pub async fn driftd_scan_config(config_path: &std::path::Path) -> Result<ScenarioOut> {
+    let text = std::fs::read_to_string(config_path)
+        .with_context(|| format!("reading {}", config_path.display()))?;
+    let config = driftd::config::parse(&text, config_path, &driftd::env::MapEnv::default())
         .map_err(|e| anyhow!("{e}"))?;
     let calls = ApiCalls::new();
     let options = driftd::scan::ScanOptions {
