@@ -117,7 +117,18 @@ impl AwsReader {
                 .filter_map(|d| d.attrs.get("security_group_id").and_then(|v| v.as_str()))
                 .map(str::to_string),
         );
-        let (inst, groups, vpc, s3) = tokio::join!(
+        // Shared EC2 listings (`Source::Ec2List`): each needed one once, all
+        // at the same time as the instance, group and S3 reads (no second
+        // phase waiting for the first).
+        let plans = ec2::listing::plans(desired, discover);
+        let listings = futures::future::join_all(plans.iter().map(|p| {
+            within(
+                deadline,
+                p.listing.operation,
+                p.run(ec2, desired, self.concurrency),
+            )
+        }));
+        let (inst, groups, vpc, s3, listed) = tokio::join!(
             within(
                 deadline,
                 "DescribeInstances",
@@ -146,18 +157,8 @@ impl AwsReader {
                     self.concurrency
                 )
             ),
+            listings,
         );
-
-        // Shared EC2 listings (`Source::Ec2List`): each needed one once.
-        let plans = ec2::listing::plans(desired, discover);
-        let listed = futures::future::join_all(plans.iter().map(|p| {
-            within(
-                deadline,
-                p.listing.operation,
-                p.run(ec2, desired, self.concurrency),
-            )
-        }))
-        .await;
 
         let mut inv = Inventory::default();
         let mut nat_enis = std::collections::BTreeSet::new();
