@@ -284,6 +284,7 @@ async fn run_job_recorded(
             only_stacks: stacks.clone(),
             client: ClientOptions {
                 max_attempts: config.scan.max_attempts,
+                rate_limits: config.scan.rate_limits.clone(),
                 ..Default::default()
             },
             ..Default::default()
@@ -326,6 +327,7 @@ async fn events_loop(
 ) {
     let options = ClientOptions {
         max_attempts: config.scan.max_attempts,
+        rate_limits: config.scan.rate_limits.clone(),
         ..Default::default()
     };
     let consumer = crate::events::sqs::Consumer::connect(&settings, &options, &shared.calls).await;

@@ -90,12 +90,13 @@ pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Re
 }
 
 /// The client options of a run: the caller's, with the config's
-/// `scan.attempt_timeout` when it sets one.
+/// `scan.attempt_timeout` when it sets one, and its `[scan.rate_limit]`.
 pub fn client_options(config: &Config, base: &ClientOptions) -> ClientOptions {
     let mut c = base.clone();
     if let Some(t) = config.scan.attempt_timeout {
         c.attempt_timeout = t;
     }
+    c.rate_limits = config.scan.rate_limits.clone();
     c
 }
 

@@ -7,12 +7,14 @@
 //! - [`services`] ([`ec2`], [`s3`]): batched, paginated live reads, shared by
 //!   the types that need them;
 //! - [`client`]: SDK clients with bounded retry, timeouts, endpoint override, assume-role;
-//! - [`calls`]: an interceptor that counts every API attempt.
+//! - [`calls`]: an interceptor that counts every API attempt;
+//! - [`limit`]: one rate limiter per (account, region, service, read|write) for the process.
 
 pub mod calls;
 pub mod client;
 pub mod error_fmt;
 pub mod errors;
+pub mod limit;
 pub mod normalize;
 pub mod ops;
 pub mod policy;
@@ -30,6 +32,7 @@ use driftd_core::{Desired, Inventory, ReadRequest, Reader, TypeRead};
 
 pub use calls::ApiCalls;
 pub use client::{ClientOptions, Clients, StaticCredentials, Target};
+pub use limit::RateLimits;
 pub use reconcile::AwsReconciler;
 pub use schema::{AwsSchema, InstanceAttributeReads};
 
