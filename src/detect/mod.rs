@@ -13,6 +13,7 @@
 //!   unmanaged ([`unmanaged`]).
 
 mod compare;
+pub mod progress;
 mod scope;
 mod unmanaged;
 
@@ -40,23 +41,14 @@ pub struct ScanOptions {
     /// Turn unmanaged detection off for this run.
     pub no_unmanaged: bool,
     pub client: ClientOptions,
-    /// Print progress lines on stderr (only when it is a terminal).
+    /// Show progress on stderr: a live board on a terminal, plain lines
+    /// otherwise (off: `--quiet`, the daemon).
     pub progress: bool,
     /// Scan only this shard: (index, count), stacks split by a stable hash.
     pub shard: Option<(u32, u32)>,
 }
 
-struct Progress {
-    on: bool,
-}
-
-impl Progress {
-    fn say(&self, msg: &str) {
-        if self.on {
-            eprintln!("driftd: {msg}");
-        }
-    }
-}
+use progress::Progress;
 
 /// What the decide and act stages need beyond the report: the canonical
 /// desired form and the unmasked differences of each drifted resource.
@@ -149,9 +141,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         client: client_options(config, &options.client),
         ..options.clone()
     };
-    let progress = Progress {
-        on: options.progress && std::io::stderr().is_terminal(),
-    };
+    let progress = Progress::for_run(options.progress, std::io::stderr().is_terminal());
     let schema = AwsSchema {
         instance_attribute_reads: config.scan.instance_attribute_reads,
     };
@@ -219,18 +209,32 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         outside: &outside,
         sharding,
     };
+    progress.expect_scopes(scopes.members.len());
+    progress.say(&format!(
+        "reading {} scope(s) (region x endpoint x role)",
+        scopes.members.len()
+    ));
+    let ticker = progress.ticker(progress::lines_interval(
+        std::env::var("DRIFTD_PROGRESS_INTERVAL").ok(),
+    ));
+    let names: Vec<&str> = loaded.iter().map(|l| l.stack.name.as_str()).collect();
     let results = scope::read_all(
         config,
         options,
         calls,
         &schema,
         &progress,
+        &names,
         scopes.members,
         &scopes.foreign,
         &foreign_rules,
         &discover_in,
     )
     .await;
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    progress.finish();
 
     let mut scope_reports = Vec::new();
     let mut details = BTreeMap::new();

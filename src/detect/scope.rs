@@ -345,6 +345,7 @@ pub(super) async fn read_all(
     calls: &ApiCalls,
     schema: &AwsSchema,
     progress: &Progress,
+    names: &[&str],
     members: BTreeMap<ScopeKey, Vec<(usize, StateResource)>>,
     foreign: &BTreeMap<ScopeKey, Vec<StateResource>>,
     foreign_rules: &BTreeMap<ScopeKey, Vec<StateResource>>,
@@ -363,6 +364,8 @@ pub(super) async fn read_all(
                 };
                 async move {
                     let (stacks, mut resources): (Vec<usize>, Vec<StateResource>) = members.into_iter().unzip();
+                    let stack_names: Vec<&str> = stacks.iter().filter_map(|&i| names.get(i).copied()).collect();
+                    let shown = progress.scope(super::progress::label(&key.region, &stack_names), calls);
                     // Other stacks' standalone rules project together with this
                     // scope's groups (and are read, never reported: the report
                     // walks only this run's resources, the first ones).
@@ -377,7 +380,7 @@ pub(super) async fn read_all(
                     // Every read of the scope ends by `scan.stack_timeout`.
                     let deadline = tokio::time::Instant::now() + config.scan.stack_timeout;
                     let reader =
-                        AwsReader::connect(&key, &options.client, calls, config.scan.concurrency).await;
+                        AwsReader::connect(&key, &options.client, &shown.calls, config.scan.concurrency).await;
                     // Read with the other stacks' rules included, then keep this run's own.
                     // A resource with no id cannot be read (and must not fail the read of the others).
                     let readable: std::borrow::Cow<[Desired]> = if desired.iter().any(|d| d.id.is_empty()) {
@@ -391,7 +394,7 @@ pub(super) async fn read_all(
                     drop(readable);
                     desired.truncate(own);
                     info!(region = %key.region, resources = desired.len(), elapsed_ms = t.elapsed().as_millis() as u64, "scope read");
-                    progress.say(&format!("read {} resource(s) in {} ({:.1}s)", desired.len(), key.region, t.elapsed().as_secs_f64()));
+                    shown.done(desired.len());
                     ScopeRead { key, stacks, sensitive, desired, inventory, discover, foreign_ids }
                 }
             })
