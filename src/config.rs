@@ -80,6 +80,7 @@ struct RawScan {
     attempt_timeout: Option<RawDuration>,
     stack_timeout: Option<RawDuration>,
     rate_limit: Option<RawRateLimit>,
+    split_listing_above: Option<usize>,
 }
 
 /// `[scan.rate_limit]`: client-side token buckets per (account, region, API, read|write).
@@ -213,6 +214,9 @@ pub struct ScanSettings {
     /// `[scan.rate_limit]`: one token bucket per (account, region, API,
     /// read|write) for the whole process; AWS's documented sizes by default.
     pub rate_limits: driftd_aws::RateLimits,
+    /// Managed instances in a scope above which its full instance listing
+    /// may be split by availability zone and run in parallel.
+    pub split_listing_above: usize,
 }
 
 /// One `[[stacks]]` entry.
@@ -713,6 +717,9 @@ fn validate(
     let stack_timeout = duration_setting(s.stack_timeout.as_ref(), "scan.stack_timeout", errors)
         .unwrap_or(DEFAULT_STACK_TIMEOUT);
     let rate_limits = rate_limit_setting(s.rate_limit.as_ref(), errors);
+    let split_listing_above = s
+        .split_listing_above
+        .unwrap_or(driftd_aws::ec2::DEFAULT_SPLIT_ABOVE);
     let state_timeout = duration_setting(s.state_timeout.as_ref(), "scan.state_timeout", errors)
         .unwrap_or(std::time::Duration::from_secs(120));
     let instance_attribute_reads =
@@ -1006,6 +1013,7 @@ fn validate(
             attempt_timeout,
             stack_timeout,
             rate_limits,
+            split_listing_above,
         },
         stacks,
     };

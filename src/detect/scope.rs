@@ -379,8 +379,9 @@ pub(super) async fn read_all(
                     let t = Instant::now();
                     // Every read of the scope ends by `scan.stack_timeout`.
                     let deadline = tokio::time::Instant::now() + config.scan.stack_timeout;
-                    let reader =
+                    let mut reader =
                         AwsReader::connect(&key, &options.client, &shown.calls, config.scan.concurrency).await;
+                    reader.split.above = config.scan.split_listing_above;
                     // Read with the other stacks' rules included, then keep this run's own.
                     // A resource with no id cannot be read (and must not fail the read of the others).
                     let readable: std::borrow::Cow<[Desired]> = if desired.iter().any(|d| d.id.is_empty()) {

@@ -59,6 +59,84 @@ impl Bucket {
 pub struct FakeEc2 {
     pub url: String,
     pub seen: Arc<Mutex<Seen>>,
+    pub world: Arc<Mutex<World>>,
+}
+
+/// Instances the fake lists (none by default).
+#[derive(Default)]
+pub struct World {
+    pub instances: Vec<FakeInstance>,
+    pub zones: Vec<String>,
+    /// Largest page the fake answers (AWS: 1,000).
+    pub page: usize,
+}
+
+pub struct FakeInstance {
+    pub id: String,
+    pub zone: String,
+    pub state: String,
+}
+
+/// `Filter.N.Name` = name -> its `Filter.N.Value.M` values.
+fn filters(form: &[(String, String)]) -> BTreeMap<String, Vec<String>> {
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in form {
+        let Some(rest) = k.strip_prefix("Filter.") else {
+            continue;
+        };
+        let (n, field) = rest.split_once('.').unwrap_or((rest, ""));
+        if field == "Name" {
+            names.insert(n.to_string(), v.clone());
+        } else if field.starts_with("Value.") {
+            values.entry(n.to_string()).or_default().push(v.clone());
+        }
+    }
+    names
+        .into_iter()
+        .map(|(n, name)| (name, values.remove(&n).unwrap_or_default()))
+        .collect()
+}
+
+fn describe_instances(w: &World, form: &[(String, String)]) -> String {
+    let f = filters(form);
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let max: usize = get("MaxResults")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let page = max.min(if w.page == 0 { 1000 } else { w.page });
+    let start: usize = get("NextToken").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let ok = |name: &str, v: &str| f.get(name).is_none_or(|vals| vals.iter().any(|x| x == v));
+    let matching: Vec<&FakeInstance> = w
+        .instances
+        .iter()
+        .filter(|i| {
+            ok("instance-state-name", &i.state)
+                && ok("availability-zone", &i.zone)
+                && ok("instance-id", &i.id)
+        })
+        .collect();
+    let items: String = matching
+        .iter()
+        .skip(start)
+        .take(page)
+        .map(|i| {
+            format!(
+                "<item><reservationId>r-{id}</reservationId><ownerId>123456789012</ownerId><instancesSet><item><instanceId>{id}</instanceId><imageId>ami-1</imageId><instanceType>t3.micro</instanceType><placement><availabilityZone>{zone}</availabilityZone></placement><instanceState><code>16</code><name>{state}</name></instanceState></item></instancesSet></item>",
+                id = i.id,
+                zone = i.zone,
+                state = i.state
+            )
+        })
+        .collect();
+    let next = if start + page < matching.len() {
+        format!("<nextToken>{}</nextToken>", start + page)
+    } else {
+        String::new()
+    };
+    format!(
+        r#"<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><reservationSet>{items}</reservationSet>{next}</DescribeInstancesResponse>"#
+    )
 }
 
 fn xml(status: u16, body: String) -> Response<Full<Bytes>> {
@@ -78,6 +156,7 @@ impl FakeEc2 {
     /// A fake whose EC2 non-mutating bucket holds `burst` and refills at `per_second`.
     pub async fn start(burst: f64, per_second: f64) -> Self {
         let seen = Arc::new(Mutex::new(Seen::default()));
+        let world: Arc<Mutex<World>> = Default::default();
         let bucket = Arc::new(Mutex::new(Bucket {
             burst,
             per_second,
@@ -86,21 +165,28 @@ impl FakeEc2 {
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (seen2, bucket2) = (seen.clone(), bucket.clone());
+        let (seen2, bucket2, world2) = (seen.clone(), bucket.clone(), world.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (seen, bucket) = (seen2.clone(), bucket2.clone());
+                let (seen, bucket, world) = (seen2.clone(), bucket2.clone(), world2.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let (seen, bucket) = (seen.clone(), bucket.clone());
+                        let (seen, bucket, world) = (seen.clone(), bucket.clone(), world.clone());
                         async move {
                             let body = req.into_body().collect().await.unwrap().to_bytes();
                             let body = String::from_utf8_lossy(&body).to_string();
+                            let form: Vec<(String, String)> = body
+                                .split('&')
+                                .filter_map(|kv| kv.split_once('='))
+                                .map(|(k, v)| (decode(k), decode(v)))
+                                .collect();
                             let action = form_value(&body, "Action").unwrap_or("").to_string();
-                            Ok::<_, std::convert::Infallible>(answer(&seen, &bucket, &action))
+                            Ok::<_, std::convert::Infallible>(answer(
+                                &seen, &bucket, &world, &action, &form,
+                            ))
                         }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -112,6 +198,7 @@ impl FakeEc2 {
         Self {
             url: format!("http://{addr}"),
             seen,
+            world,
         }
     }
 
@@ -132,7 +219,41 @@ impl FakeEc2 {
     }
 }
 
-fn answer(seen: &Mutex<Seen>, bucket: &Mutex<Bucket>, action: &str) -> Response<Full<Bytes>> {
+/// Percent-decoding of a form value (`+` is a space).
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let h = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match h {
+                    Some(c) => {
+                        out.push(c);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+fn answer(
+    seen: &Mutex<Seen>,
+    bucket: &Mutex<Bucket>,
+    world: &Mutex<World>,
+    action: &str,
+    form: &[(String, String)],
+) -> Response<Full<Bytes>> {
     if action == "AssumeRole" {
         seen.lock().unwrap().assume_role += 1;
         return xml(
@@ -151,11 +272,25 @@ fn answer(seen: &Mutex<Seen>, bucket: &Mutex<Bucket>, action: &str) -> Response<
             "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>x</RequestID></Response>".to_string(),
         );
     }
-    let inner = if action == "DescribeInstances" {
-        "<reservationSet/>"
-    } else {
-        ""
-    };
+    drop(s);
+    let w = world.lock().unwrap();
+    if action == "DescribeInstances" {
+        return xml(200, describe_instances(&w, form));
+    }
+    if action == "DescribeAvailabilityZones" {
+        let items: String = w
+            .zones
+            .iter()
+            .map(|z| format!("<item><zoneName>{z}</zoneName><zoneState>available</zoneState><regionName>us-east-1</regionName></item>"))
+            .collect();
+        return xml(
+            200,
+            format!(
+                r#"<DescribeAvailabilityZonesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><availabilityZoneInfo>{items}</availabilityZoneInfo></DescribeAvailabilityZonesResponse>"#
+            ),
+        );
+    }
+    let inner = "";
     xml(
         200,
         format!(
@@ -288,4 +423,105 @@ async fn without_the_limiter_the_same_stacks_are_throttled() {
         r.summary.stacks_incomplete
     );
     assert!(throttled > 0 || max > 40, "{max} {throttled}");
+}
+
+/// A scope's full instance listing split by availability zone (one
+/// `DescribeAvailabilityZones`, then one chain per zone, in parallel) reads
+/// exactly what the one sequential chain reads, in the calls the formula
+/// says. On the loopback fake, not moto: moto 5.1.22 compares the
+/// `availability-zone` filter with its placement object and never matches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_split_by_zone_reads_exactly_what_the_full_listing_reads() {
+    use driftd::aws::ec2::{read_instances_split, SplitListing};
+    use driftd::aws::{Clients, Target};
+    use driftd_core::Desired;
+
+    let fake = FakeEc2::start(1e9, 1e9).await;
+    // 120 + 70 + 10 live instances in three zones, none in the fourth; and
+    // a terminated one (left out by the state filter). Pages of 50.
+    {
+        let mut w = fake.world.lock().unwrap();
+        w.page = 50;
+        w.zones = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
+            .map(String::from)
+            .to_vec();
+        for (zone, n) in [("us-east-1a", 120), ("us-east-1b", 70), ("us-east-1c", 10)] {
+            for i in 0..n {
+                w.instances.push(FakeInstance {
+                    id: format!("i-{zone}-{i:04}"),
+                    zone: zone.into(),
+                    state: if i % 7 == 0 { "stopped" } else { "running" }.into(),
+                });
+            }
+        }
+        w.instances.push(FakeInstance {
+            id: "i-gone".into(),
+            zone: "us-east-1a".into(),
+            state: "terminated".into(),
+        });
+    }
+    let all: Vec<String> = fake
+        .world
+        .lock()
+        .unwrap()
+        .instances
+        .iter()
+        .map(|i| i.id.clone())
+        .collect();
+    // Every third managed, the others unmanaged.
+    let desired: Vec<Desired> = all
+        .iter()
+        .step_by(3)
+        .map(|id| Desired {
+            address: format!("aws_instance.i[\"{id}\"]"),
+            rtype: "aws_instance".into(),
+            id: id.clone(),
+            attrs: Default::default(),
+        })
+        .collect();
+    let refs: Vec<&Desired> = desired.iter().collect();
+    let target = Target {
+        region: "us-east-1".into(),
+        endpoint_url: Some(fake.url.clone()),
+        assume_role_arn: None,
+    };
+    let read = |split: SplitListing| {
+        let (target, refs) = (&target, &refs);
+        async move {
+            let calls = ApiCalls::new();
+            let clients = Clients::new(target, &crate::moto::client_options(), &calls).await;
+            let live = read_instances_split(&clients.ec2, refs, true, 4, split)
+                .await
+                .unwrap();
+            (live, calls.by_operation())
+        }
+    };
+    let (full, full_calls) = read(SplitListing {
+        above: usize::MAX,
+        ..Default::default()
+    })
+    .await;
+    let (split, split_calls) = read(SplitListing {
+        above: 0,
+        max_overhead: f64::INFINITY,
+    })
+    .await;
+    assert_eq!(full.len(), 200, "the terminated one is left out");
+    assert!(!full.contains_key("i-gone"));
+    assert_eq!(split, full);
+    // Minimal: ceil(200 / 50) = 4 pages, one after another.
+    assert_eq!(
+        full_calls.get("DescribeInstances"),
+        Some(&4),
+        "{full_calls:?}"
+    );
+    assert_eq!(full_calls.get("DescribeAvailabilityZones"), None);
+    // Split: one zone call, then 3 + 2 + 1 pages and one empty answer.
+    assert_eq!(split_calls.get("DescribeAvailabilityZones"), Some(&1));
+    assert_eq!(
+        split_calls.get("DescribeInstances"),
+        Some(&7),
+        "{split_calls:?}"
+    );
+    eprintln!("full listing {full_calls:?}; split by zone {split_calls:?}");
 }

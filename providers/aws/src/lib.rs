@@ -45,6 +45,8 @@ pub struct AwsReader {
     pub region: String,
     /// Concurrent per-resource calls (S3 buckets, instance attributes).
     pub concurrency: usize,
+    /// When a full instance listing is split by availability zone.
+    pub split: ec2::SplitListing,
 }
 
 impl AwsReader {
@@ -58,6 +60,7 @@ impl AwsReader {
             clients: Clients::new(target, options, calls).await,
             region: target.region.clone(),
             concurrency,
+            split: ec2::SplitListing::default(),
         }
     }
 }
@@ -116,7 +119,7 @@ impl AwsReader {
             within(
                 deadline,
                 "DescribeInstances",
-                ec2::read_instances(ec2, &instances, discover, self.concurrency)
+                ec2::read_instances_split(ec2, &instances, discover, self.concurrency, self.split)
             ),
             within(
                 deadline,
