@@ -162,9 +162,7 @@ async fn progress_lines_when_not_a_terminal_and_nothing_with_quiet() {
     // The report alone on stdout.
     let _: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is the report");
     assert!(
-        lines
-            .iter()
-            .any(|l| *l == "driftd: loading state of 2 stack(s)"),
+        lines.contains(&"driftd: loading state of 2 stack(s)"),
         "{err}"
     );
     assert!(
