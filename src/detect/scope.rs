@@ -57,6 +57,21 @@ pub(super) fn target(stack: &StackConfig, region: &str) -> Target {
     }
 }
 
+/// Free the attributes of resources of types driftd does not compare (most
+/// of a typical state: IAM, DNS, monitoring, ...) as soon as the file is
+/// parsed: only their type and address are used after (the report's
+/// `unsupported` count), and every stack's state stays loaded until its
+/// scope is read.
+fn forget_unsupported(file: &mut StateFile) {
+    let supported = AwsSchema::default().supported_types();
+    for r in file.resources.iter_mut() {
+        if !supported.contains(&r.rtype.as_str()) {
+            r.attrs = Default::default();
+            r.sensitive_paths = Vec::new();
+        }
+    }
+}
+
 async fn load_stack(
     stack: StackConfig,
     options: &ScanOptions,
@@ -85,7 +100,10 @@ async fn load_stack(
             attempts: settings.max_attempts,
         };
         match source::load(loc, s3.as_ref(), &limits, &dec).await {
-            Ok(f) => files.extend(f),
+            Ok(mut f) => {
+                f.iter_mut().for_each(forget_unsupported);
+                files.extend(f)
+            }
             Err(e) => errors.push(e),
         }
     }
