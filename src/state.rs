@@ -315,6 +315,48 @@ pub fn parse(source: &str, bytes: &[u8]) -> Result<StateFile, StateError> {
         }
     }
     let raw: RawState = serde_json::from_slice(bytes).map_err(|e| json_error(source, e))?;
+    build(source, raw)
+}
+
+/// A version 4 state with its version, read in one pass from a reader
+/// (the fields of [`RawState`], not `#[serde(flatten)]`: that would buffer
+/// the whole document first).
+#[derive(Deserialize)]
+struct Streamed {
+    version: Option<Value>,
+    #[serde(default)]
+    terraform_version: Option<String>,
+    #[serde(default)]
+    serial: Option<u64>,
+    #[serde(default)]
+    lineage: Option<String>,
+    #[serde(default, deserialize_with = "null_is_empty")]
+    resources: Vec<RawResource>,
+}
+
+/// Parse a state from a reader, in one pass, without holding its bytes:
+/// a 200 MB file then never sits in memory next to its parsed form. Only a
+/// plain, valid version 4 state comes out; anything else (`None`) is read
+/// again the usual way ([`parse`]), which says exactly what is wrong.
+pub fn parse_reader(source: &str, reader: impl std::io::Read) -> Option<StateFile> {
+    let s: Streamed = serde_json::from_reader(reader).ok()?;
+    match &s.version {
+        Some(Value::Number(n)) if n.as_u64() == Some(4) => build(
+            source,
+            RawState {
+                terraform_version: s.terraform_version,
+                serial: s.serial,
+                lineage: s.lineage,
+                resources: s.resources,
+            },
+        )
+        .ok(),
+        _ => None,
+    }
+}
+
+/// The resources of a parsed version 4 state.
+fn build(source: &str, raw: RawState) -> Result<StateFile, StateError> {
     let invalid = |message: String| StateError::Invalid {
         source_name: source.into(),
         message,
@@ -649,6 +691,30 @@ mod tests {
         // A resource without a type is still a shape error.
         let bad = json!({"version": 4, "resources": [{"name": "x", "instances": []}]});
         assert!(parse("b.tfstate", bad.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_state_read_from_a_reader_equals_the_one_read_from_bytes() {
+        let s = json!({"version": 4, "serial": 3, "lineage": "l", "terraform_version": "1.6.6", "resources": [
+            {"mode": "managed", "type": "aws_instance", "name": "w", "instances": [
+                {"index_key": 0, "attributes": {"id": "i-1", "tags": {"a": "b"}}, "sensitive_attributes": [[{"type": "get_attr", "value": "user_data"}]]},
+                {"deposed": "abc", "attributes": {"id": "i-0"}}]}
+        ]})
+        .to_string();
+        let a = parse("s.tfstate", s.as_bytes()).unwrap();
+        let b = parse_reader("s.tfstate", s.as_bytes()).unwrap();
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        // Anything else is left to `parse`, which names the error.
+        for other in [
+            r#"{"version": 3, "modules": []}"#,
+            r#"{"encrypted_data": "x", "encryption_version": "v0", "meta": {}}"#,
+            r#"{"version": 4, "resources": [{"type": "aws_instance""#,
+            "",
+            r#"{"version": 4, "resources": [{"mode": "managed", "type": "aws_instance", "name": "w", "instances": [{"index_key": true}]}]}"#,
+        ] {
+            assert!(parse_reader("x", other.as_bytes()).is_none(), "{other}");
+            assert!(parse("x", other.as_bytes()).is_err(), "{other}");
+        }
     }
 
     #[test]

@@ -389,7 +389,8 @@ pub(super) async fn read_all(
                     // walks only this run's resources, the first ones).
                     let own = resources.len();
                     resources.extend(foreign_rules.get(&key).cloned().unwrap_or_default());
-                    let mut desired = schema.desired(&resources);
+                    // Each raw form is freed as soon as it is projected.
+                    let mut desired = schema.desired_freeing(&mut resources);
                     resources.truncate(own);
                     // Raw state attributes are no longer needed: keep only the
                     // sensitive paths, and free the rest before the live read.
