@@ -79,6 +79,26 @@ struct RawScan {
     ignore: Vec<String>,
     attempt_timeout: Option<RawDuration>,
     stack_timeout: Option<RawDuration>,
+    rate_limit: Option<RawRateLimit>,
+    split_listing_above: Option<usize>,
+}
+
+/// `[scan.rate_limit]`: client-side token buckets per (account, region, API, read|write).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    enabled: Option<bool>,
+    ec2_read: Option<RawBucket>,
+    ec2_write: Option<RawBucket>,
+    s3_read: Option<RawBucket>,
+    s3_write: Option<RawBucket>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBucket {
+    burst: u32,
+    per_second: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,6 +211,12 @@ pub struct ScanSettings {
     /// Deadline of a scope's live reads (per stack and region): what is not
     /// read by then is unknown and the stack incomplete.
     pub stack_timeout: std::time::Duration,
+    /// `[scan.rate_limit]`: one token bucket per (account, region, API,
+    /// read|write) for the whole process; AWS's documented sizes by default.
+    pub rate_limits: driftd_aws::RateLimits,
+    /// Managed instances in a scope above which its full instance listing
+    /// may be split by availability zone and run in parallel.
+    pub split_listing_above: usize,
 }
 
 /// One `[[stacks]]` entry.
@@ -690,6 +716,10 @@ fn validate(
         duration_setting(s.attempt_timeout.as_ref(), "scan.attempt_timeout", errors);
     let stack_timeout = duration_setting(s.stack_timeout.as_ref(), "scan.stack_timeout", errors)
         .unwrap_or(DEFAULT_STACK_TIMEOUT);
+    let rate_limits = rate_limit_setting(s.rate_limit.as_ref(), errors);
+    let split_listing_above = s
+        .split_listing_above
+        .unwrap_or(driftd_aws::ec2::DEFAULT_SPLIT_ABOVE);
     let state_timeout = duration_setting(s.state_timeout.as_ref(), "scan.state_timeout", errors)
         .unwrap_or(std::time::Duration::from_secs(120));
     let instance_attribute_reads =
@@ -982,6 +1012,8 @@ fn validate(
             ignore,
             attempt_timeout,
             stack_timeout,
+            rate_limits,
+            split_listing_above,
         },
         stacks,
     };
@@ -1038,6 +1070,42 @@ enum RawDuration {
 }
 
 /// A duration setting between 1 s and 24 h (`None` when unset or invalid).
+/// `[scan.rate_limit]`, checked: every bucket holds at least one request and refills.
+fn rate_limit_setting(raw: Option<&RawRateLimit>, errors: &mut Errors) -> driftd_aws::RateLimits {
+    let mut limits = driftd_aws::RateLimits::default();
+    let Some(raw) = raw else {
+        return limits;
+    };
+    if let Some(on) = raw.enabled {
+        limits.enabled = on;
+    }
+    for (name, bucket, target) in [
+        ("ec2_read", &raw.ec2_read, &mut limits.ec2_read),
+        ("ec2_write", &raw.ec2_write, &mut limits.ec2_write),
+        ("s3_read", &raw.s3_read, &mut limits.s3_read),
+        ("s3_write", &raw.s3_write, &mut limits.s3_write),
+    ] {
+        let Some(b) = bucket else { continue };
+        if !(1..=100_000).contains(&b.burst) {
+            errors.add(
+                format!("scan.rate_limit.{name}.burst"),
+                format!("{} is out of range: use 1 to 100000", b.burst),
+            );
+        }
+        if !(b.per_second.is_finite() && b.per_second > 0.0 && b.per_second <= 100_000.0) {
+            errors.add(
+                format!("scan.rate_limit.{name}.per_second"),
+                format!(
+                    "{} is out of range: use more than 0, up to 100000",
+                    b.per_second
+                ),
+            );
+        }
+        *target = driftd_aws::limit::Bucket::new(b.burst, b.per_second);
+    }
+    limits
+}
+
 fn duration_setting(
     raw: Option<&RawDuration>,
     field: &str,
@@ -1113,6 +1181,40 @@ mod tests {
             }
         );
         assert_eq!(expand("a$${b}", &env).unwrap(), "a${b}");
+    }
+
+    #[test]
+    fn rate_limits_default_to_aws_buckets_and_are_checked() {
+        let base = "[[stacks]]\nname = \"a\"\nstate = \"x.tfstate\"\nregions = [\"us-east-1\"]\n";
+        let c = p(base, &MapEnv::default()).unwrap();
+        assert_eq!(c.scan.rate_limits, driftd_aws::RateLimits::default());
+        assert_eq!(c.scan.rate_limits.ec2_read.burst, 100);
+        assert_eq!(c.scan.rate_limits.ec2_read.per_second, 20.0);
+        assert_eq!(c.scan.rate_limits.ec2_write.per_second, 5.0);
+        let c = p(
+            &format!("[scan.rate_limit]\nec2_read = {{ burst = 10, per_second = 2.5 }}\n{base}"),
+            &MapEnv::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.scan.rate_limits.ec2_read,
+            driftd_aws::limit::Bucket::new(10, 2.5)
+        );
+        assert_eq!(c.scan.rate_limits.ec2_write.burst, 200);
+        let e = p(
+            &format!("[scan.rate_limit]\nec2_read = {{ burst = 0, per_second = 0 }}\n{base}"),
+            &MapEnv::default(),
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = e.errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(
+            fields.contains(&"scan.rate_limit.ec2_read.burst"),
+            "{fields:?}"
+        );
+        assert!(
+            fields.contains(&"scan.rate_limit.ec2_read.per_second"),
+            "{fields:?}"
+        );
     }
 
     #[test]

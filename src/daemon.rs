@@ -312,6 +312,7 @@ async fn run_job_recorded(
             only_stacks: stacks.clone(),
             client: ClientOptions {
                 max_attempts: config.scan.max_attempts,
+                rate_limits: config.scan.rate_limits.clone(),
                 ..Default::default()
             },
             narrow: narrow.clone(),
@@ -364,6 +365,7 @@ async fn events_loop(
 ) {
     let options = ClientOptions {
         max_attempts: config.scan.max_attempts,
+        rate_limits: config.scan.rate_limits.clone(),
         ..Default::default()
     };
     shared.register_events();

@@ -289,6 +289,7 @@ fn main() -> ExitCode {
                     no_unmanaged,
                     client: ClientOptions {
                         max_attempts: cfg.scan.max_attempts,
+                        rate_limits: cfg.scan.rate_limits.clone(),
                         ..Default::default()
                     },
                     progress: !quiet,

@@ -31,6 +31,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "driftd_scans_total",
     "driftd_scans_skipped_total",
     "driftd_aws_api_requests_total",
+    "driftd_aws_rate_limit_wait_seconds_total",
     "driftd_reconcile_actions_total",
     "driftd_pull_requests_total",
     "driftd_oldest_drift_age_seconds",
@@ -72,6 +73,8 @@ pub struct Metrics {
     scans: IntCounterVec,
     skipped: IntCounterVec,
     api: IntCounterVec,
+    /// Time requests waited for the process's rate limiters.
+    limit_wait: prometheus::CounterVec,
     reconcile: IntCounterVec,
     prs: IntCounterVec,
     oldest: GaugeVec,
@@ -84,6 +87,8 @@ pub struct Metrics {
     unmanaged_series: Mutex<Vec<Vec<String>>>,
     /// API call counts already added to the counter.
     api_seen: Mutex<BTreeMap<CallKey, u64>>,
+    /// Rate-limit wait seconds already added, per (service, class).
+    wait_seen: Mutex<BTreeMap<(&'static str, &'static str), f64>>,
 }
 
 /// The `type` label value of a resource type: its registry name, or `other`
@@ -184,6 +189,23 @@ impl Metrics {
                 "AWS API attempts (retries included) by outcome.",
                 &["service", "operation", "outcome"],
             ),
+            limit_wait: {
+                let c = prometheus::CounterVec::new(
+                    Opts::new(
+                        "driftd_aws_rate_limit_wait_seconds_total",
+                        "Seconds AWS requests waited for driftd's own rate limiter ([scan.rate_limit]), by service and read|write.",
+                    ),
+                    &["service", "class"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(c.clone())).expect("unique metric");
+                for service in ["ec2", "s3"] {
+                    for class in ["read", "write"] {
+                        c.with_label_values(&[service, class]);
+                    }
+                }
+                c
+            },
             reconcile: counter(
                 &r,
                 "driftd_reconcile_actions_total",
@@ -213,6 +235,7 @@ impl Metrics {
             drift_series: Mutex::default(),
             unmanaged_series: Mutex::default(),
             api_seen: Mutex::default(),
+            wait_seen: Mutex::default(),
         }
     }
 
@@ -391,8 +414,24 @@ impl Metrics {
         }
     }
 
+    /// Bring the rate-limit wait counter up to date with the process's limiters.
+    pub fn sync_rate_limits(&self) {
+        let mut seen = self.wait_seen.lock().unwrap_or_else(|e| e.into_inner());
+        for (service, class, _, waited, _) in driftd_aws::limit::totals() {
+            let key = (service.as_str(), class.as_str());
+            let before = seen.get(&key).copied().unwrap_or(0.0);
+            if waited > before {
+                self.limit_wait
+                    .with_label_values(&[key.0, key.1])
+                    .inc_by(waited - before);
+                seen.insert(key, waited);
+            }
+        }
+    }
+
     /// Bring the API request counter up to date with the call counter.
     pub fn sync_api_calls(&self, calls: &ApiCalls) {
+        self.sync_rate_limits();
         let mut seen = self.api_seen.lock().unwrap_or_else(|e| e.into_inner());
         for (key, n) in calls.snapshot() {
             let (service, op, _) = &key;
@@ -740,6 +779,38 @@ mod tests {
             "unmanaged": []
         }))
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn rate_limit_waits_are_counted_by_service_and_class() {
+        use driftd_aws::limit::{limiter, Bucket, Class, LimiterKey, Service};
+        let m = Metrics::new();
+        assert!(m.encode().contains(
+            "driftd_aws_rate_limit_wait_seconds_total{class=\"write\",service=\"s3\"} 0"
+        ));
+        let l = limiter(
+            LimiterKey {
+                identity: "metrics-test".into(),
+                region: "eu-north-1".into(),
+                service: Service::Ec2,
+                class: Class::Read,
+            },
+            Bucket::new(1, 50.0),
+        );
+        l.acquire().await;
+        l.acquire().await; // waits about 20 ms
+        m.sync_api_calls(&ApiCalls::new());
+        let text = m.encode();
+        let line = text
+            .lines()
+            .find(|l| {
+                l.starts_with(
+                    "driftd_aws_rate_limit_wait_seconds_total{class=\"read\",service=\"ec2\"}",
+                )
+            })
+            .unwrap();
+        let v: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(v >= 0.015, "{line}");
     }
 
     #[test]

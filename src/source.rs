@@ -70,6 +70,16 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read as _;
     let shown = path.display();
+    let (mut file, len) = open_regular(path)?;
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.read_to_end(&mut bytes)
+        .map_err(|e| format!("{shown}: cannot read the state file: {e}"))?;
+    Ok(bytes)
+}
+
+/// Open a regular file (see [`read_regular`]); its length.
+fn open_regular(path: &Path) -> Result<(std::fs::File, u64), String> {
+    let shown = path.display();
     let not_regular = |ft: std::fs::FileType| {
         use std::os::unix::fs::FileTypeExt as _;
         let what = if ft.is_fifo() {
@@ -88,7 +98,7 @@ fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
     if !meta.is_file() {
         return Err(not_regular(meta.file_type()));
     }
-    let mut file = {
+    let file = {
         use std::os::unix::fs::OpenOptionsExt as _;
         std::fs::OpenOptions::new()
             .read(true)
@@ -102,10 +112,29 @@ fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
     if !meta.is_file() {
         return Err(not_regular(meta.file_type()));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut bytes)
-        .map_err(|e| format!("{shown}: cannot read the state file: {e}"))?;
-    Ok(bytes)
+    Ok((file, meta.len()))
+}
+
+/// One local state file: parsed on the reader thread, straight from the
+/// file (a plain version 4 state of a stack without `encryption`), or its
+/// bytes, to decrypt and parse (with exact errors) on the caller's side.
+enum LocalFile {
+    Parsed(StateFile),
+    Bytes(Vec<u8>),
+}
+
+/// Read one local file: streamed into its parsed form when `stream`, else
+/// (or when that does not give a valid plain state) its bytes.
+fn read_local(path: &Path, stream: bool) -> Result<LocalFile, String> {
+    let shown = path.display().to_string();
+    if stream {
+        let (file, _) = open_regular(path)?;
+        let reader = std::io::BufReader::with_capacity(1 << 16, file);
+        if let Some(parsed) = state::parse_reader(&shown, reader) {
+            return Ok(LocalFile::Parsed(parsed));
+        }
+    }
+    read_regular(path).map(LocalFile::Bytes)
 }
 
 /// Load every state file of one location, within `limits.timeout`; `dec`
@@ -126,14 +155,21 @@ pub async fn load(
                 // glob of many states holds one file's bytes at once.
                 let path = path.clone();
                 let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+                // Without `encryption`, plain states are parsed as they are
+                // read, never held as bytes next to their parsed form.
+                let stream = !dec.is_configured();
                 std::thread::Builder::new()
                     .name("driftd-state-read".into())
-                    .spawn(move || load_local(&path, &tx))
+                    .spawn(move || load_local(&path, stream, &tx))
                     .map_err(|e| format!("{location}: cannot start a reader thread: {e}"))?;
                 let mut out = Vec::new();
                 while let Some(file) = rx.recv().await {
-                    let (name, bytes): (String, Vec<u8>) = file?;
-                    out.push(parse(&name, &bytes, dec).await?);
+                    match file? {
+                        (_, LocalFile::Parsed(f)) => out.push(f),
+                        (name, LocalFile::Bytes(bytes)) => {
+                            out.push(parse(&name, &bytes, dec).await?)
+                        }
+                    }
                 }
                 Ok(out)
             }
@@ -159,11 +195,11 @@ async fn parse(name: &str, bytes: &[u8], dec: &Decryptor) -> Result<StateFile, S
     state::parse(name, &plain).map_err(|e| e.to_string())
 }
 
-type RawFile = Result<(String, Vec<u8>), String>;
+type RawFile = Result<(String, LocalFile), String>;
 
 /// Send the bytes of every state file of a local location (a path or a
 /// glob), in order, then stop; an error is sent once and ends the read.
-fn load_local(path: &Path, tx: &tokio::sync::mpsc::Sender<RawFile>) {
+fn load_local(path: &Path, stream: bool, tx: &tokio::sync::mpsc::Sender<RawFile>) {
     let send = |f: RawFile| tx.blocking_send(f).is_ok();
     let shown = path.display().to_string();
     if !has_wildcard(&shown) {
@@ -174,7 +210,7 @@ fn load_local(path: &Path, tx: &tokio::sync::mpsc::Sender<RawFile>) {
             )));
             return;
         }
-        send(read_regular(path).map(|b| (shown, b)));
+        send(read_local(path, stream).map(|b| (shown, b)));
         return;
     }
     let root = literal_prefix(&shown).to_string();
@@ -198,7 +234,7 @@ fn load_local(path: &Path, tx: &tokio::sync::mpsc::Sender<RawFile>) {
         return;
     }
     for p in matched {
-        let file = read_regular(Path::new(&p)).map(|b| (p, b));
+        let file = read_local(Path::new(&p), stream).map(|b| (p, b));
         let failed = file.is_err();
         if !send(file) || failed {
             return;

@@ -126,17 +126,104 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
     Value::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
 struct RawResource {
-    #[serde(default)]
     module: Option<String>,
-    #[serde(default)]
     mode: Option<String>,
-    #[serde(rename = "type")]
     rtype: String,
     name: String,
-    #[serde(default, deserialize_with = "null_is_empty")]
     instances: Vec<RawInstance>,
+}
+
+/// Is this a type driftd compares (whose attributes are projected)?
+fn compared(rtype: &str) -> bool {
+    use driftd_core::Schema as _;
+    driftd_aws::AwsSchema::default()
+        .supported_types()
+        .contains(&rtype)
+}
+
+/// An instance of a type driftd does not compare, or of a data source: only
+/// what its address needs. Its attributes (most of a typical state: IAM
+/// policies, DNS records, ...) are skipped while parsing, never built.
+#[derive(Deserialize)]
+struct SkimInstance {
+    #[serde(default, deserialize_with = "present")]
+    index_key: Option<Value>,
+    #[serde(default)]
+    deposed: Option<String>,
+}
+
+/// `null` or a list.
+struct OrEmpty<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OrEmpty<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(OrEmpty(
+            Option::<Vec<T>>::deserialize(d)?.unwrap_or_default(),
+        ))
+    }
+}
+
+impl<'de> Deserialize<'de> for RawResource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawResource;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a resource object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<RawResource, A::Error> {
+                use serde::de::Error as _;
+                let (mut module, mut mode, mut rtype, mut name) =
+                    (None, None, None::<String>, None::<String>);
+                let mut instances: Option<Vec<RawInstance>> = None;
+                while let Some(k) = m.next_key::<String>()? {
+                    match k.as_str() {
+                        "module" => module = m.next_value::<Option<String>>()?,
+                        "mode" => mode = m.next_value::<Option<String>>()?,
+                        "type" => rtype = Some(m.next_value()?),
+                        "name" => name = Some(m.next_value()?),
+                        "instances" => {
+                            // Terraform writes `type` and `mode` first: an
+                            // instance of a type not compared (or a data
+                            // source) is skimmed. Without a type yet, in full.
+                            let skim = mode.as_deref() == Some("data")
+                                || rtype.as_deref().is_some_and(|t| !compared(t));
+                            instances = Some(if skim {
+                                m.next_value::<OrEmpty<SkimInstance>>()?
+                                    .0
+                                    .into_iter()
+                                    .map(|i| RawInstance {
+                                        index_key: i.index_key,
+                                        deposed: i.deposed,
+                                        attributes: None,
+                                        attributes_flat: None,
+                                        sensitive_attributes: None,
+                                    })
+                                    .collect()
+                            } else {
+                                m.next_value::<OrEmpty<RawInstance>>()?.0
+                            });
+                        }
+                        _ => {
+                            m.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(RawResource {
+                    module,
+                    mode,
+                    rtype: rtype.ok_or_else(|| A::Error::missing_field("type"))?,
+                    name: name.ok_or_else(|| A::Error::missing_field("name"))?,
+                    instances: instances.unwrap_or_default(),
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -228,6 +315,48 @@ pub fn parse(source: &str, bytes: &[u8]) -> Result<StateFile, StateError> {
         }
     }
     let raw: RawState = serde_json::from_slice(bytes).map_err(|e| json_error(source, e))?;
+    build(source, raw)
+}
+
+/// A version 4 state with its version, read in one pass from a reader
+/// (the fields of [`RawState`], not `#[serde(flatten)]`: that would buffer
+/// the whole document first).
+#[derive(Deserialize)]
+struct Streamed {
+    version: Option<Value>,
+    #[serde(default)]
+    terraform_version: Option<String>,
+    #[serde(default)]
+    serial: Option<u64>,
+    #[serde(default)]
+    lineage: Option<String>,
+    #[serde(default, deserialize_with = "null_is_empty")]
+    resources: Vec<RawResource>,
+}
+
+/// Parse a state from a reader, in one pass, without holding its bytes:
+/// a 200 MB file then never sits in memory next to its parsed form. Only a
+/// plain, valid version 4 state comes out; anything else (`None`) is read
+/// again the usual way ([`parse`]), which says exactly what is wrong.
+pub fn parse_reader(source: &str, reader: impl std::io::Read) -> Option<StateFile> {
+    let s: Streamed = serde_json::from_reader(reader).ok()?;
+    match &s.version {
+        Some(Value::Number(n)) if n.as_u64() == Some(4) => build(
+            source,
+            RawState {
+                terraform_version: s.terraform_version,
+                serial: s.serial,
+                lineage: s.lineage,
+                resources: s.resources,
+            },
+        )
+        .ok(),
+        _ => None,
+    }
+}
+
+/// The resources of a parsed version 4 state.
+fn build(source: &str, raw: RawState) -> Result<StateFile, StateError> {
     let invalid = |message: String| StateError::Invalid {
         source_name: source.into(),
         message,
@@ -520,6 +649,72 @@ mod tests {
             address(None, "t", "n", Some(&json!("q\"x"))),
             "t.n[\"q\\\"x\"]"
         );
+    }
+
+    #[test]
+    fn attributes_of_types_not_compared_are_skipped_while_parsing() {
+        // In Terraform's key order (`mode`, `type`, `name`, ..., `instances`):
+        // `json!` would sort them, and with `instances` before `type` the
+        // attributes are read in full (correct, only not skimmed).
+        let s = r#"{"version": 4, "serial": 1, "lineage": "l", "resources": [
+            {"mode": "managed", "type": "aws_iam_policy", "name": "p", "instances": [
+                {"index_key": 0, "attributes": {"id": "arn:aws:iam::1:policy/p", "policy": "{...}"}},
+                {"index_key": 1, "attributes": 5, "sensitive_attributes": "odd"}]},
+            {"mode": "data", "type": "aws_instance", "name": "d", "instances": [{"attributes": [1, 2]}]},
+            {"mode": "managed", "type": "aws_instance", "name": "w", "instances": [
+                {"attributes": {"id": "i-1", "tags": {"a": "b"}}}]}
+        ]}"#;
+        let f = parse("s.tfstate", s.as_bytes()).unwrap();
+        let addrs: Vec<&str> = f.resources.iter().map(|r| r.address.as_str()).collect();
+        assert_eq!(
+            addrs,
+            [
+                "aws_iam_policy.p[0]",
+                "aws_iam_policy.p[1]",
+                "aws_instance.w"
+            ]
+        );
+        // Counted (the report's `unsupported`), never built.
+        assert!(f.resources[0].attrs.is_empty());
+        assert!(f.resources[1].attrs.is_empty());
+        // A compared type keeps its attributes.
+        assert_eq!(f.resources[2].id, "i-1");
+        assert_eq!(f.resources[2].attrs["tags"], json!({"a": "b"}));
+        // Addresses are still checked.
+        let dup = r#"{"version": 4, "resources": [
+            {"mode": "managed", "type": "aws_iam_policy", "name": "p", "instances": [
+                {"index_key": 0}, {"index_key": 0}]}]}"#;
+        assert!(parse("d.tfstate", dup.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("appears twice"));
+        // A resource without a type is still a shape error.
+        let bad = json!({"version": 4, "resources": [{"name": "x", "instances": []}]});
+        assert!(parse("b.tfstate", bad.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_state_read_from_a_reader_equals_the_one_read_from_bytes() {
+        let s = json!({"version": 4, "serial": 3, "lineage": "l", "terraform_version": "1.6.6", "resources": [
+            {"mode": "managed", "type": "aws_instance", "name": "w", "instances": [
+                {"index_key": 0, "attributes": {"id": "i-1", "tags": {"a": "b"}}, "sensitive_attributes": [[{"type": "get_attr", "value": "user_data"}]]},
+                {"deposed": "abc", "attributes": {"id": "i-0"}}]}
+        ]})
+        .to_string();
+        let a = parse("s.tfstate", s.as_bytes()).unwrap();
+        let b = parse_reader("s.tfstate", s.as_bytes()).unwrap();
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        // Anything else is left to `parse`, which names the error.
+        for other in [
+            r#"{"version": 3, "modules": []}"#,
+            r#"{"encrypted_data": "x", "encryption_version": "v0", "meta": {}}"#,
+            r#"{"version": 4, "resources": [{"type": "aws_instance""#,
+            "",
+            r#"{"version": 4, "resources": [{"mode": "managed", "type": "aws_instance", "name": "w", "instances": [{"index_key": true}]}]}"#,
+        ] {
+            assert!(parse_reader("x", other.as_bytes()).is_none(), "{other}");
+            assert!(parse("x", other.as_bytes()).is_err(), "{other}");
+        }
     }
 
     #[test]

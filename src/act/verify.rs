@@ -32,6 +32,7 @@ pub async fn verify(
         clients: clients.clone(),
         region: detail.target.region.clone(),
         concurrency,
+        split: Default::default(),
     };
     let desired = [detail.desired.clone()];
     let inv = reader

@@ -13,6 +13,7 @@
 //!   unmanaged ([`unmanaged`]).
 
 mod compare;
+pub mod progress;
 mod scope;
 mod unmanaged;
 
@@ -40,7 +41,8 @@ pub struct ScanOptions {
     /// Turn unmanaged detection off for this run.
     pub no_unmanaged: bool,
     pub client: ClientOptions,
-    /// Print progress lines on stderr (only when it is a terminal).
+    /// Show progress on stderr: a live board on a terminal, plain lines
+    /// otherwise (off: `--quiet`, the daemon).
     pub progress: bool,
     /// Scan only this shard: (index, count), stacks split by a stable hash.
     pub shard: Option<(u32, u32)>,
@@ -50,17 +52,7 @@ pub struct ScanOptions {
     pub narrow: Option<std::sync::Arc<crate::events::rescan::Narrow>>,
 }
 
-struct Progress {
-    on: bool,
-}
-
-impl Progress {
-    fn say(&self, msg: &str) {
-        if self.on {
-            eprintln!("driftd: {msg}");
-        }
-    }
-}
+use progress::Progress;
 
 /// What the decide and act stages need beyond the report: the canonical
 /// desired form and the unmasked differences of each drifted resource.
@@ -96,12 +88,13 @@ pub async fn run(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> Re
 }
 
 /// The client options of a run: the caller's, with the config's
-/// `scan.attempt_timeout` when it sets one.
+/// `scan.attempt_timeout` when it sets one, and its `[scan.rate_limit]`.
 pub fn client_options(config: &Config, base: &ClientOptions) -> ClientOptions {
     let mut c = base.clone();
     if let Some(t) = config.scan.attempt_timeout {
         c.attempt_timeout = t;
     }
+    c.rate_limits = config.scan.rate_limits.clone();
     c
 }
 
@@ -154,9 +147,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         client: client_options(config, &options.client),
         ..options.clone()
     };
-    let progress = Progress {
-        on: options.progress && std::io::stderr().is_terminal(),
-    };
+    let progress = Progress::for_run(options.progress, std::io::stderr().is_terminal());
     let schema = AwsSchema {
         instance_attribute_reads: config.scan.instance_attribute_reads,
     };
@@ -224,12 +215,22 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         outside: &outside,
         sharding,
     };
+    progress.expect_scopes(scopes.members.len());
+    progress.say(&format!(
+        "reading {} scope(s) (region x endpoint x role)",
+        scopes.members.len()
+    ));
+    let ticker = progress.ticker(progress::lines_interval(
+        std::env::var("DRIFTD_PROGRESS_INTERVAL").ok(),
+    ));
+    let names: Vec<&str> = loaded.iter().map(|l| l.stack.name.as_str()).collect();
     let results = scope::read_all(
         config,
         options,
         calls,
         &schema,
         &progress,
+        &names,
         scopes.members,
         &scopes.foreign,
         &foreign_rules,
@@ -237,6 +238,10 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         options.narrow.as_deref(),
     )
     .await;
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    progress.finish();
     let mut rescanned: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     if options.narrow.is_some() {
         for read in &results {

@@ -57,6 +57,21 @@ pub(super) fn target(stack: &StackConfig, region: &str) -> Target {
     }
 }
 
+/// Free the attributes of resources of types driftd does not compare (most
+/// of a typical state: IAM, DNS, monitoring, ...) as soon as the file is
+/// parsed: only their type and address are used after (the report's
+/// `unsupported` count), and every stack's state stays loaded until its
+/// scope is read.
+fn forget_unsupported(file: &mut StateFile) {
+    let supported = AwsSchema::default().supported_types();
+    for r in file.resources.iter_mut() {
+        if !supported.contains(&r.rtype.as_str()) {
+            r.attrs = Default::default();
+            r.sensitive_paths = Vec::new();
+        }
+    }
+}
+
 async fn load_stack(
     stack: StackConfig,
     options: &ScanOptions,
@@ -85,7 +100,10 @@ async fn load_stack(
             attempts: settings.max_attempts,
         };
         match source::load(loc, s3.as_ref(), &limits, &dec).await {
-            Ok(f) => files.extend(f),
+            Ok(mut f) => {
+                f.iter_mut().for_each(forget_unsupported);
+                files.extend(f)
+            }
             Err(e) => errors.push(e),
         }
     }
@@ -345,6 +363,7 @@ pub(super) async fn read_all(
     calls: &ApiCalls,
     schema: &AwsSchema,
     progress: &Progress,
+    names: &[&str],
     members: BTreeMap<ScopeKey, Vec<(usize, StateResource)>>,
     foreign: &BTreeMap<ScopeKey, Vec<StateResource>>,
     foreign_rules: &BTreeMap<ScopeKey, Vec<StateResource>>,
@@ -364,12 +383,15 @@ pub(super) async fn read_all(
                 };
                 async move {
                     let (stacks, mut resources): (Vec<usize>, Vec<StateResource>) = members.into_iter().unzip();
+                    let stack_names: Vec<&str> = stacks.iter().filter_map(|&i| names.get(i).copied()).collect();
+                    let shown = progress.scope(super::progress::label(&key.region, &stack_names), calls);
                     // Other stacks' standalone rules project together with this
                     // scope's groups (and are read, never reported: the report
                     // walks only this run's resources, the first ones).
                     let own = resources.len();
                     resources.extend(foreign_rules.get(&key).cloned().unwrap_or_default());
-                    let mut desired = schema.desired(&resources);
+                    // Each raw form is freed as soon as it is projected.
+                    let mut desired = schema.desired_freeing(&mut resources);
                     resources.truncate(own);
                     // Raw state attributes are no longer needed: keep only the
                     // sensitive paths, and free the rest before the live read.
@@ -411,8 +433,9 @@ pub(super) async fn read_all(
                     let t = Instant::now();
                     // Every read of the scope ends by `scan.stack_timeout`.
                     let deadline = tokio::time::Instant::now() + config.scan.stack_timeout;
-                    let reader =
-                        AwsReader::connect(&key, &options.client, calls, config.scan.concurrency).await;
+                    let mut reader =
+                        AwsReader::connect(&key, &options.client, &shown.calls, config.scan.concurrency).await;
+                    reader.split.above = config.scan.split_listing_above;
                     // Read with the other stacks' rules included, then keep this run's own.
                     // A resource with no id cannot be read (and must not fail the read of the others).
                     let readable: std::borrow::Cow<[Desired]> = if desired.iter().any(|d| d.id.is_empty()) {
@@ -426,7 +449,7 @@ pub(super) async fn read_all(
                     drop(readable);
                     desired.truncate(own);
                     info!(region = %key.region, resources = desired.len(), elapsed_ms = t.elapsed().as_millis() as u64, "scope read");
-                    progress.say(&format!("read {} resource(s) in {} ({:.1}s)", desired.len(), key.region, t.elapsed().as_secs_f64()));
+                    shown.done(desired.len());
                     ScopeRead { key, stacks, sensitive, desired, inventory, discover, foreign_ids }
                 }
             })

@@ -220,6 +220,12 @@ impl Decryptor {
 
     /// The state in `bytes` (read from `source`), decrypted when it is an
     /// OpenTofu envelope. Errors start with `source`.
+    /// Does the stack configure `encryption`? (Without it, a plain state is
+    /// used as it is and an encrypted one refused.)
+    pub fn is_configured(&self) -> bool {
+        self.config.is_some()
+    }
+
     pub async fn open<'a>(&self, source: &str, bytes: &'a [u8]) -> Result<Plain<'a>, String> {
         self.open_inner(bytes)
             .await

@@ -130,3 +130,70 @@ async fn exit_codes_and_formats() {
     assert_eq!(report["stacks"][1]["name"], "network");
     assert_eq!(report["stacks"][1]["status"], "ok");
 }
+
+/// Progress on stderr: plain lines when it is not a terminal (per scope:
+/// its stacks, calls, pages, throttled retries, elapsed; and while it runs),
+/// nothing with `--quiet`; never on stdout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_lines_when_not_a_terminal_and_nothing_with_quiet() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("cli-progress");
+    seed(&c, &dir).await;
+    let cfg = dir.join("driftd.toml");
+    std::fs::write(&cfg, world::config_text(&moto.url)).unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let run = |quiet: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftd"));
+        cmd.args(["scan", "--config", cfg, "--output", "json"])
+            .env_remove("DRIFTD_CONFIG")
+            .env("DRIFTD_PROGRESS_INTERVAL", "0.1");
+        if quiet {
+            cmd.arg("--quiet");
+        }
+        for (k, v) in aws_env() {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(false);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("driftd: ")).collect();
+    // The report alone on stdout.
+    let _: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is the report");
+    assert!(
+        lines.contains(&"driftd: loading state of 2 stack(s)"),
+        "{err}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("driftd: reading us-east-1 (stacks app, network)")),
+        "{err}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("driftd: still reading us-east-1 (stacks app, network): ")),
+        "{err}"
+    );
+    let done = lines
+        .iter()
+        .find(|l| l.starts_with("driftd: read "))
+        .unwrap_or_else(|| panic!("{err}"));
+    for want in [
+        " resource(s) in us-east-1 (stacks app, network): ",
+        " calls, ",
+        " pages, ",
+        " S3 requests, 0 throttled retries (",
+    ] {
+        assert!(done.contains(want), "{want} in {done}");
+    }
+    // No terminal escapes when stderr is not a terminal.
+    assert!(!err.contains('\x1b') || !err.contains("\x1b[1A"), "{err}");
+
+    let out = run(true);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.lines().any(|l| l.starts_with("driftd: ")), "{err}");
+    let _: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is the report");
+}

@@ -33,6 +33,7 @@ mod proxy;
 mod pushgateway;
 mod reconcile;
 mod registry;
+mod scale;
 mod scan_moto;
 mod secrets;
 mod state_forms;

@@ -64,6 +64,8 @@ pub type CallKey = (String, String, Outcome);
 #[derive(Debug, Clone, Default)]
 pub struct ApiCalls {
     inner: Arc<Mutex<BTreeMap<CallKey, u64>>>,
+    /// A counter this one also records into (see [`ApiCalls::child`]).
+    parent: Option<Box<ApiCalls>>,
 }
 
 impl ApiCalls {
@@ -71,10 +73,54 @@ impl ApiCalls {
         Self::default()
     }
 
+    /// A new counter of its own (e.g. one scope's calls, for progress) whose
+    /// every record is also made in `self`.
+    pub fn child(&self) -> Self {
+        Self {
+            inner: Default::default(),
+            parent: Some(Box::new(self.clone())),
+        }
+    }
+
     pub fn record(&self, service: &str, operation: &str, outcome: Outcome) {
-        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry((service.to_string(), operation.to_string(), outcome))
-            .or_default() += 1;
+        {
+            let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            *map.entry((service.to_string(), operation.to_string(), outcome))
+                .or_default() += 1;
+        }
+        if let Some(p) = &self.parent {
+            p.record(service, operation, outcome);
+        }
+    }
+
+    /// Attempts with this outcome.
+    pub fn count(&self, outcome: Outcome) -> u64 {
+        let map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .filter(|((_, _, o), _)| *o == outcome)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Successful attempts of listing operations (`Describe*`, `List*`):
+    /// the pages read.
+    pub fn pages(&self) -> u64 {
+        let map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .filter(|((_, op, o), _)| {
+                *o == Outcome::Success && (op.starts_with("Describe") || op.starts_with("List"))
+            })
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Successful attempts to one service (e.g. `"S3"`).
+    pub fn successes_of(&self, service: &str) -> u64 {
+        let map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .filter(|((s, _, o), _)| *o == Outcome::Success && s.eq_ignore_ascii_case(service))
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// A copy of every counter.
@@ -144,5 +190,21 @@ mod tests {
         c.record("s3", "ListBuckets", Outcome::Success);
         assert_eq!(c.total(), 3);
         assert_eq!(c.by_operation()["DescribeInstances"], 2);
+    }
+
+    #[test]
+    fn a_child_counts_its_own_and_into_its_parent() {
+        let all = ApiCalls::new();
+        let scope = all.child();
+        scope.record("EC2", "DescribeInstances", Outcome::Success);
+        scope.record("EC2", "DescribeInstances", Outcome::Throttled);
+        scope.record("S3", "GetBucketTagging", Outcome::Success);
+        all.record("S3", "ListBuckets", Outcome::Success);
+        assert_eq!(scope.total(), 3);
+        assert_eq!(all.total(), 4);
+        assert_eq!(scope.pages(), 1);
+        assert_eq!(scope.count(Outcome::Throttled), 1);
+        assert_eq!(scope.successes_of("s3"), 1);
+        assert_eq!(all.pages(), 2);
     }
 }

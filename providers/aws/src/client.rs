@@ -13,6 +13,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_types::sdk_config::SharedCredentialsProvider;
 
 use crate::calls::ApiCalls;
+use crate::limit::{LimitedHttpClient, Limiters, RateLimits, Service};
 
 /// Static credentials, for emulators and tests only. Production uses the
 /// standard chain (environment, profile, web identity/IRSA, instance role).
@@ -63,6 +64,9 @@ pub struct ClientOptions {
     pub max_backoff: Duration,
     /// Use these instead of the default chain (emulators only).
     pub static_credentials: Option<StaticCredentials>,
+    /// Client-side token buckets per (account, region, service, read|write)
+    /// (`[scan.rate_limit]`).
+    pub rate_limits: RateLimits,
 }
 
 impl Default for ClientOptions {
@@ -73,6 +77,7 @@ impl Default for ClientOptions {
             initial_backoff: DEFAULT_INITIAL_BACKOFF,
             max_backoff: DEFAULT_MAX_BACKOFF,
             static_credentials: None,
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -156,17 +161,48 @@ pub async fn sdk_config(target: &Target, options: &ClientOptions) -> SdkConfig {
 }
 
 impl Clients {
+    /// Clients for a target, each request paced by the process's limiter
+    /// of the target's (account, region, service, read|write).
     pub async fn new(target: &Target, options: &ClientOptions, calls: &ApiCalls) -> Self {
         let sdk = sdk_config(target, options).await;
-        Self::from_sdk_config(&sdk, target.endpoint_url.is_some(), calls)
+        let limited = options.rate_limits.enabled.then(|| {
+            let http = sdk.http_client().unwrap_or_else(default_https_client);
+            move |service| LimitedHttpClient {
+                inner: http.clone(),
+                limiters: Limiters::for_target(target, service, &options.rate_limits),
+            }
+        });
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(&sdk);
+        let mut s3 = aws_sdk_s3::config::Builder::from(&sdk);
+        if let Some(limited) = limited {
+            ec2 = ec2.http_client(limited(Service::Ec2));
+            s3 = s3.http_client(limited(Service::S3));
+        }
+        Self::build(ec2, s3, &sdk, target.endpoint_url.is_some(), calls)
     }
 
     pub fn from_sdk_config(sdk: &SdkConfig, path_style: bool, calls: &ApiCalls) -> Self {
-        let ec2 = aws_sdk_ec2::config::Builder::from(sdk)
+        Self::build(
+            aws_sdk_ec2::config::Builder::from(sdk),
+            aws_sdk_s3::config::Builder::from(sdk),
+            sdk,
+            path_style,
+            calls,
+        )
+    }
+
+    fn build(
+        ec2: aws_sdk_ec2::config::Builder,
+        s3: aws_sdk_s3::config::Builder,
+        sdk: &SdkConfig,
+        path_style: bool,
+        calls: &ApiCalls,
+    ) -> Self {
+        let ec2 = ec2
             .interceptor(calls.clone())
             .retry_partition(retry_partition("ec2", sdk))
             .build();
-        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+        let s3 = s3
             .interceptor(calls.clone())
             .retry_partition(retry_partition("s3", sdk))
             // Emulators and VPC endpoints are addressed by path, not virtual host.
@@ -177,4 +213,22 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
         }
     }
+}
+
+/// The HTTPS client the SDK builds when none is given (hyper 1, rustls with
+/// aws-lc, proxy settings from the environment), to wrap with the limiter.
+fn default_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::{tls, Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut b = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.set_proxy_config(Some(ProxyConfig::from_env()));
+        b.build()
+    })
 }

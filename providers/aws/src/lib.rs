@@ -7,12 +7,14 @@
 //! - [`services`] ([`ec2`], [`s3`]): batched, paginated live reads, shared by
 //!   the types that need them;
 //! - [`client`]: SDK clients with bounded retry, timeouts, endpoint override, assume-role;
-//! - [`calls`]: an interceptor that counts every API attempt.
+//! - [`calls`]: an interceptor that counts every API attempt;
+//! - [`limit`]: one rate limiter per (account, region, service, read|write) for the process.
 
 pub mod calls;
 pub mod client;
 pub mod error_fmt;
 pub mod errors;
+pub mod limit;
 pub mod normalize;
 pub mod ops;
 pub mod policy;
@@ -30,6 +32,7 @@ use driftd_core::{Desired, Inventory, ReadRequest, Reader, TypeRead};
 
 pub use calls::ApiCalls;
 pub use client::{ClientOptions, Clients, StaticCredentials, Target};
+pub use limit::RateLimits;
 pub use reconcile::AwsReconciler;
 pub use schema::{AwsSchema, InstanceAttributeReads};
 
@@ -42,6 +45,8 @@ pub struct AwsReader {
     pub region: String,
     /// Concurrent per-resource calls (S3 buckets, instance attributes).
     pub concurrency: usize,
+    /// When a full instance listing is split by availability zone.
+    pub split: ec2::SplitListing,
 }
 
 impl AwsReader {
@@ -55,6 +60,7 @@ impl AwsReader {
             clients: Clients::new(target, options, calls).await,
             region: target.region.clone(),
             concurrency,
+            split: ec2::SplitListing::default(),
         }
     }
 }
@@ -132,7 +138,7 @@ impl AwsReader {
             within(
                 deadline,
                 "DescribeInstances",
-                ec2::read_instances(ec2, &instances, discover, self.concurrency)
+                ec2::read_instances_split(ec2, &instances, discover, self.concurrency, self.split)
             ),
             within(
                 deadline,

@@ -175,49 +175,81 @@ impl Schema for AwsSchema {
     }
 
     fn desired(&self, resources: &[StateResource]) -> Vec<Desired> {
-        // Split S3 resources take precedence over the bucket's inline blocks.
+        let p = Projection::new(self, resources);
+        let mut out: Vec<Desired> = Vec::with_capacity(resources.len());
+        for r in resources {
+            out.push(p.one(r));
+        }
+        p.finish(out)
+    }
+
+    fn desired_freeing(&self, resources: &mut [StateResource]) -> Vec<Desired> {
+        let p = Projection::new(self, resources);
+        let mut out: Vec<Desired> = Vec::with_capacity(resources.len());
+        for r in resources.iter_mut() {
+            out.push(p.one(r));
+            r.attrs = Attrs::new();
+        }
+        p.finish(out)
+    }
+}
+
+/// One projection of a scope's resources: the per-resource step, then the
+/// cross-resource rules on the canonical forms.
+struct Projection {
+    /// Split S3 resources take precedence over the bucket's inline blocks.
+    taken: HashMap<String, BTreeSet<&'static str>>,
+    ctx: ProjectContext,
+}
+
+impl Projection {
+    fn new(schema: &AwsSchema, resources: &[StateResource]) -> Self {
         let mut taken: HashMap<String, BTreeSet<&'static str>> = HashMap::new();
         for r in resources {
             if let Some(attr) = split(&r.rtype).and_then(Source::replaces) {
                 taken.entry(bucket_name(r)).or_default().insert(attr);
             }
         }
-        let ctx = ProjectContext {
-            termination_protection: self.instance_attribute_reads,
-        };
-        let mut out: Vec<Desired> = Vec::with_capacity(resources.len());
-        let mut groups = Vec::new();
-        for r in resources {
-            let Some(t) = registry::get(&r.rtype) else {
-                out.push(Desired {
-                    address: r.address.clone(),
-                    rtype: r.rtype.clone(),
-                    id: r.id.clone(),
-                    attrs: Attrs::new(),
-                });
-                continue;
-            };
-            let mut attrs = (t.info.project)(r, &ctx);
-            if matches!(t.source, Source::SecurityGroups) {
-                groups.push(out.len());
-            }
-            if matches!(t.source, Source::Bucket) {
-                if let Some(gone) = taken.get(&bucket_name(r)) {
-                    attrs.retain(|k, _| !gone.contains(k.as_str()));
-                }
-            }
-            out.push(Desired {
+        Self {
+            taken,
+            ctx: ProjectContext {
+                termination_protection: schema.instance_attribute_reads,
+            },
+        }
+    }
+
+    fn one(&self, r: &StateResource) -> Desired {
+        let Some(t) = registry::get(&r.rtype) else {
+            return Desired {
                 address: r.address.clone(),
                 rtype: r.rtype.clone(),
-                id: (t.info.live_id)(r),
-                attrs,
-            });
+                id: r.id.clone(),
+                attrs: Attrs::new(),
+            };
+        };
+        let mut attrs = (t.info.project)(r, &self.ctx);
+        if matches!(t.source, Source::Bucket) {
+            if let Some(gone) = self.taken.get(&bucket_name(r)) {
+                attrs.retain(|k, _| !gone.contains(k.as_str()));
+            }
         }
+        Desired {
+            address: r.address.clone(),
+            rtype: r.rtype.clone(),
+            id: (t.info.live_id)(r),
+            attrs,
+        }
+    }
+
+    fn finish(&self, mut out: Vec<Desired>) -> Vec<Desired> {
         crate::services::ec2::listing::settle(&mut out);
         let standalone = standalone_rules(&out);
-        for i in groups {
-            let d = &mut out[i];
-            strip_standalone(&d.id.clone(), &mut d.attrs, &standalone);
+        for d in out.iter_mut() {
+            let groups =
+                registry::get(&d.rtype).is_some_and(|t| matches!(t.source, Source::SecurityGroups));
+            if groups {
+                strip_standalone(&d.id.clone(), &mut d.attrs, &standalone);
+            }
         }
         out
     }

@@ -149,6 +149,16 @@ pub trait Schema: Send + Sync {
     /// together, so that cross-resource rules can apply) into canonical form:
     /// exactly one `Desired` per input resource, in the same order.
     fn desired(&self, resources: &[StateResource]) -> Vec<Desired>;
+    /// [`Schema::desired`], freeing each resource's raw attributes as soon
+    /// as it is projected (memory: the raw form and the canonical one of a
+    /// large state never both exist in full).
+    fn desired_freeing(&self, resources: &mut [StateResource]) -> Vec<Desired> {
+        let out = self.desired(resources);
+        for r in resources.iter_mut() {
+            r.attrs = Attrs::new();
+        }
+        out
+    }
     /// How a top-level attribute of a type is compared.
     fn shape(&self, rtype: &str, attr: &str) -> Shape;
     /// The provider's registry of resource types: what the engine consults

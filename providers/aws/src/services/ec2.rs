@@ -48,6 +48,131 @@ fn id_chunks(ids: &BTreeSet<String>, discover: bool) -> Vec<Option<Vec<String>>>
 
 const LIVE_STATES: &[&str] = &["pending", "running", "stopping", "stopped"];
 
+/// When to split a scope's full `DescribeInstances` listing (discovery) into
+/// disjoint listings run in parallel, one per availability zone.
+///
+/// A `NextToken` chain is sequential: 100,000 instances are 100 pages one
+/// after another. Every instance is placed in exactly one availability zone
+/// of its region and `DescribeAvailabilityZones` lists every zone the
+/// account can use, so one listing filtered by `availability-zone` per zone
+/// is a partition of the full listing: the same instances, each once. It
+/// costs one `DescribeAvailabilityZones` call plus, per zone, at most one
+/// page more than its share; driftd splits only when that is within
+/// `max_overhead` of the minimal page count, and (to make even the zone call
+/// cheap) only when the scope's state manages more than `above` instances.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SplitListing {
+    /// Managed instances in the scope above which a split is considered
+    /// (`scan.split_listing_above`).
+    pub above: usize,
+    /// Extra calls allowed, as a share of the minimal page count.
+    pub max_overhead: f64,
+}
+
+/// Default `scan.split_listing_above`: 20 pages, so the one zone call is at most 5%.
+pub const DEFAULT_SPLIT_ABOVE: usize = 20_000;
+
+impl Default for SplitListing {
+    fn default() -> Self {
+        Self {
+            above: DEFAULT_SPLIT_ABOVE,
+            max_overhead: 0.05,
+        }
+    }
+}
+
+impl SplitListing {
+    /// Worth a zone call for this many managed instances?
+    pub fn considers(&self, managed: usize) -> bool {
+        managed > self.above
+    }
+
+    /// Split into `zones` listings, for a listing of at least `managed`
+    /// instances? (One zone call, and at most one partial page per zone.)
+    pub fn splits(&self, managed: usize, zones: usize) -> bool {
+        let pages = managed.div_ceil(PAGE_SIZE as usize).max(1) as f64;
+        zones > 1 && (1 + zones) as f64 <= self.max_overhead * pages
+    }
+}
+
+/// The availability zones the account can use in the client's region.
+async fn zones(client: &Client) -> Result<Vec<String>, String> {
+    let out = client
+        .describe_availability_zones()
+        .send()
+        .await
+        .map_err(|e| err("DescribeAvailabilityZones", e))?;
+    let mut z: Vec<String> = out
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.zone_name().map(str::to_string))
+        .collect();
+    z.sort();
+    z.dedup();
+    Ok(z)
+}
+
+/// What one listing of instances produced: the live instances and the root
+/// volume of each managed instance whose state describes it.
+type Part = (BTreeMap<String, Live>, HashMap<String, String>);
+
+/// One listing (all pages), each page converted as it arrives and dropped.
+async fn list_instances(
+    client: &Client,
+    filters: Vec<Filter>,
+    wanted: &HashMap<&str, &Desired>,
+    discover: bool,
+) -> Result<Part, String> {
+    let mut out: BTreeMap<String, Live> = BTreeMap::new();
+    let mut root_volume_of: HashMap<String, String> = HashMap::new();
+    let mut pages = client
+        .describe_instances()
+        .max_results(PAGE_SIZE)
+        .set_filters(Some(filters))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| err("DescribeInstances", e))?;
+        for r in page.reservations.unwrap_or_default() {
+            for i in r.instances.unwrap_or_default() {
+                let Some(id) = i.instance_id() else { continue };
+                let mut live = Live {
+                    id: id.to_string(),
+                    ..Default::default()
+                };
+                if i.tags()
+                    .iter()
+                    .any(|t| t.key() == Some("aws:autoscaling:groupName"))
+                {
+                    live.owned_by_service = Some("autoscaling".into());
+                }
+                if discover && !wanted.contains_key(id) {
+                    // Unmanaged: its canonical form, for import pull requests.
+                    live.attrs = crate::resources::ec2::instance::live(&i, None);
+                }
+                if let Some(d) = wanted.get(id) {
+                    live.attrs = crate::resources::ec2::instance::live(&i, None);
+                    // Root volumes, only where the state describes them.
+                    if d.attrs.contains_key("root_block_device") {
+                        let root = i.root_device_name().unwrap_or_default();
+                        if let Some(vol) = i
+                            .block_device_mappings()
+                            .iter()
+                            .find(|b| b.device_name() == Some(root))
+                            .and_then(|b| b.ebs())
+                            .and_then(|e| e.volume_id())
+                        {
+                            root_volume_of.insert(id.to_string(), vol.to_string());
+                        }
+                    }
+                }
+                out.insert(id.to_string(), live);
+            }
+        }
+    }
+    Ok((out, root_volume_of))
+}
+
 /// Read instances. Terminated and shutting-down instances are left out by the
 /// API filter: to Terraform they are gone, so they come out as `missing`.
 pub async fn read_instances(
@@ -56,65 +181,81 @@ pub async fn read_instances(
     discover: bool,
     concurrency: usize,
 ) -> ReadResult {
+    read_instances_split(
+        client,
+        desired,
+        discover,
+        concurrency,
+        SplitListing::default(),
+    )
+    .await
+}
+
+/// [`read_instances`], with the listing split as `split` says. Filtered
+/// reads (200 ids a call) run `concurrency` at a time; a full listing
+/// (discovery) is one `NextToken` chain, or one chain per availability zone
+/// when the scope is large ([`SplitListing`]).
+pub async fn read_instances_split(
+    client: &Client,
+    desired: &[&Desired],
+    discover: bool,
+    concurrency: usize,
+    split: SplitListing,
+) -> ReadResult {
     let wanted: HashMap<&str, &Desired> = desired.iter().map(|d| (d.id.as_str(), *d)).collect();
     let ids: BTreeSet<String> = wanted.keys().map(|s| s.to_string()).collect();
     if ids.is_empty() && !discover {
         return Ok(BTreeMap::new());
     }
     let states: Vec<String> = LIVE_STATES.iter().map(|s| s.to_string()).collect();
+    let live_states = filter("instance-state-name", &states);
     // Each page is converted as it arrives and then dropped: only the
     // canonical attributes of managed instances are kept (memory stays
     // proportional to what is compared, not to the API's answer).
-    let mut out: BTreeMap<String, Live> = BTreeMap::new();
-    let mut root_volume_of: HashMap<String, String> = HashMap::new();
+    let mut listings: Vec<Vec<Filter>> = Vec::new();
     for chunk in id_chunks(&ids, discover) {
-        let mut req = client
-            .describe_instances()
-            .max_results(PAGE_SIZE)
-            .filters(filter("instance-state-name", &states));
-        if let Some(chunk) = chunk {
-            req = req.filters(filter("instance-id", &chunk));
-        }
-        let mut pages = req.into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| err("DescribeInstances", e))?;
-            for r in page.reservations.unwrap_or_default() {
-                for i in r.instances.unwrap_or_default() {
-                    let Some(id) = i.instance_id() else { continue };
-                    let mut live = Live {
-                        id: id.to_string(),
-                        ..Default::default()
-                    };
-                    if i.tags()
-                        .iter()
-                        .any(|t| t.key() == Some("aws:autoscaling:groupName"))
-                    {
-                        live.owned_by_service = Some("autoscaling".into());
-                    }
-                    if discover && !wanted.contains_key(id) {
-                        // Unmanaged: its canonical form, for import pull requests.
-                        live.attrs = crate::resources::ec2::instance::live(&i, None);
-                    }
-                    if let Some(d) = wanted.get(id) {
-                        live.attrs = crate::resources::ec2::instance::live(&i, None);
-                        // Root volumes, only where the state describes them.
-                        if d.attrs.contains_key("root_block_device") {
-                            let root = i.root_device_name().unwrap_or_default();
-                            if let Some(vol) = i
-                                .block_device_mappings()
-                                .iter()
-                                .find(|b| b.device_name() == Some(root))
-                                .and_then(|b| b.ebs())
-                                .and_then(|e| e.volume_id())
-                            {
-                                root_volume_of.insert(id.to_string(), vol.to_string());
+        match chunk {
+            Some(chunk) => listings.push(vec![live_states.clone(), filter("instance-id", &chunk)]),
+            None => {
+                let mut zoned = false;
+                if split.considers(ids.len()) {
+                    match zones(client).await {
+                        Ok(z) if split.splits(ids.len(), z.len()) => {
+                            tracing::info!(
+                                zones = z.len(),
+                                managed = ids.len(),
+                                "DescribeInstances split by availability zone"
+                            );
+                            for zone in z {
+                                listings.push(vec![
+                                    live_states.clone(),
+                                    filter("availability-zone", &[zone]),
+                                ]);
                             }
+                            zoned = true;
                         }
+                        Ok(_) => {}
+                        // Not allowed or failed: the one sequential listing.
+                        Err(e) => tracing::warn!(error = %e, "no split listing"),
                     }
-                    out.insert(id.to_string(), live);
+                }
+                if !zoned {
+                    listings.push(vec![live_states.clone()]);
                 }
             }
         }
+    }
+    let wanted_ref = &wanted;
+    let parts: Vec<Part> = stream::iter(listings)
+        .map(|filters| list_instances(client, filters, wanted_ref, discover))
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    let mut out: BTreeMap<String, Live> = BTreeMap::new();
+    let mut root_volume_of: HashMap<String, String> = HashMap::new();
+    for (o, r) in parts {
+        out.extend(o);
+        root_volume_of.extend(r);
     }
     let volumes = read_volumes(client, root_volume_of.values().cloned().collect()).await?;
 
@@ -437,3 +578,34 @@ pub mod net;
 /// More network listings (endpoints, egress-only gateways, DHCP options,
 /// peering connections, flow logs).
 pub mod net2;
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn a_split_is_made_only_when_its_extra_calls_are_within_five_percent() {
+        let s = SplitListing::default();
+        assert!(!s.considers(DEFAULT_SPLIT_ABOVE));
+        assert!(s.considers(DEFAULT_SPLIT_ABOVE + 1));
+        // 100 pages: 4 zones cost at most 1 + 4 calls more.
+        assert!(s.splits(100_000, 4));
+        assert!(!s.splits(100_000, 6));
+        assert!(s.splits(140_000, 6));
+        assert!(!s.splits(1_000_000, 1), "one zone: nothing to split");
+        // Worst case for every size and zone count that splits: each zone a
+        // partial page (or an empty answer) more than its share.
+        for managed in (1_000..=300_000).step_by(7_000) {
+            for zones in 1..=12 {
+                if s.splits(managed, zones) {
+                    let minimal = managed.div_ceil(PAGE_SIZE as usize);
+                    let worst = 1 + minimal + zones;
+                    assert!(
+                        worst as f64 <= minimal as f64 * 1.05,
+                        "{managed} in {zones} zones: {worst} calls vs {minimal}"
+                    );
+                }
+            }
+        }
+    }
+}

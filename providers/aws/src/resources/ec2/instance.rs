@@ -96,6 +96,8 @@ pub static TYPE: AwsType = AwsType {
             "ec2:DescribeInstances",
             "ec2:DescribeVolumes",
             "ec2:DescribeInstanceAttribute",
+            // Large scopes: the zones to split the listing by.
+            "ec2:DescribeAvailabilityZones",
         ],
         write_actions: &[
             "ec2:CreateTags",
