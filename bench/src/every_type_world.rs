@@ -21,9 +21,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, DomainType, Filter, InstanceType, IpPermission, IpRange,
-    LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataOptionsRequest,
-    NewDhcpConfiguration, PortRange, RequestLaunchTemplateData, RuleAction, Tag, VolumeType,
+    AttributeBooleanValue, DomainType, Filter, FlowLogsResourceType, InstanceType, IpPermission,
+    IpRange, LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataOptionsRequest,
+    LogDestinationType, NewDhcpConfiguration, PortRange, RequestLaunchTemplateData, RuleAction,
+    Tag, TrafficType, UserIdGroupPair, VolumeType, VpcEndpointType,
 };
 use aws_sdk_s3::types::{
     BucketAccelerateStatus, BucketCannedAcl, BucketLifecycleConfiguration, BucketLoggingStatus,
@@ -50,30 +51,6 @@ pub const ACCOUNT: &str = "123456789012";
 /// Registered types the world does not hold, and why: never dropped silently
 /// (a test checks that every registered type is in the world or here).
 pub const NOT_SEEDED: &[(&str, &str)] = &[
-    (
-        "aws_default_security_group",
-        "not in this world yet: its listing's calls are pinned by tests/it/coverage_net2.rs (each listing once per scope)",
-    ),
-    (
-        "aws_vpc_endpoint",
-        "not in this world yet: its listing's calls are pinned by tests/it/coverage_net2.rs (each listing once per scope)",
-    ),
-    (
-        "aws_egress_only_internet_gateway",
-        "not in this world yet: its listing's calls are pinned by tests/it/coverage_net2.rs (each listing once per scope)",
-    ),
-    (
-        "aws_vpc_dhcp_options",
-        "not in this world yet: its listing's calls are pinned by tests/it/coverage_net2.rs (each listing once per scope)",
-    ),
-    (
-        "aws_vpc_peering_connection",
-        "not in this world yet: its listing's calls are pinned by tests/it/coverage_net2.rs (each listing once per scope)",
-    ),
-    (
-        "aws_flow_log",
-        "not in this world yet: its listing's calls are pinned by tests/it/coverage_net2.rs (each listing once per scope)",
-    ),
     (
         "aws_placement_group",
         "moto 5.1.22 does not implement CreatePlacementGroup / DescribePlacementGroups (tested with recorded answers)",
@@ -211,6 +188,21 @@ const CALLS: &[(&str, Call)] = &[
         Call::Scope("GetEbsEncryptionByDefault"),
     ),
     (
+        "aws_default_security_group",
+        Call::Scope("DescribeSecurityGroups"),
+    ),
+    ("aws_vpc_endpoint", Call::Scope("DescribeVpcEndpoints")),
+    (
+        "aws_egress_only_internet_gateway",
+        Call::Scope("DescribeEgressOnlyInternetGateways"),
+    ),
+    ("aws_vpc_dhcp_options", Call::Scope("DescribeDhcpOptions")),
+    (
+        "aws_vpc_peering_connection",
+        Call::Scope("DescribeVpcPeeringConnections"),
+    ),
+    ("aws_flow_log", Call::Scope("DescribeFlowLogs")),
+    (
         "aws_s3_bucket_versioning",
         Call::PerBucket("GetBucketVersioning"),
     ),
@@ -318,16 +310,6 @@ fn declared(v: &Value) -> bool {
     }
 }
 
-/// Listings of discoverable types this world does not seed: made once per
-/// scope for unmanaged detection.
-const DISCOVERY_LISTINGS: &[&str] = &[
-    "DescribeVpcEndpoints",
-    "DescribeEgressOnlyInternetGateways",
-    "DescribeDhcpOptions",
-    "DescribeVpcPeeringConnections",
-    "DescribeFlowLogs",
-];
-
 /// The minimal call set of one scan of `state` (one scope), per operation.
 pub fn minimal(state: &Value) -> BTreeMap<String, u64> {
     let mut scope: BTreeSet<&str> = BTreeSet::new();
@@ -376,9 +358,6 @@ pub fn minimal(state: &Value) -> BTreeMap<String, u64> {
             }
         }
     }
-    // Unmanaged detection lists every discoverable type once per scope,
-    // whether the state has one or not (types not seeded in this world).
-    scope.extend(DISCOVERY_LISTINGS);
     let mut out: BTreeMap<String, u64> = scope.into_iter().map(|op| (op.into(), 1)).collect();
     for (op, n) in per_attribute.into_iter().filter(|(_, n)| *n > 0) {
         out.insert(op.into(), n);
@@ -1051,12 +1030,197 @@ async fn seed_ec2(c: &Clients, st: &mut State) {
         "on",
         json!({"id": "terraform-20260101000000000000000001", "enabled": true}),
     );
+    seed_net2(c, st, &vpc, &dv_id, &rtb_pub, &dopt).await;
     ec2.create_tags()
         .resources(&vpc)
         .tags(tag("Name", "every-type"))
         .send()
         .await
         .unwrap();
+}
+
+/// The adopted default group of `vpc`, a gateway endpoint on `rtb`, an
+/// egress-only gateway, the DHCP options `dopt` (already associated), a
+/// peering to the default VPC and a flow log of `vpc`, each written the way
+/// the provider writes it after apply (as `tests/it/coverage_net2.rs` does).
+async fn seed_net2(c: &Clients, st: &mut State, vpc: &str, peer: &str, rtb: &str, dopt: &str) {
+    let ec2 = &c.ec2;
+    // aws_default_security_group: every rule revoked, the declared ones added.
+    let default = ec2
+        .describe_security_groups()
+        .filters(filter("vpc-id", vpc))
+        .filters(filter("group-name", "default"))
+        .send()
+        .await
+        .unwrap()
+        .security_groups()[0]
+        .clone();
+    let sg = default.group_id().unwrap().to_string();
+    ec2.revoke_security_group_egress()
+        .group_id(&sg)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("-1")
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("-1")
+                .user_id_group_pairs(UserIdGroupPair::builder().group_id(&sg).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ec2.authorize_security_group_egress()
+        .group_id(&sg)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The self-referencing ingress is written `self = true`, as the provider does.
+    st.add(
+        "aws_default_security_group",
+        "default",
+        json!({"id": sg, "arn": format!("arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{sg}"),
+               "name": "default", "name_prefix": "",
+               "description": default.description(), "vpc_id": vpc, "owner_id": ACCOUNT,
+               "revoke_rules_on_delete": false, "tags": {}, "tags_all": {},
+               "ingress": [{"protocol": "-1", "from_port": 0, "to_port": 0, "self": true,
+                            "cidr_blocks": [], "ipv6_cidr_blocks": [], "prefix_list_ids": [],
+                            "security_groups": [], "description": ""}],
+               "egress": [{"protocol": "tcp", "from_port": 443, "to_port": 443,
+                           "self": false, "cidr_blocks": ["10.0.0.0/8"],
+                           "ipv6_cidr_blocks": [], "prefix_list_ids": [],
+                           "security_groups": [], "description": ""}]}),
+    );
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{}/*"}}]}}"#,
+        BUCKETS[0]
+    );
+    let endpoint = ec2
+        .create_vpc_endpoint()
+        .vpc_id(vpc)
+        .service_name(format!("com.amazonaws.{REGION}.s3"))
+        .vpc_endpoint_type(VpcEndpointType::Gateway)
+        .route_table_ids(rtb)
+        .policy_document(&policy)
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoint
+        .unwrap();
+    let endpoint_id = endpoint.vpc_endpoint_id().unwrap().to_string();
+    st.add(
+        "aws_vpc_endpoint",
+        "s3",
+        json!({"id": endpoint_id,
+            "arn": format!("arn:aws:ec2:{REGION}:{ACCOUNT}:vpc-endpoint/{endpoint_id}"),
+            "auto_accept": null, "cidr_blocks": [], "dns_entry": [], "dns_options": [],
+            "ip_address_type": "", "network_interface_ids": [], "owner_id": ACCOUNT,
+            "policy": endpoint.policy_document(), "prefix_list_id": "",
+            "private_dns_enabled": endpoint.private_dns_enabled(), "requester_managed": false,
+            "route_table_ids": [rtb], "security_group_ids": [],
+            "service_name": format!("com.amazonaws.{REGION}.s3"), "state": "available",
+            "subnet_configuration": [], "subnet_ids": [], "tags": {}, "tags_all": {},
+            "timeouts": null, "vpc_endpoint_type": "Gateway", "vpc_id": vpc}),
+    );
+    let eigw = ec2
+        .create_egress_only_internet_gateway()
+        .vpc_id(vpc)
+        .send()
+        .await
+        .unwrap()
+        .egress_only_internet_gateway
+        .unwrap()
+        .egress_only_internet_gateway_id
+        .unwrap();
+    st.add(
+        "aws_egress_only_internet_gateway",
+        "v6",
+        json!({"id": eigw, "vpc_id": vpc, "tags": {}, "tags_all": {}}),
+    );
+    st.add(
+        "aws_vpc_dhcp_options",
+        "corp",
+        json!({"id": dopt, "arn": format!("arn:aws:ec2:{REGION}:{ACCOUNT}:dhcp-options/{dopt}"),
+               "domain_name": "corp.internal", "domain_name_servers": [],
+               "ipv6_address_preferred_lease_time": "", "netbios_name_servers": [],
+               "netbios_node_type": "", "ntp_servers": [], "owner_id": ACCOUNT,
+               "tags": {}, "tags_all": {}}),
+    );
+    let pcx = ec2
+        .create_vpc_peering_connection()
+        .vpc_id(vpc)
+        .peer_vpc_id(peer)
+        .send()
+        .await
+        .unwrap()
+        .vpc_peering_connection
+        .unwrap()
+        .vpc_peering_connection_id
+        .unwrap();
+    ec2.accept_vpc_peering_connection()
+        .vpc_peering_connection_id(&pcx)
+        .send()
+        .await
+        .unwrap();
+    st.add(
+        "aws_vpc_peering_connection",
+        "to_default",
+        json!({"id": pcx, "accept_status": "active", "accepter": [], "requester": [],
+               "auto_accept": null, "peer_owner_id": ACCOUNT, "peer_region": REGION,
+               "peer_vpc_id": peer, "vpc_id": vpc, "tags": {}, "tags_all": {},
+               "timeouts": null}),
+    );
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/flow-logs");
+    let flow_log = ec2
+        .create_flow_logs()
+        .resource_ids(vpc)
+        .resource_type(FlowLogsResourceType::Vpc)
+        .traffic_type(TrafficType::All)
+        .log_destination_type(LogDestinationType::CloudWatchLogs)
+        .log_group_name("vpc-flows")
+        .deliver_logs_permission_arn(&role)
+        .max_aggregation_interval(60)
+        .send()
+        .await
+        .unwrap()
+        .flow_log_ids()[0]
+        .clone();
+    let f = ec2
+        .describe_flow_logs()
+        .flow_log_ids(&flow_log)
+        .send()
+        .await
+        .unwrap()
+        .flow_logs()[0]
+        .clone();
+    st.add(
+        "aws_flow_log",
+        "vpc",
+        json!({"id": flow_log,
+            "arn": format!("arn:aws:ec2:{REGION}:{ACCOUNT}:vpc-flow-log/{flow_log}"),
+            "deliver_cross_account_role": "", "destination_options": [], "eni_id": "",
+            "iam_role_arn": role, "log_destination": f.log_destination().unwrap_or_default(),
+            "log_destination_type": "cloud-watch-logs", "log_format": f.log_format(),
+            "log_group_name": "vpc-flows", "max_aggregation_interval": 60, "subnet_id": "",
+            "tags": {}, "tags_all": {}, "traffic_type": "ALL",
+            "transit_gateway_attachment_id": "", "transit_gateway_id": "", "vpc_id": vpc}),
+    );
 }
 
 async fn seed_s3(c: &Clients, st: &mut State) {

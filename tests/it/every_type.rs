@@ -54,6 +54,23 @@ async fn a_world_with_every_type_costs_the_minimal_call_set() {
         "{}",
         r.to_text()
     );
+    // The EC2 network types written the way the provider writes them are
+    // in sync (the world's other drift is of attributes it does not write).
+    let net2 = [
+        "aws_default_security_group",
+        "aws_vpc_endpoint",
+        "aws_egress_only_internet_gateway",
+        "aws_vpc_dhcp_options",
+        "aws_vpc_peering_connection",
+        "aws_flow_log",
+    ];
+    let drifted: Vec<&str> = s
+        .drifts
+        .iter()
+        .filter(|d| net2.contains(&d.rtype.as_str()))
+        .map(|d| d.rtype.as_str())
+        .collect();
+    assert!(drifted.is_empty(), "{drifted:?}\n{}", r.to_text());
     let rows = etw::table(&calls.by_operation(), &w.minimal());
     // Equal to the minimal set, operation by operation, but for the excess
     // known today (listed under the table; fixing it means lowering it).
