@@ -723,6 +723,17 @@ def cmd_iam(args):
     iam = iam[:iam.find("\n## ", 3)]
     if '"cloudtrail:LookupEvents"' not in iam:
         problems("README IAM section: cloudtrail:LookupEvents missing")
+    # ... and exactly the scan policy's live read actions.
+    live = set()
+    for s in scan["Statement"]:
+        if s.get("Sid", "").startswith("Live"):
+            live |= set(actions(s))
+    live_block = iam[iam.find('"Sid": "LiveRead"'):]
+    live_block = live_block[:live_block.find("]}")]
+    shown_live = set(re.findall(r'"((?:ec2|s3):\w+)"', live_block))
+    if shown_live != live:
+        problems(f"README IAM section: read actions differ from the scan policy: "
+                 f"missing {sorted(live - shown_live)}, extra {sorted(shown_live - live)}")
     shown = sorted(set(re.findall(r'"(sqs:\w+)"', iam)))
     if shown != want:
         problems(f"README IAM section: SQS actions {shown}, the events policy has {want}")
