@@ -255,10 +255,15 @@ pub fn own_id(d: &Desired) -> Option<String> {
 /// Run `read` over every page of a paginated call with an optional filter.
 #[macro_export]
 macro_rules! ec2_pages {
-    ($client:expr, $op:literal, $call:ident, $filter:expr, $values:expr, $field:ident, $conv:expr) => {{
+    ($client:expr, $op:literal, $call:ident, $filter:expr, $values:expr, $field:ident, $conv:expr) => {
+        $crate::ec2_pages!($client, $op, $call, filters $filter, $values, $field, $conv)
+    };
+    // `filter` or `filters`: the SDK's name of the request's filter list
+    // (DescribeNatGateways and DescribeFlowLogs say `Filter`).
+    ($client:expr, $op:literal, $call:ident, $set:ident $filter:expr, $values:expr, $field:ident, $conv:expr) => {{
         let mut req = $client.$call();
         if let Some(v) = $values {
-            req = req.filters($crate::services::ec2::listing::filter($filter, &v));
+            req = req.$set($crate::services::ec2::listing::filter($filter, &v));
         }
         let mut pages = req.into_paginator().send();
         let mut out = Vec::new();

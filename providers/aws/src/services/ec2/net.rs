@@ -345,18 +345,15 @@ fn read_nats(
     values: Option<Vec<String>>,
 ) -> BoxFuture<'_, Result<Vec<Item>, String>> {
     Box::pin(async move {
-        let mut req = client.describe_nat_gateways();
-        if let Some(v) = values {
-            req = req.filter(super::listing::filter("nat-gateway-id", &v));
-        }
-        let mut pages = req.into_paginator().send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|e| format!("DescribeNatGateways: {}", crate::errors::describe(&e)))?;
-            out.extend(page.nat_gateways().iter().map(nat_item));
-        }
-        Ok(out)
+        crate::ec2_pages!(
+            client,
+            "DescribeNatGateways",
+            describe_nat_gateways,
+            filter "nat-gateway-id",
+            values,
+            nat_gateways,
+            nat_item
+        )
     })
 }
 

@@ -223,18 +223,15 @@ fn read_flow_logs(
     values: Option<Vec<String>>,
 ) -> BoxFuture<'_, Result<Vec<Item>, String>> {
     Box::pin(async move {
-        let mut req = client.describe_flow_logs();
-        if let Some(v) = values {
-            req = req.filter(super::listing::filter("flow-log-id", &v));
-        }
-        let mut pages = req.into_paginator().send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|e| format!("DescribeFlowLogs: {}", crate::errors::describe(&e)))?;
-            out.extend(page.flow_logs().iter().map(flow_log_item));
-        }
-        Ok(out)
+        crate::ec2_pages!(
+            client,
+            "DescribeFlowLogs",
+            describe_flow_logs,
+            filter "flow-log-id",
+            values,
+            flow_logs,
+            flow_log_item
+        )
     })
 }
 
