@@ -331,6 +331,11 @@ async fn run_job_recorded(
         .record(&report);
     info!(stacks = ?stacks, drifts = report.summary.drifts, elapsed_ms = started.elapsed().as_millis() as u64,
         narrowed_to = narrow.as_ref().map(|n| n.resources.len()), "run finished");
+    drop(report);
+    // Between scans the daemon keeps the latest reports, not the scan's
+    // state, pages and inventories: give those pages back, so that its idle
+    // size is not the last scan's peak.
+    crate::mem::release();
     true
 }
 

@@ -6,68 +6,11 @@
 //! that is *absent* was not observed, and is never reported as drift.
 
 pub use driftd_core::AttrDiff;
-use driftd_core::{Attrs, Shape, Value};
+#[cfg(test)]
+use driftd_core::{Attrs, Shape};
+use driftd_core::Value;
 
-/// Compare desired and live attributes. `shape` says how each top-level
-/// attribute is compared. Output is sorted by path.
-pub fn diff(desired: &Attrs, live: &Attrs, shape: impl Fn(&str) -> Shape) -> Vec<AttrDiff> {
-    let mut out = Vec::new();
-    for (key, d) in desired {
-        let Some(l) = live.get(key) else { continue };
-        let path = vec![key.clone()];
-        match (shape(key), d, l) {
-            (Shape::Map, Value::Object(dm), Value::Object(lm)) => {
-                let keys: std::collections::BTreeSet<&String> =
-                    dm.keys().chain(lm.keys()).collect();
-                for k in keys {
-                    let (dv, lv) = (
-                        dm.get(k).unwrap_or(&Value::Null),
-                        lm.get(k).unwrap_or(&Value::Null),
-                    );
-                    if dv != lv {
-                        out.push(AttrDiff {
-                            path: vec![key.clone(), k.clone()],
-                            expected: dv.clone(),
-                            actual: lv.clone(),
-                        });
-                    }
-                }
-            }
-            (Shape::Block, Value::Object(_), Value::Object(_)) => block(path, d, l, &mut out),
-            _ => {
-                if d != l {
-                    out.push(AttrDiff {
-                        path,
-                        expected: d.clone(),
-                        actual: l.clone(),
-                    });
-                }
-            }
-        }
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    out
-}
-
-fn block(path: Vec<String>, d: &Value, l: &Value, out: &mut Vec<AttrDiff>) {
-    match (d, l) {
-        (Value::Object(dm), Value::Object(lm)) => {
-            for (k, dv) in dm {
-                if let Some(lv) = lm.get(k) {
-                    let mut p = path.clone();
-                    p.push(k.clone());
-                    block(p, dv, lv, out);
-                }
-            }
-        }
-        _ if d != l => out.push(AttrDiff {
-            path,
-            expected: d.clone(),
-            actual: l.clone(),
-        }),
-        _ => {}
-    }
-}
+pub use driftd_core::compare::diff;
 
 /// Render a path the way users write it: `tags.Name`, `tags["Cost Center"]`,
 /// `ingress["tcp:22-22:cidr:0.0.0.0/0"]`.

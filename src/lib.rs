@@ -25,6 +25,7 @@ pub mod events;
 pub mod glob;
 pub mod history;
 pub mod ignore;
+pub mod mem;
 pub mod metrics;
 pub mod pipeline;
 pub mod pr;

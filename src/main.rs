@@ -200,6 +200,7 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 fn main() -> ExitCode {
+    driftd::mem::init();
     let cli = Cli::parse();
     init_logs(cli.log_format, &cli.log, cli.unsafe_log_wire);
     // octocrab and the AWS SDK bring different rustls crypto backends: pick one.

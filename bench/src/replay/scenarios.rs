@@ -174,6 +174,19 @@ pub async fn minimal(ctx: &Ctx) -> Result<ScenarioOut> {
                 ec2.describe_snapshots().owner_ids("self")
             ),
             once!("DescribeLaunchTemplates", ec2.describe_launch_templates()),
+            // Discovery of the types the world has none of: still one
+            // listing each, or unmanaged ones would go unseen.
+            once!("DescribeDhcpOptions", ec2.describe_dhcp_options()),
+            once!(
+                "DescribeEgressOnlyInternetGateways",
+                ec2.describe_egress_only_internet_gateways()
+            ),
+            once!("DescribeFlowLogs", ec2.describe_flow_logs()),
+            once!("DescribeVpcEndpoints", ec2.describe_vpc_endpoints()),
+            once!(
+                "DescribeVpcPeeringConnections",
+                ec2.describe_vpc_peering_connections()
+            ),
         ])
         .await?;
         Ok::<_, anyhow::Error>(())

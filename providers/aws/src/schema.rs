@@ -97,6 +97,18 @@ pub fn standalone_rules(desired: &[Desired]) -> StandaloneRules {
     out
 }
 
+/// How `attr` of `rtype` is compared (the registry's declaration).
+pub fn shape(rtype: &str, attr: &str) -> Shape {
+    if let Some(a) = registry::get(rtype).and_then(|t| t.info.attribute(attr)) {
+        return a.shape;
+    }
+    match attr {
+        "tags" | "ingress" | "egress" | "rules" => Shape::Map,
+        "policy" => Shape::Leaf,
+        _ => Shape::Block,
+    }
+}
+
 /// Split configuration resources (read per bucket, not the bucket itself).
 fn split(rtype: &str) -> Option<Source> {
     registry::get(rtype)
@@ -164,14 +176,7 @@ impl Schema for AwsSchema {
     }
 
     fn shape(&self, rtype: &str, attr: &str) -> Shape {
-        if let Some(a) = registry::get(rtype).and_then(|t| t.info.attribute(attr)) {
-            return a.shape;
-        }
-        match attr {
-            "tags" | "ingress" | "egress" | "rules" => Shape::Map,
-            "policy" => Shape::Leaf,
-            _ => Shape::Block,
-        }
+        shape(rtype, attr)
     }
 
     fn desired(&self, resources: &[StateResource]) -> Vec<Desired> {

@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 
+pub mod compare;
 pub mod registry;
 
 pub use registry::{ReadError, ReadErrorKind, Registry, ResourceType};
@@ -67,6 +68,26 @@ pub struct Live {
     /// Owned by another AWS service (an Auto Scaling group's instances): not
     /// reported as unmanaged unless strict.
     pub owned_by_service: Option<String>,
+}
+
+impl Live {
+    /// Settle a live resource against its desired form: when the comparison
+    /// finds nothing ([`compare::diff`] is empty), its attributes are dropped
+    /// and `true` is returned. The comparison of the settled resource then
+    /// finds nothing too (absent attributes are never compared), so the
+    /// report is the same, and an in-sync resource costs its id only.
+    ///
+    /// Call it only where nothing later *changes* an attribute this resource
+    /// already has (attributes *added* later are compared as usual), and
+    /// only on managed resources (unmanaged ones keep their attributes, for
+    /// import pull requests).
+    pub fn settle(&mut self, desired: &Attrs, shape: impl Fn(&str) -> Shape) -> bool {
+        let settled = compare::diff(desired, &self.attrs, shape).is_empty();
+        if settled {
+            self.attrs = Attrs::new();
+        }
+        settled
+    }
 }
 
 /// The outcome of reading one resource type in one scope.

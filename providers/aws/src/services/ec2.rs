@@ -152,6 +152,13 @@ async fn list_instances(
                 }
                 if let Some(d) = wanted.get(id) {
                     live.attrs = crate::resources::ec2::instance::live(&i, None);
+                    // In sync: only its id is kept (at 100k instances the live
+                    // side would otherwise double the heap). What is added
+                    // below (root volume, termination protection) is still
+                    // compared.
+                    live.settle(&d.attrs, |a| {
+                        crate::schema::shape(crate::resources::ec2::instance::NAME, a)
+                    });
                     // Root volumes, only where the state describes them.
                     if d.attrs.contains_key("root_block_device") {
                         let root = i.root_device_name().unwrap_or_default();
