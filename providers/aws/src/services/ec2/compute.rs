@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
 use super::listing::{filter, get, s, Item, Listing};
+use super::{InstanceFacts, SharedInstances};
 use crate::resources::ec2::{
     ebs_snapshot, ebs_volume, image, key_pair, launch_template, network_interface, placement_group,
 };
@@ -45,6 +46,7 @@ pub static VOLUMES: Listing = Listing {
     filter: "volume-id",
     read: read_volumes,
     enrich: Some(root_volumes),
+    from_instances: None,
 };
 
 fn read_volumes(
@@ -84,20 +86,19 @@ pub fn volume_item(v: &aws_sdk_ec2::types::Volume) -> Item {
     )
 }
 
-/// Volumes no desired resource names but attached to an instance: one
-/// `DescribeInstances` (filtered by those instances, 200 a call) tells which
-/// were created with their instance (`RootOfInstance`): its root device, or
-/// a launch-time block device mapping that is deleted with the instance
-/// (`ebs_block_device` of `aws_instance`: Terraform manages it there). A
-/// volume attached later keeps `DeleteOnTermination = false` unless changed,
-/// so it stays a candidate for unmanaged. The root is matched by the
-/// mapping's volume id, not only by device name: moto attaches the root at
-/// `/dev/sda1` whatever the image's `RootDeviceName` says.
+/// Volumes no desired resource names but attached to an instance: which
+/// were created with their instance (`RootOfInstance`, see
+/// [`super::launch_volumes`]) and so are not unmanaged. From the scope's
+/// complete instance listing when there is one ([`SharedInstances`]);
+/// else (and for instances it does not show, or shows `pending`, whose
+/// mappings may not be filled in yet) one `DescribeInstances` filtered by
+/// those instances, 200 a call.
 fn root_volumes<'a>(
     client: &'a Client,
     items: &'a mut [Item],
     desired: &'a [Desired],
     _concurrency: usize,
+    shared: &'a SharedInstances,
 ) -> BoxFuture<'a, Result<(), String>> {
     Box::pin(async move {
         let named: BTreeSet<&str> = desired
@@ -111,7 +112,7 @@ fn root_volumes<'a>(
                     .map(|d| super::listing::attr(d, "volume_id")),
             )
             .collect();
-        let instances: BTreeSet<String> = items
+        let mut instances: BTreeSet<String> = items
             .iter()
             .filter(|i| !named.contains(get(i, "VolumeId")))
             .flat_map(attachment_instances)
@@ -120,6 +121,17 @@ fn root_volumes<'a>(
             return Ok(());
         }
         let mut owned: BTreeSet<String> = BTreeSet::new();
+        if let Some(facts) = shared.get().await {
+            let facts = facts?;
+            instances.retain(|i| facts.states.get(i).is_none_or(|s| s == "pending"));
+            owned.extend(
+                items
+                    .iter()
+                    .map(|i| get(i, "VolumeId"))
+                    .filter(|v| facts.launch_volumes.contains(*v))
+                    .map(str::to_string),
+            );
+        }
         let ids: Vec<String> = instances.into_iter().collect();
         for chunk in ids.chunks(super::FILTER_CHUNK) {
             let mut pages = client
@@ -131,26 +143,22 @@ fn root_volumes<'a>(
                 let page = page.map_err(|e| err("DescribeInstances", e))?;
                 for r in page.reservations() {
                     for i in r.instances() {
-                        let root = i.root_device_name().unwrap_or_default();
-                        for m in i.block_device_mappings() {
-                            let Some(ebs) = m.ebs() else { continue };
-                            let with_instance = m.device_name() == Some(root)
-                                || ebs.delete_on_termination() == Some(true);
-                            if let (true, Some(v)) = (with_instance, ebs.volume_id()) {
-                                owned.insert(v.to_string());
-                            }
-                        }
+                        owned.extend(super::launch_volumes(i).map(str::to_string));
                     }
                 }
             }
         }
-        for i in items.iter_mut() {
-            if owned.contains(get(i, "VolumeId")) {
-                i.insert("RootOfInstance".into(), json!(true));
-            }
-        }
+        mark_root_volumes(items, &owned);
         Ok(())
     })
+}
+
+fn mark_root_volumes(items: &mut [Item], owned: &BTreeSet<String>) {
+    for i in items.iter_mut() {
+        if owned.contains(get(i, "VolumeId")) {
+            i.insert("RootOfInstance".into(), json!(true));
+        }
+    }
 }
 
 fn attachment_instances(i: &Item) -> Vec<String> {
@@ -171,6 +179,7 @@ pub static NETWORK_INTERFACES: Listing = Listing {
     filter: "network-interface-id",
     read: read_enis,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_enis(
@@ -241,6 +250,7 @@ pub static KEY_PAIRS: Listing = Listing {
     filter: "key-name",
     read: read_key_pairs,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_key_pairs(
@@ -268,6 +278,7 @@ pub static LAUNCH_TEMPLATES: Listing = Listing {
     filter: "launch-template-name",
     read: read_launch_templates,
     enrich: Some(latest_versions),
+    from_instances: None,
 };
 
 fn read_launch_templates(
@@ -307,6 +318,7 @@ fn latest_versions<'a>(
     items: &'a mut [Item],
     _desired: &'a [Desired],
     _concurrency: usize,
+    _instances: &'a SharedInstances,
 ) -> BoxFuture<'a, Result<(), String>> {
     Box::pin(async move {
         if items.is_empty() {
@@ -345,6 +357,7 @@ pub static IMAGES: Listing = Listing {
     filter: "image-id",
     read: read_images,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_images(
@@ -386,6 +399,7 @@ pub static SNAPSHOTS: Listing = Listing {
     filter: "snapshot-id",
     read: read_snapshots,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_snapshots(
@@ -426,6 +440,7 @@ pub static PLACEMENT_GROUPS: Listing = Listing {
     filter: "group-name",
     read: read_placement_groups,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_placement_groups(
@@ -461,6 +476,7 @@ pub static EBS_ENCRYPTION_BY_DEFAULT: Listing = Listing {
     filter: "",
     read: read_ebs_default,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_ebs_default(
@@ -485,12 +501,40 @@ fn read_ebs_default(
 
 // ---- DescribeInstances, for instance states (filtered by instance id) ----
 
+/// From the scope's complete instance listing (`aws_instance`'s, with
+/// discovery) when there is one, else its own call filtered by the ids.
 pub static INSTANCE_STATES: Listing = Listing {
     operation: "DescribeInstances",
     filter: "instance-id",
     read: read_instance_states,
     enrich: None,
+    from_instances: Some(instance_states_from),
 };
+
+fn state_item(id: &str, state: &str) -> Item {
+    item(
+        &[("InstanceId", json!(id)), ("State", json!(state))],
+        Map::new(),
+    )
+}
+
+/// The states of the listed instances among `ids` (all when `None`). One
+/// the complete listing does not show is not live (terminated, shutting
+/// down, or never there): no item, as its filtered call would give none or
+/// a `terminated` one, both missing.
+fn instance_states_from(facts: &InstanceFacts, ids: Option<&BTreeSet<String>>) -> Vec<Item> {
+    match ids {
+        Some(ids) => ids
+            .iter()
+            .filter_map(|id| facts.states.get(id).map(|s| state_item(id, s)))
+            .collect(),
+        None => facts
+            .states
+            .iter()
+            .map(|(id, s)| state_item(id, s))
+            .collect(),
+    }
+}
 
 fn read_instance_states(
     client: &Client,
@@ -512,10 +556,7 @@ fn read_instance_states(
                         .and_then(|s| s.name())
                         .map(|n| n.as_str())
                         .unwrap_or_default();
-                    out.push(item(
-                        &[("InstanceId", s(i.instance_id())), ("State", json!(state))],
-                        Map::new(),
-                    ));
+                    out.push(state_item(i.instance_id().unwrap_or_default(), state));
                 }
             }
         }
