@@ -728,6 +728,25 @@ pub mod net2;
 mod split_tests {
     use super::*;
 
+    /// Every reader waiting on the facts gets what was sent; a sender
+    /// dropped unsent (no complete listing, or the read dropped at the
+    /// deadline) is `None`, so each reader makes its own call.
+    #[tokio::test]
+    async fn shared_instance_facts_reach_every_reader_or_none() {
+        let (tx, shared) = SharedInstances::channel();
+        let other = shared.clone();
+        let mut f = InstanceFacts::default();
+        f.states.insert("i-1".into(), "running".into());
+        tx.send(Ok(Arc::new(f.clone()))).unwrap();
+        for s in [&shared, &other] {
+            assert_eq!(*s.get().await.unwrap().unwrap(), f);
+        }
+        let (tx, shared) = SharedInstances::channel();
+        drop(tx);
+        assert!(shared.get().await.is_none());
+        assert!(SharedInstances::none().get().await.is_none());
+    }
+
     #[test]
     fn a_split_is_made_only_when_its_extra_calls_are_within_five_percent() {
         let s = SplitListing::default();

@@ -636,6 +636,228 @@ mod tests {
         assert_eq!(filter_of(&unnamed, false, &LAUNCH_TEMPLATES), Some(None));
     }
 
+    /// A client whose every call fails at once (a closed loopback port),
+    /// and the counter of its attempts: a read that needs no call succeeds,
+    /// one that makes its own call fails naming it.
+    async fn closed_client() -> (aws_sdk_ec2::Client, crate::ApiCalls) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let calls = crate::ApiCalls::new();
+        let target = crate::Target {
+            region: "us-east-1".into(),
+            endpoint_url: Some(format!("http://127.0.0.1:{port}")),
+            assume_role_arn: None,
+        };
+        let options = crate::ClientOptions {
+            max_attempts: 1,
+            static_credentials: Some(crate::StaticCredentials {
+                access_key_id: "testing".into(),
+                secret_access_key: "testing".into(),
+            }),
+            ..Default::default()
+        };
+        let clients = crate::Clients::new(&target, &options, &calls).await;
+        (clients.ec2, calls)
+    }
+
+    fn describe_instances(calls: &crate::ApiCalls) -> u64 {
+        calls
+            .by_operation()
+            .get("DescribeInstances")
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn facts(states: &[(&str, &str)], launch: &[&str]) -> super::super::InstanceFacts {
+        super::super::InstanceFacts {
+            states: states
+                .iter()
+                .map(|(i, s)| (i.to_string(), s.to_string()))
+                .collect(),
+            launch_volumes: launch.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    fn instance_states_plan(ids: &[&str]) -> (Vec<Desired>, super::super::listing::Plan) {
+        let d: Vec<Desired> = ids
+            .iter()
+            .map(|id| {
+                desired(
+                    crate::resources::ec2::ec2_instance_state::NAME,
+                    id,
+                    json!({"state": "running"}),
+                )
+            })
+            .collect();
+        let plan = plans(&d, true)
+            .into_iter()
+            .find(|p| std::ptr::eq(p.listing, &INSTANCE_STATES))
+            .unwrap();
+        (d, plan)
+    }
+
+    /// With the scope's complete instance listing, instance states are its
+    /// states (a stopped one stays stopped; one it does not show is not
+    /// live: no item, so missing) and no DescribeInstances is made.
+    #[tokio::test]
+    async fn instance_states_come_from_the_complete_listing_without_a_call() {
+        let (client, calls) = closed_client().await;
+        let (d, plan) = instance_states_plan(&["i-1", "i-2", "i-gone"]);
+        let shared = SharedInstances::ready(Ok(std::sync::Arc::new(facts(
+            &[("i-1", "running"), ("i-2", "stopped"), ("i-3", "pending")],
+            &[],
+        ))));
+        let items = plan.run(&client, &d, 4, &shared).await.unwrap();
+        let live = plan.extract(&items, &d);
+        let (_, states) = &live[0];
+        let got: Vec<(&str, &Value)> = states
+            .iter()
+            .map(|(id, l)| (id.as_str(), &l.attrs["state"]))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("i-1", &json!("running")), ("i-2", &json!("stopped"))]
+        );
+        assert_eq!(describe_instances(&calls), 0, "{:?}", calls.by_operation());
+    }
+
+    /// The complete listing failed: instance states fail with its error
+    /// (unknown, never empty), without a call of their own.
+    #[tokio::test]
+    async fn an_error_of_the_complete_listing_is_the_instance_states_error() {
+        let (client, calls) = closed_client().await;
+        let (d, plan) = instance_states_plan(&["i-1"]);
+        let shared = SharedInstances::ready(Err("DescribeInstances: throttled".into()));
+        let e = plan.run(&client, &d, 4, &shared).await.unwrap_err();
+        assert_eq!(e, "DescribeInstances: throttled");
+        assert_eq!(describe_instances(&calls), 0);
+    }
+
+    /// No complete listing (discovery off, or the instance read dropped):
+    /// instance states make their own call, and its failure is theirs.
+    #[tokio::test]
+    async fn without_the_complete_listing_instance_states_make_their_own_call() {
+        let (client, calls) = closed_client().await;
+        let (d, plan) = instance_states_plan(&["i-1"]);
+        let e = plan
+            .run(&client, &d, 4, &SharedInstances::none())
+            .await
+            .unwrap_err();
+        assert!(e.starts_with("DescribeInstances: "), "{e}");
+        assert_eq!(describe_instances(&calls), 1);
+    }
+
+    fn volume(id: &str, instance: &str) -> Item {
+        json!({"VolumeId": id, "State": "in-use",
+               "Attachments": [{"Device": "/dev/sdf", "InstanceId": instance, "State": "attached"}]})
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    fn roots(items: &[Item]) -> Vec<&str> {
+        items
+            .iter()
+            .filter(|i| i.get("RootOfInstance") == Some(&json!(true)))
+            .map(|i| get(i, "VolumeId"))
+            .collect()
+    }
+
+    /// With the complete listing, a listed instance's launch volumes are its
+    /// own and a volume attached to it later is not, with no call.
+    #[tokio::test]
+    async fn root_volumes_come_from_the_complete_listing_without_a_call() {
+        let (client, calls) = closed_client().await;
+        let enrich = VOLUMES.enrich.unwrap();
+        let mut items = vec![
+            volume("vol-root", "i-1"),
+            volume("vol-later", "i-1"),
+            volume("vol-data", "i-2"),
+        ];
+        let shared = SharedInstances::ready(Ok(std::sync::Arc::new(facts(
+            &[("i-1", "running"), ("i-2", "stopped")],
+            &["vol-root", "vol-data", "vol-of-another"],
+        ))));
+        enrich(&client, &mut items, &[], 4, &shared).await.unwrap();
+        assert_eq!(roots(&items), vec!["vol-root", "vol-data"]);
+        assert_eq!(describe_instances(&calls), 0, "{:?}", calls.by_operation());
+
+        // Its error is the volumes' error.
+        let shared = SharedInstances::ready(Err("DescribeInstances: denied".into()));
+        let e = enrich(&client, &mut items, &[], 4, &shared)
+            .await
+            .unwrap_err();
+        assert_eq!(e, "DescribeInstances: denied");
+        assert_eq!(describe_instances(&calls), 0);
+    }
+
+    /// An instance the complete listing does not show (launched since, or
+    /// shutting down) or shows `pending` (mappings maybe not filled in yet)
+    /// is asked about with the filtered call; so is every instance without
+    /// the complete listing. Volumes named by the state need no call.
+    #[tokio::test]
+    async fn root_volumes_of_instances_the_listing_cannot_tell_are_asked_about() {
+        let (client, calls) = closed_client().await;
+        let enrich = VOLUMES.enrich.unwrap();
+        let listed = || {
+            SharedInstances::ready(Ok(std::sync::Arc::new(facts(
+                &[("i-1", "running"), ("i-new", "pending")],
+                &["vol-root"],
+            ))))
+        };
+        let mut n = 0;
+        for (vol, instance, shared) in [
+            ("vol-x", "i-9", listed()),
+            ("vol-y", "i-new", listed()),
+            ("vol-z", "i-1", SharedInstances::none()),
+        ] {
+            let mut items = vec![volume("vol-root", "i-1"), volume(vol, instance)];
+            let e = enrich(&client, &mut items, &[], 4, &shared)
+                .await
+                .unwrap_err();
+            assert!(e.starts_with("DescribeInstances: "), "{e}");
+            n += 1;
+            assert_eq!(describe_instances(&calls), n, "{vol}");
+        }
+        // Named by the state: no question, facts or not.
+        let d = vec![desired("aws_ebs_volume", "vol-x", json!({}))];
+        let mut items = vec![volume("vol-x", "i-9")];
+        enrich(&client, &mut items, &d, 4, &SharedInstances::none())
+            .await
+            .unwrap();
+        assert_eq!(describe_instances(&calls), n);
+    }
+
+    /// Launch volumes: the root device's, and mappings deleted with the
+    /// instance; not a volume attached later (`DeleteOnTermination` false).
+    #[test]
+    fn launch_volumes_are_the_root_and_the_delete_on_termination_mappings() {
+        use aws_sdk_ec2::types::{EbsInstanceBlockDevice, Instance, InstanceBlockDeviceMapping};
+        let m = |dev: &str, vol: &str, dot: bool| {
+            InstanceBlockDeviceMapping::builder()
+                .device_name(dev)
+                .ebs(
+                    EbsInstanceBlockDevice::builder()
+                        .volume_id(vol)
+                        .delete_on_termination(dot)
+                        .build(),
+                )
+                .build()
+        };
+        let i = Instance::builder()
+            .instance_id("i-1")
+            .root_device_name("/dev/xvda")
+            .block_device_mappings(m("/dev/xvda", "vol-root", false))
+            .block_device_mappings(m("/dev/sdb", "vol-launch", true))
+            .block_device_mappings(m("/dev/sdf", "vol-later", false))
+            .build();
+        let got: Vec<&str> = super::super::launch_volumes(&i).collect();
+        assert_eq!(got, vec!["vol-root", "vol-launch"]);
+    }
+
     /// Recorded: a NAT gateway's ENI as moto lists it (a plain, not
     /// requester-managed interface) is the NAT gateway's, not unmanaged.
     #[test]
