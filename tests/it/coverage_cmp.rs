@@ -10,9 +10,14 @@ use aws_sdk_ec2::types::{
     AttributeBooleanValue, LaunchTemplateHttpTokensState,
     LaunchTemplateInstanceMetadataOptionsRequest, RequestLaunchTemplateData, Tag, VolumeType,
 };
+use driftd::aws::ApiCalls;
+use driftd::env::MapEnv;
+use driftd::report::{DriftKind, Report};
+use driftd::scan::{self, ScanOptions};
 use serde_json::{json, Value};
 
 use crate::moto::Moto;
+use crate::proxy::FaultProxy;
 use crate::scan_moto::{lines, scan_text};
 use crate::world::{self, seed};
 
@@ -32,8 +37,11 @@ const MINE: &[&str] = &[
 
 /// The drift lines of this file's types only (other types have their own tests).
 async fn scan(moto: &Moto, dir: &Path) -> Vec<String> {
-    let r = scan_text(&world::config_text(&moto.url), dir).await;
-    lines(&r)
+    mine(&scan_text(&world::config_text(&moto.url), dir).await)
+}
+
+fn mine(r: &Report) -> Vec<String> {
+    lines(r)
         .into_iter()
         .filter(|l| {
             let who = l.split_whitespace().nth(1).unwrap_or_default();
@@ -41,6 +49,30 @@ async fn scan(moto: &Moto, dir: &Path) -> Vec<String> {
                 .any(|t| who == *t || who.starts_with(&format!("{t}.")))
         })
         .collect()
+}
+
+/// A scan with unmanaged detection on or off (through `endpoint`), and the
+/// `DescribeInstances` calls it made.
+async fn scan_counted(endpoint: &str, dir: &Path, unmanaged: bool) -> (Report, u64) {
+    let text = world::config_text(endpoint).replacen(
+        "[scan]\n",
+        &format!("[scan]\nunmanaged = {unmanaged}\n"),
+        1,
+    );
+    let cfg = driftd::config::parse(&text, &dir.join("driftd.toml"), &MapEnv::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let calls = ApiCalls::new();
+    let options = ScanOptions {
+        client: crate::moto::client_options(),
+        ..Default::default()
+    };
+    let r = scan::run(&cfg, &options, &calls).await;
+    let n = calls
+        .by_operation()
+        .get("DescribeInstances")
+        .copied()
+        .unwrap_or(0);
+    (r, n)
 }
 
 fn add_to_state(dir: &Path, rtype: &str, name: &str, attrs: Value) {
@@ -125,8 +157,15 @@ async fn volumes_and_attachments() {
                "volume_id": vol_id, "force_detach": null, "skip_destroy": null,
                "stop_instance_before_detaching": null}),
     );
-    // In sync; the instances' root volumes are not unmanaged.
-    assert_eq!(scan(&moto, &dir).await, Vec::<String>::new());
+    // In sync; the instances' root volumes are not unmanaged. With unmanaged
+    // detection, the one (complete) instance listing also tells which
+    // volumes were created with their instance; without it, only the named
+    // volumes are listed and none needs asking about.
+    for unmanaged in [true, false] {
+        let (r, calls) = scan_counted(&moto.url, &dir, unmanaged).await;
+        assert_eq!(mine(&r), Vec::<String>::new(), "{}", r.to_text());
+        assert_eq!(calls, 1, "DescribeInstances (unmanaged = {unmanaged})");
+    }
 
     // Changed (a tag) and unmanaged (a volume made by hand).
     world::tag_instance(&c, &vol_id, "Name", "scratch").await;
@@ -553,31 +592,111 @@ async fn ebs_encryption_by_default_and_instance_state() {
         "web0",
         json!({"id": i0, "instance_id": i0, "state": "running", "force": false}),
     );
-    assert_eq!(scan(&moto, &dir).await, Vec::<String>::new());
+    // With unmanaged detection the states come from aws_instance's one
+    // complete listing; without it, from their own filtered call.
+    let per_mode = [(true, 1), (false, 2)];
+    for (unmanaged, want) in per_mode {
+        let (r, calls) = scan_counted(&moto.url, &dir, unmanaged).await;
+        assert_eq!(mine(&r), Vec::<String>::new(), "{}", r.to_text());
+        assert_eq!(calls, want, "DescribeInstances (unmanaged = {unmanaged})");
+    }
 
     ec2.disable_ebs_encryption_by_default()
         .send()
         .await
         .unwrap();
     ec2.stop_instances().instance_ids(i0).send().await.unwrap();
-    assert_eq!(
-        scan(&moto, &dir).await,
-        vec![
-            "changed aws_ebs_encryption_by_default.on enabled: true -> false".to_string(),
-            r#"changed aws_ec2_instance_state.web0 state: "running" -> "stopped""#.to_string(),
-        ]
-    );
+    for (unmanaged, want) in per_mode {
+        let (r, calls) = scan_counted(&moto.url, &dir, unmanaged).await;
+        assert_eq!(
+            mine(&r),
+            vec![
+                "changed aws_ebs_encryption_by_default.on enabled: true -> false".to_string(),
+                r#"changed aws_ec2_instance_state.web0 state: "running" -> "stopped""#.to_string(),
+            ],
+            "unmanaged = {unmanaged}"
+        );
+        assert_eq!(calls, want, "DescribeInstances (unmanaged = {unmanaged})");
+    }
 
     ec2.terminate_instances()
         .instance_ids(i0)
         .send()
         .await
         .unwrap();
-    let got = scan(&moto, &dir).await;
-    assert!(
-        got.contains(&"missing aws_ec2_instance_state.web0".to_string()),
-        "{got:?}"
+    for (unmanaged, _) in per_mode {
+        let (r, _) = scan_counted(&moto.url, &dir, unmanaged).await;
+        let got = mine(&r);
+        assert!(
+            got.contains(&"missing aws_ec2_instance_state.web0".to_string()),
+            "unmanaged = {unmanaged}: {got:?}"
+        );
+    }
+}
+
+/// DescribeInstances failing (after retries): the types that take it from
+/// the shared listing are unknown, never missing nor silently in sync, with
+/// unmanaged detection (the shared listing's error) and without it (their
+/// own call's); a volume the state names needs no instance without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_instance_listing_makes_its_dependents_unknown() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let dir = world::temp_dir("cmp-instances-failed");
+    let w = seed(&c, &dir).await;
+    let i0 = &w.instances[0];
+    add_to_state(
+        &dir,
+        "aws_ec2_instance_state",
+        "web0",
+        json!({"id": i0, "instance_id": i0, "state": "running", "force": false}),
     );
+    // The root volume of i0, adopted into the state (the world's other
+    // instance's root volume stays unnamed: the root-volume check needs it).
+    let root = c
+        .ec2
+        .describe_volumes()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("attachment.instance-id")
+                .values(i0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .volumes()[0]
+        .volume_id()
+        .unwrap()
+        .to_string();
+    add_to_state(
+        &dir,
+        "aws_ebs_volume",
+        "root",
+        json!({"id": root, "availability_zone": "us-east-1a", "size": 8, "type": "gp2",
+               "tags": {}, "tags_all": {}}),
+    );
+    let proxy = FaultProxy::start(&moto.url, vec!["Action=DescribeInstances".into()]).await;
+    for unmanaged in [true, false] {
+        let (r, _) = scan_counted(&proxy.url, &dir, unmanaged).await;
+        let app = r.stacks.iter().find(|s| s.name == "app").unwrap();
+        let mut unknown: Vec<&str> = app.unknown.iter().map(|u| u.rtype.as_str()).collect();
+        unknown.sort();
+        let mut want = vec!["aws_ec2_instance_state", "aws_instance", "aws_instance"];
+        if unmanaged {
+            want.push("aws_ebs_volume");
+            want.sort();
+        }
+        assert_eq!(unknown, want, "unmanaged = {unmanaged}\n{}", r.to_text());
+        for u in &app.unknown {
+            assert!(u.reason.contains("DescribeInstances"), "{u:?}");
+        }
+        assert!(
+            app.drifts.iter().all(|d| d.kind != DriftKind::Missing),
+            "{}",
+            r.to_text()
+        );
+    }
 }
 
 /// An instance launched from an image whose `RootDeviceName` is `/dev/xvda`
@@ -636,8 +755,11 @@ async fn an_instances_launch_volumes_are_its_own_whatever_the_device_name() {
             .filter(|l| l.starts_with("unmanaged aws_ebs_volume"))
             .count()
     };
-    let r = scan_text(&world::config_text(&moto.url), &dir).await;
+    // One DescribeInstances: aws_instance's complete listing also tells
+    // which volumes were created with their instance.
+    let (r, calls) = scan_counted(&moto.url, &dir, true).await;
     assert_eq!(volumes(&r), 0, "{}", r.to_text());
+    assert_eq!(calls, 1);
 
     let az = inst
         .placement()
@@ -658,6 +780,7 @@ async fn an_instances_launch_volumes_are_its_own_whatever_the_device_name() {
         .send()
         .await
         .unwrap();
-    let r = scan_text(&world::config_text(&moto.url), &dir).await;
+    let (r, calls) = scan_counted(&moto.url, &dir, true).await;
     assert_eq!(volumes(&r), 1, "{}", r.to_text());
+    assert_eq!(calls, 1);
 }

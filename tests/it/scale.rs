@@ -432,7 +432,7 @@ async fn without_the_limiter_the_same_stacks_are_throttled() {
 /// `availability-zone` filter with its placement object and never matches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_split_by_zone_reads_exactly_what_the_full_listing_reads() {
-    use driftd::aws::ec2::{read_instances_split, SplitListing};
+    use driftd::aws::ec2::{read_instances_sharing, SharedInstances, SplitListing};
     use driftd::aws::{Clients, Target};
     use driftd_core::Desired;
 
@@ -490,18 +490,20 @@ async fn a_listing_split_by_zone_reads_exactly_what_the_full_listing_reads() {
         async move {
             let calls = ApiCalls::new();
             let clients = Clients::new(target, &crate::moto::client_options(), &calls).await;
-            let live = read_instances_split(&clients.ec2, refs, true, 4, split)
+            let (tx, shared) = SharedInstances::channel();
+            let live = read_instances_sharing(&clients.ec2, refs, true, 4, split, Some(tx))
                 .await
                 .unwrap();
-            (live, calls.by_operation())
+            let facts = shared.get().await.expect("facts sent").unwrap();
+            (live, facts, calls.by_operation())
         }
     };
-    let (full, full_calls) = read(SplitListing {
+    let (full, full_facts, full_calls) = read(SplitListing {
         above: usize::MAX,
         ..Default::default()
     })
     .await;
-    let (split, split_calls) = read(SplitListing {
+    let (split, split_facts, split_calls) = read(SplitListing {
         above: 0,
         max_overhead: f64::INFINITY,
     })
@@ -509,6 +511,12 @@ async fn a_listing_split_by_zone_reads_exactly_what_the_full_listing_reads() {
     assert_eq!(full.len(), 200, "the terminated one is left out");
     assert!(!full.contains_key("i-gone"));
     assert_eq!(split, full);
+    // The facts other reads take from the listing (instance states): every
+    // listed instance, the same whether split or not (the zones together).
+    assert_eq!(full_facts.states.len(), 200);
+    assert_eq!(full_facts.states["i-us-east-1b-0007"], "stopped");
+    assert_eq!(full_facts.states["i-us-east-1c-0001"], "running");
+    assert_eq!(split_facts, full_facts);
     // Minimal: ceil(200 / 50) = 4 pages, one after another.
     assert_eq!(
         full_calls.get("DescribeInstances"),

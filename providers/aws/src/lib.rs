@@ -127,18 +127,36 @@ impl AwsReader {
         // at the same time as the instance, group and S3 reads (no second
         // phase waiting for the first).
         let plans = ec2::listing::plans(desired, discover);
+        // With discovery, the instance read lists every live instance of the
+        // scope: the listings that would call DescribeInstances themselves
+        // (instance states, the root-volume check of the volumes) wait for
+        // the facts of that one listing instead (`ec2::InstanceFacts`).
+        let (facts_tx, shared) = if discover {
+            let (tx, rx) = ec2::SharedInstances::channel();
+            (Some(tx), rx)
+        } else {
+            (None, ec2::SharedInstances::none())
+        };
+        let shared = &shared;
         let listings = futures::future::join_all(plans.iter().map(|p| {
             within(
                 deadline,
                 p.listing.operation,
-                p.run(ec2, desired, self.concurrency),
+                p.run(ec2, desired, self.concurrency, shared),
             )
         }));
         let (inst, groups, vpc, s3, listed) = tokio::join!(
             within(
                 deadline,
                 "DescribeInstances",
-                ec2::read_instances_split(ec2, &instances, discover, self.concurrency, self.split)
+                ec2::read_instances_sharing(
+                    ec2,
+                    &instances,
+                    discover,
+                    self.concurrency,
+                    self.split,
+                    facts_tx
+                )
             ),
             within(
                 deadline,

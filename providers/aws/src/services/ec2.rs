@@ -8,11 +8,14 @@
 //! `disable_api_termination`), made only for instances whose state needs it,
 //! with bounded concurrency.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
-use aws_sdk_ec2::types::{Filter, InstanceAttributeName, IpPermission, SecurityGroup};
+use aws_sdk_ec2::types::{Filter, Instance, InstanceAttributeName, IpPermission, SecurityGroup};
 use aws_sdk_ec2::Client;
 use driftd_core::{Attrs, Desired, Live};
+use futures::channel::oneshot;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
@@ -112,9 +115,117 @@ async fn zones(client: &Client) -> Result<Vec<String>, String> {
     Ok(z)
 }
 
-/// What one listing of instances produced: the live instances and the root
-/// volume of each managed instance whose state describes it.
-type Part = (BTreeMap<String, Live>, HashMap<String, String>);
+/// What a scope's complete instance listing (discovery: every live
+/// instance, `pending` to `stopped`) tells the other reads of the scope, so
+/// that they make no `DescribeInstances` call of their own: the
+/// `aws_ec2_instance_state` listing takes the states, the root-volume check
+/// of the volume listing the launch volumes (see
+/// [`compute::VOLUMES`]). Small facts, taken from each
+/// page as it is converted (the pages are not kept).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct InstanceFacts {
+    /// `State.Name` of every listed instance, by instance id.
+    pub states: HashMap<String, String>,
+    /// The volumes created with their (listed) instance: see [`launch_volumes`].
+    pub launch_volumes: HashSet<String>,
+}
+
+impl InstanceFacts {
+    fn add(&mut self, i: &Instance) {
+        let Some(id) = i.instance_id() else { return };
+        let state = i
+            .state()
+            .and_then(|s| s.name())
+            .map(|n| n.as_str())
+            .unwrap_or_default();
+        self.states.insert(id.to_string(), state.to_string());
+        self.launch_volumes
+            .extend(launch_volumes(i).map(str::to_string));
+    }
+
+    fn extend(&mut self, other: InstanceFacts) {
+        self.states.extend(other.states);
+        self.launch_volumes.extend(other.launch_volumes);
+    }
+}
+
+/// The volumes of an instance that were created with it: its root device,
+/// or a launch-time block device mapping deleted with the instance
+/// (`ebs_block_device` of `aws_instance`: Terraform manages it there). A
+/// volume attached later keeps `DeleteOnTermination = false` unless changed.
+/// The root is matched by the mapping, not by the attachment's device name:
+/// moto attaches the root at `/dev/sda1` whatever the image's
+/// `RootDeviceName` says.
+pub fn launch_volumes(i: &Instance) -> impl Iterator<Item = &str> {
+    let root = i.root_device_name().unwrap_or_default();
+    i.block_device_mappings().iter().filter_map(move |m| {
+        let ebs = m.ebs()?;
+        let with_instance =
+            m.device_name() == Some(root) || ebs.delete_on_termination() == Some(true);
+        with_instance.then(|| ebs.volume_id()).flatten()
+    })
+}
+
+/// The facts of a complete listing, or the listing's error (which the
+/// reads depending on it then fail with, as their own call failing would).
+pub type FactsResult = Result<Arc<InstanceFacts>, String>;
+
+/// Where the instance read publishes [`InstanceFacts`]: sent once its
+/// complete listing is made (all zones of a split listing together), or
+/// dropped unsent when it makes none (discovery off: id-filtered reads).
+pub type FactsSender = oneshot::Sender<FactsResult>;
+
+/// The scope's instance facts, awaited by the reads that can use them;
+/// `None` when there are none (no complete listing, or the instance read
+/// was dropped, at the scan deadline): the reader then makes its own call.
+#[derive(Clone)]
+pub struct SharedInstances(Option<Shared<BoxFuture<'static, Option<FactsResult>>>>);
+
+impl std::fmt::Debug for SharedInstances {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "SharedInstances(awaited)"
+        } else {
+            "SharedInstances(none)"
+        })
+    }
+}
+
+impl SharedInstances {
+    /// No complete listing in this scope: readers make their own calls.
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// A sender for the instance read and the shared side for the others.
+    pub fn channel() -> (FactsSender, Self) {
+        let (tx, rx) = oneshot::channel();
+        (tx, Self(Some(rx.map(Result::ok).boxed().shared())))
+    }
+
+    /// Facts already made (tests, recorded responses).
+    pub fn ready(facts: FactsResult) -> Self {
+        Self(Some(futures::future::ready(Some(facts)).boxed().shared()))
+    }
+
+    /// Wait for the facts (`None`: there are none, make your own call).
+    pub async fn get(&self) -> Option<FactsResult> {
+        match &self.0 {
+            None => None,
+            Some(f) => f.clone().await,
+        }
+    }
+}
+
+/// What one listing of instances produced: the live instances, the root
+/// volume of each managed instance whose state describes it, and (for a
+/// full listing) the facts other reads use.
+#[derive(Default)]
+struct Part {
+    live: BTreeMap<String, Live>,
+    root_volume_of: HashMap<String, String>,
+    facts: InstanceFacts,
+}
 
 /// One listing (all pages), each page converted as it arrives and dropped.
 async fn list_instances(
@@ -123,8 +234,7 @@ async fn list_instances(
     wanted: &HashMap<&str, &Desired>,
     discover: bool,
 ) -> Result<Part, String> {
-    let mut out: BTreeMap<String, Live> = BTreeMap::new();
-    let mut root_volume_of: HashMap<String, String> = HashMap::new();
+    let mut part = Part::default();
     let mut pages = client
         .describe_instances()
         .max_results(PAGE_SIZE)
@@ -136,6 +246,10 @@ async fn list_instances(
         for r in page.reservations.unwrap_or_default() {
             for i in r.instances.unwrap_or_default() {
                 let Some(id) = i.instance_id() else { continue };
+                if discover {
+                    // A complete listing: the facts the scope's other reads use.
+                    part.facts.add(&i);
+                }
                 let mut live = Live {
                     id: id.to_string(),
                     ..Default::default()
@@ -169,15 +283,15 @@ async fn list_instances(
                             .and_then(|b| b.ebs())
                             .and_then(|e| e.volume_id())
                         {
-                            root_volume_of.insert(id.to_string(), vol.to_string());
+                            part.root_volume_of.insert(id.to_string(), vol.to_string());
                         }
                     }
                 }
-                out.insert(id.to_string(), live);
+                part.live.insert(id.to_string(), live);
             }
         }
     }
-    Ok((out, root_volume_of))
+    Ok(part)
 }
 
 /// Read instances. Terminated and shutting-down instances are left out by the
@@ -209,6 +323,22 @@ pub async fn read_instances_split(
     concurrency: usize,
     split: SplitListing,
 ) -> ReadResult {
+    read_instances_sharing(client, desired, discover, concurrency, split, None).await
+}
+
+/// [`read_instances_split`], publishing the [`InstanceFacts`] of its
+/// complete listing (discovery) to `facts` as soon as the listing is made,
+/// before the per-instance calls that follow it: or its error. Without
+/// discovery nothing is sent (the sender is dropped).
+pub async fn read_instances_sharing(
+    client: &Client,
+    desired: &[&Desired],
+    discover: bool,
+    concurrency: usize,
+    split: SplitListing,
+    facts: Option<FactsSender>,
+) -> ReadResult {
+    let facts = facts.filter(|_| discover);
     let wanted: HashMap<&str, &Desired> = desired.iter().map(|d| (d.id.as_str(), *d)).collect();
     let ids: BTreeSet<String> = wanted.keys().map(|s| s.to_string()).collect();
     if ids.is_empty() && !discover {
@@ -253,16 +383,31 @@ pub async fn read_instances_split(
         }
     }
     let wanted_ref = &wanted;
-    let parts: Vec<Part> = stream::iter(listings)
+    let parts: Result<Vec<Part>, String> = stream::iter(listings)
         .map(|filters| list_instances(client, filters, wanted_ref, discover))
         .buffer_unordered(concurrency.max(1))
         .try_collect()
-        .await?;
+        .await;
+    let parts = match parts {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(tx) = facts {
+                let _ = tx.send(Err(e.clone()));
+            }
+            return Err(e);
+        }
+    };
     let mut out: BTreeMap<String, Live> = BTreeMap::new();
     let mut root_volume_of: HashMap<String, String> = HashMap::new();
-    for (o, r) in parts {
-        out.extend(o);
-        root_volume_of.extend(r);
+    // A split listing is complete only with every zone's part.
+    let mut all = InstanceFacts::default();
+    for p in parts {
+        out.extend(p.live);
+        root_volume_of.extend(p.root_volume_of);
+        all.extend(p.facts);
+    }
+    if let Some(tx) = facts {
+        let _ = tx.send(Ok(Arc::new(all)));
     }
     let volumes = read_volumes(client, root_volume_of.values().cloned().collect()).await?;
 
@@ -589,6 +734,25 @@ pub mod net2;
 #[cfg(test)]
 mod split_tests {
     use super::*;
+
+    /// Every reader waiting on the facts gets what was sent; a sender
+    /// dropped unsent (no complete listing, or the read dropped at the
+    /// deadline) is `None`, so each reader makes its own call.
+    #[tokio::test]
+    async fn shared_instance_facts_reach_every_reader_or_none() {
+        let (tx, shared) = SharedInstances::channel();
+        let other = shared.clone();
+        let mut f = InstanceFacts::default();
+        f.states.insert("i-1".into(), "running".into());
+        tx.send(Ok(Arc::new(f.clone()))).unwrap();
+        for s in [&shared, &other] {
+            assert_eq!(*s.get().await.unwrap().unwrap(), f);
+        }
+        let (tx, shared) = SharedInstances::channel();
+        drop(tx);
+        assert!(shared.get().await.is_none());
+        assert!(SharedInstances::none().get().await.is_none());
+    }
 
     #[test]
     fn a_split_is_made_only_when_its_extra_calls_are_within_five_percent() {

@@ -1,6 +1,7 @@
 //! `aws_ec2_instance_state`: an instance's running/stopped state, from the
-//! `DescribeInstances` listing `aws_instance` makes (the instance ids are
-//! added to its filter when discovery is off). Transient states count as
+//! complete `DescribeInstances` listing `aws_instance` makes with discovery
+//! on (`ec2::InstanceFacts`), else from its own call filtered by the
+//! instance ids (`compute::INSTANCE_STATES`). Transient states count as
 //! where they are heading (`pending` is running, `stopping` stopped); a
 //! terminated instance is missing. Non-critical; not discoverable.
 

@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
 use super::listing::{filter, get, s, Item, Listing};
+use super::{InstanceFacts, SharedInstances};
 use crate::resources::ec2::{
     ebs_snapshot, ebs_volume, image, key_pair, launch_template, network_interface, placement_group,
 };
@@ -45,6 +46,7 @@ pub static VOLUMES: Listing = Listing {
     filter: "volume-id",
     read: read_volumes,
     enrich: Some(root_volumes),
+    from_instances: None,
 };
 
 fn read_volumes(
@@ -84,20 +86,19 @@ pub fn volume_item(v: &aws_sdk_ec2::types::Volume) -> Item {
     )
 }
 
-/// Volumes no desired resource names but attached to an instance: one
-/// `DescribeInstances` (filtered by those instances, 200 a call) tells which
-/// were created with their instance (`RootOfInstance`): its root device, or
-/// a launch-time block device mapping that is deleted with the instance
-/// (`ebs_block_device` of `aws_instance`: Terraform manages it there). A
-/// volume attached later keeps `DeleteOnTermination = false` unless changed,
-/// so it stays a candidate for unmanaged. The root is matched by the
-/// mapping's volume id, not only by device name: moto attaches the root at
-/// `/dev/sda1` whatever the image's `RootDeviceName` says.
+/// Volumes no desired resource names but attached to an instance: which
+/// were created with their instance (`RootOfInstance`, see
+/// [`super::launch_volumes`]) and so are not unmanaged. From the scope's
+/// complete instance listing when there is one ([`SharedInstances`]);
+/// else (and for instances it does not show, or shows `pending`, whose
+/// mappings may not be filled in yet) one `DescribeInstances` filtered by
+/// those instances, 200 a call.
 fn root_volumes<'a>(
     client: &'a Client,
     items: &'a mut [Item],
     desired: &'a [Desired],
     _concurrency: usize,
+    shared: &'a SharedInstances,
 ) -> BoxFuture<'a, Result<(), String>> {
     Box::pin(async move {
         let named: BTreeSet<&str> = desired
@@ -111,7 +112,7 @@ fn root_volumes<'a>(
                     .map(|d| super::listing::attr(d, "volume_id")),
             )
             .collect();
-        let instances: BTreeSet<String> = items
+        let mut instances: BTreeSet<String> = items
             .iter()
             .filter(|i| !named.contains(get(i, "VolumeId")))
             .flat_map(attachment_instances)
@@ -120,6 +121,17 @@ fn root_volumes<'a>(
             return Ok(());
         }
         let mut owned: BTreeSet<String> = BTreeSet::new();
+        if let Some(facts) = shared.get().await {
+            let facts = facts?;
+            instances.retain(|i| facts.states.get(i).is_none_or(|s| s == "pending"));
+            owned.extend(
+                items
+                    .iter()
+                    .map(|i| get(i, "VolumeId"))
+                    .filter(|v| facts.launch_volumes.contains(*v))
+                    .map(str::to_string),
+            );
+        }
         let ids: Vec<String> = instances.into_iter().collect();
         for chunk in ids.chunks(super::FILTER_CHUNK) {
             let mut pages = client
@@ -131,26 +143,22 @@ fn root_volumes<'a>(
                 let page = page.map_err(|e| err("DescribeInstances", e))?;
                 for r in page.reservations() {
                     for i in r.instances() {
-                        let root = i.root_device_name().unwrap_or_default();
-                        for m in i.block_device_mappings() {
-                            let Some(ebs) = m.ebs() else { continue };
-                            let with_instance = m.device_name() == Some(root)
-                                || ebs.delete_on_termination() == Some(true);
-                            if let (true, Some(v)) = (with_instance, ebs.volume_id()) {
-                                owned.insert(v.to_string());
-                            }
-                        }
+                        owned.extend(super::launch_volumes(i).map(str::to_string));
                     }
                 }
             }
         }
-        for i in items.iter_mut() {
-            if owned.contains(get(i, "VolumeId")) {
-                i.insert("RootOfInstance".into(), json!(true));
-            }
-        }
+        mark_root_volumes(items, &owned);
         Ok(())
     })
+}
+
+fn mark_root_volumes(items: &mut [Item], owned: &BTreeSet<String>) {
+    for i in items.iter_mut() {
+        if owned.contains(get(i, "VolumeId")) {
+            i.insert("RootOfInstance".into(), json!(true));
+        }
+    }
 }
 
 fn attachment_instances(i: &Item) -> Vec<String> {
@@ -171,6 +179,7 @@ pub static NETWORK_INTERFACES: Listing = Listing {
     filter: "network-interface-id",
     read: read_enis,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_enis(
@@ -241,6 +250,7 @@ pub static KEY_PAIRS: Listing = Listing {
     filter: "key-name",
     read: read_key_pairs,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_key_pairs(
@@ -268,6 +278,7 @@ pub static LAUNCH_TEMPLATES: Listing = Listing {
     filter: "launch-template-name",
     read: read_launch_templates,
     enrich: Some(latest_versions),
+    from_instances: None,
 };
 
 fn read_launch_templates(
@@ -307,6 +318,7 @@ fn latest_versions<'a>(
     items: &'a mut [Item],
     _desired: &'a [Desired],
     _concurrency: usize,
+    _instances: &'a SharedInstances,
 ) -> BoxFuture<'a, Result<(), String>> {
     Box::pin(async move {
         if items.is_empty() {
@@ -345,6 +357,7 @@ pub static IMAGES: Listing = Listing {
     filter: "image-id",
     read: read_images,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_images(
@@ -386,6 +399,7 @@ pub static SNAPSHOTS: Listing = Listing {
     filter: "snapshot-id",
     read: read_snapshots,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_snapshots(
@@ -426,6 +440,7 @@ pub static PLACEMENT_GROUPS: Listing = Listing {
     filter: "group-name",
     read: read_placement_groups,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_placement_groups(
@@ -461,6 +476,7 @@ pub static EBS_ENCRYPTION_BY_DEFAULT: Listing = Listing {
     filter: "",
     read: read_ebs_default,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_ebs_default(
@@ -485,12 +501,40 @@ fn read_ebs_default(
 
 // ---- DescribeInstances, for instance states (filtered by instance id) ----
 
+/// From the scope's complete instance listing (`aws_instance`'s, with
+/// discovery) when there is one, else its own call filtered by the ids.
 pub static INSTANCE_STATES: Listing = Listing {
     operation: "DescribeInstances",
     filter: "instance-id",
     read: read_instance_states,
     enrich: None,
+    from_instances: Some(instance_states_from),
 };
+
+fn state_item(id: &str, state: &str) -> Item {
+    item(
+        &[("InstanceId", json!(id)), ("State", json!(state))],
+        Map::new(),
+    )
+}
+
+/// The states of the listed instances among `ids` (all when `None`). One
+/// the complete listing does not show is not live (terminated, shutting
+/// down, or never there): no item, as its filtered call would give none or
+/// a `terminated` one, both missing.
+fn instance_states_from(facts: &InstanceFacts, ids: Option<&BTreeSet<String>>) -> Vec<Item> {
+    match ids {
+        Some(ids) => ids
+            .iter()
+            .filter_map(|id| facts.states.get(id).map(|s| state_item(id, s)))
+            .collect(),
+        None => facts
+            .states
+            .iter()
+            .map(|(id, s)| state_item(id, s))
+            .collect(),
+    }
+}
 
 fn read_instance_states(
     client: &Client,
@@ -512,10 +556,7 @@ fn read_instance_states(
                         .and_then(|s| s.name())
                         .map(|n| n.as_str())
                         .unwrap_or_default();
-                    out.push(item(
-                        &[("InstanceId", s(i.instance_id())), ("State", json!(state))],
-                        Map::new(),
-                    ));
+                    out.push(state_item(i.instance_id().unwrap_or_default(), state));
                 }
             }
         }
@@ -593,6 +634,228 @@ mod tests {
         // A template without a name cannot be filtered for: list them all.
         let unnamed = vec![desired("aws_launch_template", "lt-1", json!({"name": ""}))];
         assert_eq!(filter_of(&unnamed, false, &LAUNCH_TEMPLATES), Some(None));
+    }
+
+    /// A client whose every call fails at once (a closed loopback port),
+    /// and the counter of its attempts: a read that needs no call succeeds,
+    /// one that makes its own call fails naming it.
+    async fn closed_client() -> (aws_sdk_ec2::Client, crate::ApiCalls) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let calls = crate::ApiCalls::new();
+        let target = crate::Target {
+            region: "us-east-1".into(),
+            endpoint_url: Some(format!("http://127.0.0.1:{port}")),
+            assume_role_arn: None,
+        };
+        let options = crate::ClientOptions {
+            max_attempts: 1,
+            static_credentials: Some(crate::StaticCredentials {
+                access_key_id: "testing".into(),
+                secret_access_key: "testing".into(),
+            }),
+            ..Default::default()
+        };
+        let clients = crate::Clients::new(&target, &options, &calls).await;
+        (clients.ec2, calls)
+    }
+
+    fn describe_instances(calls: &crate::ApiCalls) -> u64 {
+        calls
+            .by_operation()
+            .get("DescribeInstances")
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn facts(states: &[(&str, &str)], launch: &[&str]) -> super::super::InstanceFacts {
+        super::super::InstanceFacts {
+            states: states
+                .iter()
+                .map(|(i, s)| (i.to_string(), s.to_string()))
+                .collect(),
+            launch_volumes: launch.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    fn instance_states_plan(ids: &[&str]) -> (Vec<Desired>, super::super::listing::Plan) {
+        let d: Vec<Desired> = ids
+            .iter()
+            .map(|id| {
+                desired(
+                    crate::resources::ec2::ec2_instance_state::NAME,
+                    id,
+                    json!({"state": "running"}),
+                )
+            })
+            .collect();
+        let plan = plans(&d, true)
+            .into_iter()
+            .find(|p| std::ptr::eq(p.listing, &INSTANCE_STATES))
+            .unwrap();
+        (d, plan)
+    }
+
+    /// With the scope's complete instance listing, instance states are its
+    /// states (a stopped one stays stopped; one it does not show is not
+    /// live: no item, so missing) and no DescribeInstances is made.
+    #[tokio::test]
+    async fn instance_states_come_from_the_complete_listing_without_a_call() {
+        let (client, calls) = closed_client().await;
+        let (d, plan) = instance_states_plan(&["i-1", "i-2", "i-gone"]);
+        let shared = SharedInstances::ready(Ok(std::sync::Arc::new(facts(
+            &[("i-1", "running"), ("i-2", "stopped"), ("i-3", "pending")],
+            &[],
+        ))));
+        let items = plan.run(&client, &d, 4, &shared).await.unwrap();
+        let live = plan.extract(&items, &d);
+        let (_, states) = &live[0];
+        let got: Vec<(&str, &Value)> = states
+            .iter()
+            .map(|(id, l)| (id.as_str(), &l.attrs["state"]))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("i-1", &json!("running")), ("i-2", &json!("stopped"))]
+        );
+        assert_eq!(describe_instances(&calls), 0, "{:?}", calls.by_operation());
+    }
+
+    /// The complete listing failed: instance states fail with its error
+    /// (unknown, never empty), without a call of their own.
+    #[tokio::test]
+    async fn an_error_of_the_complete_listing_is_the_instance_states_error() {
+        let (client, calls) = closed_client().await;
+        let (d, plan) = instance_states_plan(&["i-1"]);
+        let shared = SharedInstances::ready(Err("DescribeInstances: throttled".into()));
+        let e = plan.run(&client, &d, 4, &shared).await.unwrap_err();
+        assert_eq!(e, "DescribeInstances: throttled");
+        assert_eq!(describe_instances(&calls), 0);
+    }
+
+    /// No complete listing (discovery off, or the instance read dropped):
+    /// instance states make their own call, and its failure is theirs.
+    #[tokio::test]
+    async fn without_the_complete_listing_instance_states_make_their_own_call() {
+        let (client, calls) = closed_client().await;
+        let (d, plan) = instance_states_plan(&["i-1"]);
+        let e = plan
+            .run(&client, &d, 4, &SharedInstances::none())
+            .await
+            .unwrap_err();
+        assert!(e.starts_with("DescribeInstances: "), "{e}");
+        assert_eq!(describe_instances(&calls), 1);
+    }
+
+    fn volume(id: &str, instance: &str) -> Item {
+        json!({"VolumeId": id, "State": "in-use",
+               "Attachments": [{"Device": "/dev/sdf", "InstanceId": instance, "State": "attached"}]})
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    fn roots(items: &[Item]) -> Vec<&str> {
+        items
+            .iter()
+            .filter(|i| i.get("RootOfInstance") == Some(&json!(true)))
+            .map(|i| get(i, "VolumeId"))
+            .collect()
+    }
+
+    /// With the complete listing, a listed instance's launch volumes are its
+    /// own and a volume attached to it later is not, with no call.
+    #[tokio::test]
+    async fn root_volumes_come_from_the_complete_listing_without_a_call() {
+        let (client, calls) = closed_client().await;
+        let enrich = VOLUMES.enrich.unwrap();
+        let mut items = vec![
+            volume("vol-root", "i-1"),
+            volume("vol-later", "i-1"),
+            volume("vol-data", "i-2"),
+        ];
+        let shared = SharedInstances::ready(Ok(std::sync::Arc::new(facts(
+            &[("i-1", "running"), ("i-2", "stopped")],
+            &["vol-root", "vol-data", "vol-of-another"],
+        ))));
+        enrich(&client, &mut items, &[], 4, &shared).await.unwrap();
+        assert_eq!(roots(&items), vec!["vol-root", "vol-data"]);
+        assert_eq!(describe_instances(&calls), 0, "{:?}", calls.by_operation());
+
+        // Its error is the volumes' error.
+        let shared = SharedInstances::ready(Err("DescribeInstances: denied".into()));
+        let e = enrich(&client, &mut items, &[], 4, &shared)
+            .await
+            .unwrap_err();
+        assert_eq!(e, "DescribeInstances: denied");
+        assert_eq!(describe_instances(&calls), 0);
+    }
+
+    /// An instance the complete listing does not show (launched since, or
+    /// shutting down) or shows `pending` (mappings maybe not filled in yet)
+    /// is asked about with the filtered call; so is every instance without
+    /// the complete listing. Volumes named by the state need no call.
+    #[tokio::test]
+    async fn root_volumes_of_instances_the_listing_cannot_tell_are_asked_about() {
+        let (client, calls) = closed_client().await;
+        let enrich = VOLUMES.enrich.unwrap();
+        let listed = || {
+            SharedInstances::ready(Ok(std::sync::Arc::new(facts(
+                &[("i-1", "running"), ("i-new", "pending")],
+                &["vol-root"],
+            ))))
+        };
+        let mut n = 0;
+        for (vol, instance, shared) in [
+            ("vol-x", "i-9", listed()),
+            ("vol-y", "i-new", listed()),
+            ("vol-z", "i-1", SharedInstances::none()),
+        ] {
+            let mut items = vec![volume("vol-root", "i-1"), volume(vol, instance)];
+            let e = enrich(&client, &mut items, &[], 4, &shared)
+                .await
+                .unwrap_err();
+            assert!(e.starts_with("DescribeInstances: "), "{e}");
+            n += 1;
+            assert_eq!(describe_instances(&calls), n, "{vol}");
+        }
+        // Named by the state: no question, facts or not.
+        let d = vec![desired("aws_ebs_volume", "vol-x", json!({}))];
+        let mut items = vec![volume("vol-x", "i-9")];
+        enrich(&client, &mut items, &d, 4, &SharedInstances::none())
+            .await
+            .unwrap();
+        assert_eq!(describe_instances(&calls), n);
+    }
+
+    /// Launch volumes: the root device's, and mappings deleted with the
+    /// instance; not a volume attached later (`DeleteOnTermination` false).
+    #[test]
+    fn launch_volumes_are_the_root_and_the_delete_on_termination_mappings() {
+        use aws_sdk_ec2::types::{EbsInstanceBlockDevice, Instance, InstanceBlockDeviceMapping};
+        let m = |dev: &str, vol: &str, dot: bool| {
+            InstanceBlockDeviceMapping::builder()
+                .device_name(dev)
+                .ebs(
+                    EbsInstanceBlockDevice::builder()
+                        .volume_id(vol)
+                        .delete_on_termination(dot)
+                        .build(),
+                )
+                .build()
+        };
+        let i = Instance::builder()
+            .instance_id("i-1")
+            .root_device_name("/dev/xvda")
+            .block_device_mappings(m("/dev/xvda", "vol-root", false))
+            .block_device_mappings(m("/dev/sdb", "vol-launch", true))
+            .block_device_mappings(m("/dev/sdf", "vol-later", false))
+            .build();
+        let got: Vec<&str> = super::super::launch_volumes(&i).collect();
+        assert_eq!(got, vec!["vol-root", "vol-launch"]);
     }
 
     /// Recorded: a NAT gateway's ENI as moto lists it (a plain, not

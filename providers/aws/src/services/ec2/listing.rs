@@ -23,6 +23,7 @@ use driftd_core::{Desired, Live};
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
+use super::{InstanceFacts, SharedInstances};
 use crate::registry::{AwsType, Source, TYPES};
 
 /// One listed item, canonical JSON (see the module docs).
@@ -34,13 +35,19 @@ pub type ReadFn =
     for<'a> fn(&'a Client, Option<Vec<String>>) -> BoxFuture<'a, Result<Vec<Item>, String>>;
 
 /// Per-item extra calls made after the listing, only for what the desired
-/// resources need (the scope's desired resources, a concurrency bound).
+/// resources need (the scope's desired resources, a concurrency bound, and
+/// the scope's instance facts, which can make a call unneeded).
 pub type EnrichFn = for<'a> fn(
     &'a Client,
     &'a mut [Item],
     &'a [Desired],
     usize,
+    &'a SharedInstances,
 ) -> BoxFuture<'a, Result<(), String>>;
+
+/// The items of a listing made from the scope's complete instance listing
+/// instead of its own call (filter values as [`Plan::filter`]).
+pub type FromInstancesFn = fn(&InstanceFacts, Option<&BTreeSet<String>>) -> Vec<Item>;
 
 /// A shared listing, declared once (under `services/ec2/`).
 #[derive(Debug)]
@@ -52,6 +59,9 @@ pub struct Listing {
     pub read: ReadFn,
     /// Extra per-item calls (`DescribeVpcAttribute`), if any.
     pub enrich: Option<EnrichFn>,
+    /// The items from the scope's [`InstanceFacts`] when they are there
+    /// (one `DescribeInstances` a scope); `read` is the fallback.
+    pub from_instances: Option<FromInstancesFn>,
 }
 
 /// How a type cuts its live resources out of one listed item.
@@ -132,20 +142,31 @@ impl Plan {
         self.filter.as_ref().is_none_or(|f| !f.is_empty())
     }
 
-    /// Make the listing (chunked) and its extra calls.
+    /// Make the listing (chunked) and its extra calls. A listing that can
+    /// be made from the scope's instance facts waits for them and makes its
+    /// own call only when there are none; their error is its error.
     pub async fn run(
         &self,
         client: &Client,
         desired: &[Desired],
         concurrency: usize,
+        instances: &SharedInstances,
     ) -> Result<Vec<Item>, String> {
         let mut items = Vec::new();
         if !self.needed() {
             return Ok(items);
         }
-        match &self.filter {
-            None => items = (self.listing.read)(client, None).await?,
-            Some(values) => {
+        let shared = match self.listing.from_instances {
+            Some(from) => match instances.get().await {
+                Some(facts) => Some(from(&*facts?, self.filter.as_ref())),
+                None => None,
+            },
+            None => None,
+        };
+        match (&self.filter, shared) {
+            (_, Some(shared)) => items = shared,
+            (None, None) => items = (self.listing.read)(client, None).await?,
+            (Some(values), None) => {
                 let values: Vec<String> = values.iter().cloned().collect();
                 for chunk in values.chunks(super::FILTER_CHUNK) {
                     items.extend((self.listing.read)(client, Some(chunk.to_vec())).await?);
@@ -153,7 +174,7 @@ impl Plan {
             }
         }
         if let Some(enrich) = self.listing.enrich {
-            enrich(client, &mut items, desired, concurrency).await?;
+            enrich(client, &mut items, desired, concurrency, instances).await?;
         }
         Ok(items)
     }

@@ -17,6 +17,7 @@ pub static VPCS: Listing = Listing {
     filter: "vpc-id",
     read: read_vpcs,
     enrich: Some(vpc_attributes),
+    from_instances: None,
 };
 
 fn read_vpcs(
@@ -86,6 +87,7 @@ fn vpc_attributes<'a>(
     items: &'a mut [Item],
     desired: &'a [Desired],
     concurrency: usize,
+    _instances: &'a super::SharedInstances,
 ) -> BoxFuture<'a, Result<(), String>> {
     Box::pin(async move {
         let mut calls = Vec::new();
@@ -155,6 +157,7 @@ pub static SUBNETS: Listing = Listing {
     filter: "subnet-id",
     read: read_subnets,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_subnets(
@@ -218,6 +221,7 @@ pub static INTERNET_GATEWAYS: Listing = Listing {
     filter: "internet-gateway-id",
     read: read_igws,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_igws(
@@ -259,6 +263,7 @@ pub static ROUTE_TABLES: Listing = Listing {
     filter: "route-table-id",
     read: read_route_tables,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_route_tables(
@@ -338,6 +343,7 @@ pub static NAT_GATEWAYS: Listing = Listing {
     filter: "nat-gateway-id",
     read: read_nats,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_nats(
@@ -389,6 +395,7 @@ pub static ADDRESSES: Listing = Listing {
     filter: "allocation-id",
     read: read_addresses,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_addresses(
@@ -431,6 +438,7 @@ pub static NETWORK_ACLS: Listing = Listing {
     filter: "network-acl-id",
     read: read_nacls,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_nacls(

@@ -26,6 +26,7 @@ pub static VPC_ENDPOINTS: Listing = Listing {
     filter: "vpc-id",
     read: read_endpoints,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_endpoints(
@@ -80,6 +81,7 @@ pub static EGRESS_ONLY_IGWS: Listing = Listing {
     filter: "",
     read: read_eigws,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_eigws(client: &Client, _: Option<Vec<String>>) -> BoxFuture<'_, Result<Vec<Item>, String>> {
@@ -126,6 +128,7 @@ pub static DHCP_OPTIONS: Listing = Listing {
     filter: "dhcp-options-id",
     read: read_dhcp,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_dhcp(
@@ -168,6 +171,7 @@ pub static VPC_PEERING_CONNECTIONS: Listing = Listing {
     filter: "vpc-peering-connection-id",
     read: read_peering,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_peering(
@@ -216,6 +220,7 @@ pub static FLOW_LOGS: Listing = Listing {
     filter: "flow-log-id",
     read: read_flow_logs,
     enrich: None,
+    from_instances: None,
 };
 
 fn read_flow_logs(
