@@ -6,9 +6,9 @@
 //! that is *absent* was not observed, and is never reported as drift.
 
 pub use driftd_core::AttrDiff;
+use driftd_core::Value;
 #[cfg(test)]
 use driftd_core::{Attrs, Shape};
-use driftd_core::Value;
 
 pub use driftd_core::compare::diff;
 

@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use driftd_aws::AwsSchema;
+
 use crate::config::StateLocation;
 use crate::encryption::Decryptor;
 use crate::glob::PathPattern;
@@ -144,6 +146,7 @@ pub async fn load(
     s3: Option<&aws_sdk_s3::Client>,
     limits: &ReadLimits,
     dec: &Decryptor,
+    schema: &AwsSchema,
 ) -> Result<Vec<StateFile>, String> {
     let read = async {
         match location {
@@ -160,14 +163,18 @@ pub async fn load(
                 let stream = !dec.is_configured();
                 std::thread::Builder::new()
                     .name("driftd-state-read".into())
-                    .spawn(move || load_local(&path, stream, &tx))
+                    .spawn({
+                        // Each compared instance is projected as it is parsed.
+                        let schema = schema.clone();
+                        move || state::with_schema(&schema, || load_local(&path, stream, &tx))
+                    })
                     .map_err(|e| format!("{location}: cannot start a reader thread: {e}"))?;
                 let mut out = Vec::new();
                 while let Some(file) = rx.recv().await {
                     match file? {
                         (_, LocalFile::Parsed(f)) => out.push(f),
                         (name, LocalFile::Bytes(bytes)) => {
-                            out.push(parse(&name, &bytes, dec).await?)
+                            out.push(parse(&name, &bytes, dec, schema).await?)
                         }
                     }
                 }
@@ -175,7 +182,7 @@ pub async fn load(
             }
             StateLocation::S3 { bucket, key } => {
                 let client = s3.ok_or("no S3 client for an s3:// location")?;
-                load_s3(client, bucket, key, limits.attempts, dec).await
+                load_s3(client, bucket, key, limits.attempts, dec, schema).await
             }
         }
     };
@@ -190,9 +197,14 @@ pub async fn load(
 }
 
 /// Decrypt (if it is an OpenTofu envelope) then parse one state file.
-async fn parse(name: &str, bytes: &[u8], dec: &Decryptor) -> Result<StateFile, String> {
+async fn parse(
+    name: &str,
+    bytes: &[u8],
+    dec: &Decryptor,
+    schema: &AwsSchema,
+) -> Result<StateFile, String> {
     let plain = dec.open(name, bytes).await?;
-    state::parse(name, &plain).map_err(|e| e.to_string())
+    state::with_schema(schema, || state::parse(name, &plain)).map_err(|e| e.to_string())
 }
 
 type RawFile = Result<(String, LocalFile), String>;
@@ -248,6 +260,7 @@ async fn load_s3(
     key: &str,
     attempts: u32,
     dec: &Decryptor,
+    schema: &AwsSchema,
 ) -> Result<Vec<StateFile>, String> {
     let keys = if has_wildcard(key) {
         let prefix = literal_prefix(key);
@@ -288,7 +301,7 @@ async fn load_s3(
     for k in keys {
         let url = format!("s3://{bucket}/{k}");
         let bytes = get_object(client, bucket, &k, attempts).await?;
-        out.push(parse(&url, &bytes, dec).await?);
+        out.push(parse(&url, &bytes, dec, schema).await?);
     }
     Ok(out)
 }

@@ -202,10 +202,15 @@ impl<'de> Deserialize<'de> for RawResource {
                                         attributes: None,
                                         attributes_flat: None,
                                         sensitive_attributes: None,
+                                        prepared: None,
                                     })
                                     .collect()
                             } else {
-                                m.next_value::<OrEmpty<RawInstance>>()?.0
+                                // Projected one by one as they are parsed,
+                                // when a schema is set for this parse.
+                                m.next_value_seed(Instances {
+                                    rtype: rtype.as_deref(),
+                                })?
                             });
                         }
                         _ => {
@@ -238,6 +243,103 @@ struct RawInstance {
     attributes_flat: Option<Map<String, Value>>,
     #[serde(default)]
     sensitive_attributes: Option<Value>,
+    /// Its projection, when made while parsing ([`with_schema`]).
+    #[serde(skip)]
+    prepared: Option<Box<driftd_core::Prepared>>,
+}
+
+thread_local! {
+    /// The schema the state being parsed on this thread is projected with,
+    /// instance by instance ([`with_schema`]); none: raw forms are kept.
+    static PREPARE: std::cell::RefCell<Option<driftd_aws::AwsSchema>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Run a parse with each compared instance projected as soon as it is read
+/// (its raw attributes dropped but for what locates it), so that a state of
+/// 100,000 instances never holds all their raw forms at once: memory grows
+/// with what is compared, not with what the state file holds. `schema` must
+/// be the one the scan projects with (its settings shape the projection).
+pub fn with_schema<T>(schema: &driftd_aws::AwsSchema, parse: impl FnOnce() -> T) -> T {
+    struct Reset(Option<driftd_aws::AwsSchema>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            PREPARE.with(|p| *p.borrow_mut() = prev);
+        }
+    }
+    let prev = PREPARE.with(|p| p.borrow_mut().replace(schema.clone()));
+    let _reset = Reset(prev);
+    parse()
+}
+
+/// The `instances` of a compared resource: each one projected as it is
+/// parsed when [`with_schema`] is in effect, else kept raw.
+struct Instances<'a> {
+    rtype: Option<&'a str>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Instances<'_> {
+    type Value = Vec<RawInstance>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Instances<'_> {
+    type Value = Vec<RawInstance>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of resource instances")
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(mut inst) = seq.next_element::<RawInstance>()? {
+            if let (Some(rtype), None, Some(_)) = (self.rtype, &inst.deposed, &inst.attributes) {
+                PREPARE.with(|p| {
+                    if let Some(schema) = p.borrow().as_ref() {
+                        prepare(schema, rtype, &mut inst);
+                    }
+                });
+            }
+            out.push(inst);
+        }
+        Ok(out)
+    }
+}
+
+/// Project one parsed instance ([`driftd_core::Schema::prepare`]).
+fn prepare(schema: &driftd_aws::AwsSchema, rtype: &str, inst: &mut RawInstance) {
+    use driftd_core::Schema as _;
+    let attrs = inst.attributes.take().unwrap_or_default();
+    let mut r = StateResource {
+        address: String::new(),
+        rtype: rtype.to_string(),
+        id: id_of(&attrs),
+        attrs,
+        sensitive_paths: Vec::new(),
+        prepared: None,
+    };
+    schema.prepare(&mut r);
+    inst.attributes = Some(r.attrs);
+    inst.prepared = r.prepared;
+}
+
+/// `attributes.id`, as a string (a number in some old states).
+fn id_of(attrs: &Map<String, Value>) -> String {
+    match attrs.get("id") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
 }
 
 fn json_error(source: &str, e: serde_json::Error) -> StateError {
@@ -400,17 +502,13 @@ fn build(source: &str, raw: RawState) -> Result<StateFile, StateError> {
                 },
                 (None, None) => Map::new(),
             };
-            let id = match attrs.get("id") {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Number(n)) => n.to_string(),
-                _ => String::new(),
-            };
             let resource = StateResource {
                 address: addr,
                 rtype: r.rtype.clone(),
-                id,
+                id: id_of(&attrs),
                 attrs,
                 sensitive_paths: sensitive_paths(inst.sensitive_attributes.as_ref()),
+                prepared: inst.prepared,
             };
             if let Some(key) = inst.deposed {
                 // An object being replaced: not what the code describes.
@@ -691,6 +789,53 @@ mod tests {
         // A resource without a type is still a shape error.
         let bad = json!({"version": 4, "resources": [{"name": "x", "instances": []}]});
         assert!(parse("b.tfstate", bad.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn compared_instances_are_projected_while_parsing_and_their_raw_form_dropped() {
+        use driftd_core::Schema as _;
+        let s = r#"{"version": 4, "serial": 1, "lineage": "l", "resources": [
+            {"mode": "managed", "type": "aws_instance", "name": "w", "instances": [
+                {"index_key": 0, "attributes": {"id": "i-1", "instance_type": "t3.micro",
+                  "arn": "arn:aws:ec2:eu-west-1:1:instance/i-1", "tags": {"a": "b"},
+                  "user_data": "c2VjcmV0", "ebs_block_device": [{"volume_size": 8}],
+                  "disable_api_termination": true}},
+                {"index_key": 1, "deposed": "00d1", "attributes": {"id": "i-2", "user_data": "x"}}]},
+            {"mode": "managed", "type": "aws_s3_bucket_versioning", "name": "v", "instances": [
+                {"attributes": {"id": "b", "bucket": "b", "versioning_configuration": [{"status": "Enabled"}]}}]}
+        ]}"#;
+        let schema = driftd_aws::AwsSchema::default();
+        let raw = parse("s.tfstate", s.as_bytes()).unwrap();
+        let early = with_schema(&schema, || parse("s.tfstate", s.as_bytes())).unwrap();
+        // Outside `with_schema`, nothing is prepared (the setting is scoped).
+        assert!(parse("s.tfstate", s.as_bytes()).unwrap().resources[0]
+            .prepared
+            .is_none());
+        let i = &early.resources[0];
+        assert!(i.prepared.is_some());
+        // Only what locates it is kept raw: no user data, no block devices.
+        let kept: Vec<&str> = i.attrs.keys().map(String::as_str).collect();
+        assert_eq!(kept, ["arn", "id"]);
+        assert_eq!(
+            early.resources[1].attrs.keys().collect::<Vec<_>>(),
+            ["bucket", "id"]
+        );
+        // The deposed object is held raw (never projected).
+        assert!(early.held[0].resource.prepared.is_none());
+        assert!(early.held[0].resource.attrs.contains_key("user_data"));
+        // The same regions and canonical forms as projecting afterwards.
+        assert_eq!(
+            schema.regions(&early.resources),
+            schema.regions(&raw.resources)
+        );
+        assert_eq!(
+            schema.desired(&early.resources),
+            schema.desired(&raw.resources)
+        );
+        assert_eq!(
+            schema.desired(&early.resources)[0].attrs["instance_type"],
+            json!("t3.micro")
+        );
     }
 
     #[test]

@@ -94,12 +94,17 @@ async fn load_stack(
         None
     };
     let dec = crate::encryption::Decryptor::for_stack(&stack, &options.client, calls);
+    // The scan's schema: each compared instance is projected as it is parsed
+    // with the same settings the scope's projection uses.
+    let schema = AwsSchema {
+        instance_attribute_reads: settings.instance_attribute_reads,
+    };
     for loc in &stack.sources {
         let limits = source::ReadLimits {
             timeout: settings.state_timeout,
             attempts: settings.max_attempts,
         };
-        match source::load(loc, s3.as_ref(), &limits, &dec).await {
+        match source::load(loc, s3.as_ref(), &limits, &dec, &schema).await {
             Ok(mut f) => {
                 f.iter_mut().for_each(forget_unsupported);
                 files.extend(f)

@@ -214,3 +214,69 @@ fn corrupted_corpus_files_fail_cleanly() {
         }
     }
 }
+
+/// Every corpus state gives the same scan input whether each instance is
+/// projected as it is parsed (what a scan does, so the raw forms of a large
+/// state are never all held) or projected later from its raw form: the same
+/// resources, regions and canonical forms, under every projection setting,
+/// from bytes and from a reader.
+#[test]
+fn projecting_while_parsing_equals_projecting_after() {
+    use driftd::aws::InstanceAttributeReads;
+    let Some(files) = corpus() else { return };
+    let mut prepared_resources = 0;
+    for reads in [
+        InstanceAttributeReads::Protected,
+        InstanceAttributeReads::All,
+        InstanceAttributeReads::None,
+    ] {
+        let schema = AwsSchema {
+            instance_attribute_reads: reads,
+        };
+        for (p, bytes) in &files {
+            let name = p.display().to_string();
+            let raw = state::parse(&name, bytes).unwrap();
+            let early = state::with_schema(&schema, || state::parse(&name, bytes)).unwrap();
+            let streamed = state::with_schema(&schema, || state::parse_reader(&name, &bytes[..]))
+                .expect("a plain v4 state streams");
+            for f in [&early, &streamed] {
+                let addrs = |f: &StateFile| -> Vec<(String, String)> {
+                    f.resources
+                        .iter()
+                        .map(|r| (r.address.clone(), r.id.clone()))
+                        .collect()
+                };
+                assert_eq!(addrs(f), addrs(&raw), "{name}");
+                assert_eq!(f.held.len(), raw.held.len(), "{name}");
+                let supported = |f: &StateFile| -> Vec<driftd_core::StateResource> {
+                    f.resources
+                        .iter()
+                        .filter(|r| schema.supported_types().contains(&r.rtype.as_str()))
+                        .cloned()
+                        .collect()
+                };
+                let (a, b) = (supported(&raw), supported(f));
+                assert_eq!(schema.regions(&b), schema.regions(&a), "{name}");
+                assert_eq!(schema.desired(&b), schema.desired(&a), "{name} ({reads:?})");
+                let mut freed = b.clone();
+                assert_eq!(
+                    schema.desired_freeing(&mut freed),
+                    schema.desired(&a),
+                    "{name}"
+                );
+                for r in &b {
+                    assert!(r.prepared.is_some(), "{name}: {} not prepared", r.address);
+                    for k in r.attrs.keys() {
+                        assert!(
+                            driftd::aws::schema::LOCATING.contains(&k.as_str()),
+                            "{name}: {} keeps raw {k}",
+                            r.address
+                        );
+                    }
+                }
+                prepared_resources += b.len();
+            }
+        }
+    }
+    assert!(prepared_resources >= 60, "{prepared_resources}");
+}

@@ -695,6 +695,7 @@ fn standalone_rules_leave_the_default_group() {
         id: id.into(),
         attrs: attrs.as_object().unwrap().clone(),
         sensitive_paths: vec![],
+        prepared: None,
     };
     let sg = res(
         "aws_default_security_group",

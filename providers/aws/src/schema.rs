@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use driftd_core::registry::{ProjectContext, Registry};
-use driftd_core::{Attrs, Desired, Schema, Shape, StateResource};
+use driftd_core::{Attrs, Desired, Prepared, Schema, Shape, StateResource};
 use serde_json::Value;
 
 use crate::normalize::arn_region;
@@ -179,11 +179,29 @@ impl Schema for AwsSchema {
         shape(rtype, attr)
     }
 
+    fn prepare(&self, r: &mut StateResource) {
+        let Some(t) = registry::get(&r.rtype) else {
+            return;
+        };
+        if r.prepared.is_some() {
+            return;
+        }
+        let ctx = self.context();
+        let attrs = (t.info.project)(r, &ctx);
+        let live_id = (t.info.live_id)(r);
+        r.attrs.retain(|k, _| LOCATING.contains(&k.as_str()));
+        r.prepared = Some(Box::new(Prepared {
+            live_id,
+            attrs,
+            context: Some(ctx),
+        }));
+    }
+
     fn desired(&self, resources: &[StateResource]) -> Vec<Desired> {
         let p = Projection::new(self, resources);
         let mut out: Vec<Desired> = Vec::with_capacity(resources.len());
         for r in resources {
-            out.push(p.one(r));
+            out.push(p.one(r, r.prepared.clone()));
         }
         p.finish(out)
     }
@@ -192,10 +210,25 @@ impl Schema for AwsSchema {
         let p = Projection::new(self, resources);
         let mut out: Vec<Desired> = Vec::with_capacity(resources.len());
         for r in resources.iter_mut() {
-            out.push(p.one(r));
+            let prepared = r.prepared.take();
+            out.push(p.one(r, prepared));
             r.attrs = Attrs::new();
         }
         p.finish(out)
+    }
+}
+
+/// The raw attributes a prepared resource keeps ([`Schema::prepare`]): its
+/// id, and what [`Schema::regions`] and a scope's cross-resource rules read
+/// from the raw form (its own region, its bucket, a rule's group). The rest
+/// of the raw form is in its projection, or never read.
+pub const LOCATING: &[&str] = &["id", "region", "arn", "bucket", "security_group_id"];
+
+impl AwsSchema {
+    fn context(&self) -> ProjectContext {
+        ProjectContext {
+            termination_protection: self.instance_attribute_reads,
+        }
     }
 }
 
@@ -217,13 +250,13 @@ impl Projection {
         }
         Self {
             taken,
-            ctx: ProjectContext {
-                termination_protection: schema.instance_attribute_reads,
-            },
+            ctx: schema.context(),
         }
     }
 
-    fn one(&self, r: &StateResource) -> Desired {
+    /// One resource's canonical form: its projection made at parse time
+    /// (`prepared`), else made now from its raw form.
+    fn one(&self, r: &StateResource, prepared: Option<Box<Prepared>>) -> Desired {
         let Some(t) = registry::get(&r.rtype) else {
             return Desired {
                 address: r.address.clone(),
@@ -232,7 +265,15 @@ impl Projection {
                 attrs: Attrs::new(),
             };
         };
-        let mut attrs = (t.info.project)(r, &self.ctx);
+        let (id, mut attrs) = match prepared {
+            Some(p) => {
+                // Prepared by the same (configured) schema as this scope's:
+                // the engine parses and projects with one schema.
+                debug_assert!(p.context.is_none_or(|c| c == self.ctx));
+                (p.live_id, p.attrs)
+            }
+            None => ((t.info.live_id)(r), (t.info.project)(r, &self.ctx)),
+        };
         if matches!(t.source, Source::Bucket) {
             if let Some(gone) = self.taken.get(&bucket_name(r)) {
                 attrs.retain(|k, _| !gone.contains(k.as_str()));
@@ -241,7 +282,7 @@ impl Projection {
         Desired {
             address: r.address.clone(),
             rtype: r.rtype.clone(),
-            id: (t.info.live_id)(r),
+            id,
             attrs,
         }
     }
@@ -285,6 +326,7 @@ mod tests {
             id: id.into(),
             attrs: attrs.as_object().unwrap().clone(),
             sensitive_paths: vec![],
+            prepared: None,
         }
     }
 

@@ -45,6 +45,23 @@ pub struct StateResource {
     pub attrs: Attrs,
     /// Attribute paths the state marks sensitive (top-level names first).
     pub sensitive_paths: Vec<Vec<String>>,
+    /// Set when the provider projected the resource while its state file was
+    /// parsed ([`Schema::prepare`]): `attrs` then keeps only what locating
+    /// it needs (its region, its bucket, ...), not its whole raw form.
+    pub prepared: Option<Box<Prepared>>,
+}
+
+/// A resource projected as its state was parsed: what [`Desired`] is built
+/// from, so that the raw attributes of 100,000 instances are never all held
+/// at once (only those of the one being parsed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// The id the live read looks the resource up by.
+    pub live_id: String,
+    /// Canonical attributes, before the cross-resource rules of a scope.
+    pub attrs: Attrs,
+    /// The provider settings it was projected with.
+    pub context: Option<registry::ProjectContext>,
 }
 
 /// The canonical, comparable form of a resource the code manages.
@@ -162,6 +179,10 @@ pub trait Schema: Send + Sync {
     fn supported_types(&self) -> &'static [&'static str];
     /// Types listed in full for unmanaged detection.
     fn discoverable_types(&self) -> &'static [&'static str];
+    /// Project one resource as soon as its state is parsed (see
+    /// [`Prepared`]); the default keeps the raw form for [`Schema::desired`].
+    /// The result must equal what `desired` makes of the raw form.
+    fn prepare(&self, _resource: &mut StateResource) {}
     /// The region each state resource lives in (same order as the input), when
     /// its attributes (or a related resource's) say so: an ARN, a `region`
     /// attribute. `None` means "the stack's first region".

@@ -181,7 +181,7 @@ pub struct ResourceType {
 }
 
 /// Provider settings a projection may depend on.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProjectContext {
     /// `disable_api_termination` is compared on every instance (`All`), only
     /// where state enables it (`Protected`), or never.

@@ -80,6 +80,7 @@ mod tests {
                     .unwrap()
                     .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         // GetEbsEncryptionByDefault: {"EbsEncryptionByDefault": true}
         assert_eq!(project(&s, &ProjectContext::default()), live(true));

@@ -144,6 +144,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let d = project(&st, &ProjectContext::default());
         let s = Snapshot::builder()

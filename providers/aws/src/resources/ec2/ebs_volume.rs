@@ -166,6 +166,7 @@ mod tests {
             id: "vol-1".into(),
             attrs: attrs.as_object().unwrap().clone(),
             sensitive_paths: vec![],
+            prepared: None,
         }
     }
 

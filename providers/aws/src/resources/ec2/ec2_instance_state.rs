@@ -102,6 +102,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         assert_eq!((TYPE.info.live_id)(&s), "i-1");
         let d = project(&s, &ProjectContext::default());

@@ -171,6 +171,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let d = project(&s, &ProjectContext::default());
         let mut i = Image::builder()

@@ -356,6 +356,7 @@ mod tests {
             id: "i-1".into(),
             attrs: attrs.as_object().unwrap().clone(),
             sensitive_paths: vec![],
+            prepared: None,
         }
     }
 

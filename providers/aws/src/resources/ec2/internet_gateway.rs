@@ -94,6 +94,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let recorded: Item = json!({"InternetGatewayId": "igw-1",
             "Attachments": [{"VpcId": "vpc-1", "State": "available"}], "Tags": {}})

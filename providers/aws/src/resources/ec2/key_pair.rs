@@ -113,6 +113,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let d = project(&s, &ProjectContext::default());
         assert!(!d.contains_key("public_key"));

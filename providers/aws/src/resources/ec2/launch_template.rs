@@ -326,6 +326,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         }
     }
 

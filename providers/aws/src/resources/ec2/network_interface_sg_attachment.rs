@@ -122,6 +122,7 @@ mod tests {
             id: id.into(),
             attrs: attrs.as_object().unwrap().clone(),
             sensitive_paths: vec![],
+            prepared: None,
         }
     }
 

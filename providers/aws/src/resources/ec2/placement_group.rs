@@ -115,6 +115,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         assert_eq!((TYPE.info.live_id)(&s), "hpc");
         let d = project(&s, &ProjectContext::default());

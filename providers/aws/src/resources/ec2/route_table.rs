@@ -313,6 +313,7 @@ pub mod tests {
             id: id.into(),
             attrs: attrs.as_object().unwrap().clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let t = crate::registry::get(rtype).unwrap();
         Desired {

@@ -319,6 +319,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let desired = project(&s, &ProjectContext::default());
         let recorded = IpPermission::builder()

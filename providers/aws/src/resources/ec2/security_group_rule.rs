@@ -102,6 +102,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let d = project(&s, &ProjectContext::default());
         assert_eq!(d["type"], json!("egress"));

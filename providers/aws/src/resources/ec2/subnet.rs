@@ -150,6 +150,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         // Recorded from moto: no EnableDns64 / Ipv6Native elements.
         let recorded: Item = json!({"SubnetId": "subnet-1", "VpcId": "vpc-1",

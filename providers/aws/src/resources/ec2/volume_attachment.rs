@@ -126,6 +126,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let d = project(&s, &ProjectContext::default());
         let v = recorded(

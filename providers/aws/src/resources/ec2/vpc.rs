@@ -120,6 +120,7 @@ mod tests {
             id: "vpc-1".into(),
             attrs: attrs.as_object().unwrap().clone(),
             sensitive_paths: vec![],
+            prepared: None,
         }
     }
 

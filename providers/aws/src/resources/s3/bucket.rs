@@ -357,6 +357,7 @@ fn split_project(project: fn(&StateResource, &ProjectContext) -> Attrs, attrs: V
             _ => Map::new(),
         },
         sensitive_paths: vec![],
+        prepared: None,
     };
     project(&r, &ProjectContext::default())
 }
@@ -777,6 +778,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let d = project(&s, &ProjectContext::default());
         assert_eq!(
@@ -810,6 +812,7 @@ mod tests {
             id: "b1".into(),
             attrs,
             sensitive_paths: vec![],
+            prepared: None,
         }
     }
 
@@ -1287,6 +1290,7 @@ mod tests {
                     .unwrap()
                     .clone(),
                 sensitive_paths: vec![],
+                prepared: None,
             };
             let d = schema.desired(&[b.clone(), split]);
             for j in INLINE {

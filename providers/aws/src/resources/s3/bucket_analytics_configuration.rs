@@ -180,6 +180,7 @@ mod tests {
             id: "b1:docs".into(),
             attrs: attrs.as_object().unwrap().clone(),
             sensitive_paths: vec![],
+            prepared: None,
         }
     }
 

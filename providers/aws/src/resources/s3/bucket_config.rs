@@ -64,6 +64,7 @@ mod tests {
                 .unwrap()
                 .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         assert_eq!(config_id(&r), "b1:m1");
         assert_eq!(state_filter(&r.attrs), live_filter(None, [], None));

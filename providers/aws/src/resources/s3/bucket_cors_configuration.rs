@@ -169,6 +169,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let mut put = CorsRule::builder()
             .allowed_headers("*")

@@ -197,6 +197,7 @@ mod tests {
             id: "b1:archive".into(),
             attrs: attrs.as_object().unwrap().clone(),
             sensitive_paths: vec![],
+            prepared: None,
         }
     }
 

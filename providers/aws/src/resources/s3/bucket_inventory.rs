@@ -221,6 +221,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let d = project(&s, &ProjectContext::default());
         assert_eq!(d, live(&recorded("daily", InventoryFrequency::Daily)));

@@ -172,6 +172,7 @@ mod tests {
             id: "b1".into(),
             attrs: attrs.as_object().unwrap().clone(),
             sensitive_paths: vec![],
+            prepared: None,
         }
     }
 

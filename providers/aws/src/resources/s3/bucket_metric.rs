@@ -109,6 +109,7 @@ mod tests {
             id: "b1:ImportantBlueDocuments".into(),
             attrs: attrs.as_object().unwrap().clone(),
             sensitive_paths: vec![],
+            prepared: None,
         }
     }
 

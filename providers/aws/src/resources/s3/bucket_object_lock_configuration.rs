@@ -159,6 +159,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let d = project(&s, &ProjectContext::default());
         assert_eq!(
@@ -188,6 +189,7 @@ mod tests {
                 .unwrap()
                 .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let c = ObjectLockConfiguration::builder()
             .object_lock_enabled(ObjectLockEnabled::Enabled)

@@ -111,6 +111,7 @@ mod tests {
             .unwrap()
             .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let recorded = OwnershipControls::builder()
             .rules(

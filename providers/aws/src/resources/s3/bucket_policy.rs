@@ -99,6 +99,7 @@ mod tests {
                 .unwrap()
                 .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let a = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b1/*"}]}"#;
         // The same document as GetBucketPolicy returned it (recorded): keys reordered.

@@ -133,6 +133,7 @@ mod tests {
                 .unwrap()
                 .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         let d = project(&s, &ProjectContext::default());
         assert_eq!(d.len(), 4);

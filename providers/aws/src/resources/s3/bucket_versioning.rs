@@ -151,6 +151,7 @@ mod tests {
                 .unwrap()
                 .clone(),
             sensitive_paths: vec![],
+            prepared: None,
         };
         assert_eq!(
             project(&s, &ProjectContext::default())["versioning_configuration"],
