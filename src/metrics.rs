@@ -542,6 +542,11 @@ impl Metrics {
                     .api
                     .with_label_values(&[get("service"), get("operation"), get("outcome")])
                     .inc_by(v as u64),
+                // Seconds: a float counter (the others count events).
+                "driftd_aws_rate_limit_wait_seconds_total" => self
+                    .limit_wait
+                    .with_label_values(&[get("service"), get("class")])
+                    .inc_by(v),
                 "driftd_reconcile_actions_total" => self
                     .reconcile
                     .with_label_values(&[get("stack"), get("outcome")])
@@ -1019,6 +1024,29 @@ mod tests {
         let run4 = Metrics::new();
         run4.preload(&run3.carried(), &["other"]);
         assert!(!run4.encode().contains("stack=\"app\""));
+    }
+
+    #[test]
+    fn rate_limit_waits_are_carried_across_runs() {
+        // A CronJob run pushes its totals; the next one starts from them, so
+        // the pushed counter never goes back (a reset would read as a spike
+        // to `rate()`).
+        let run1 = Metrics::new();
+        run1.limit_wait
+            .with_label_values(&["ec2", "read"])
+            .inc_by(1.5);
+        let run2 = Metrics::new();
+        run2.preload(&run1.carried(), &["app"]);
+        run2.limit_wait
+            .with_label_values(&["ec2", "read"])
+            .inc_by(0.25);
+        let text = run2.encode();
+        assert!(
+            text.contains(
+                "driftd_aws_rate_limit_wait_seconds_total{class=\"read\",service=\"ec2\"} 1.75"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
