@@ -323,7 +323,7 @@ fn prepare(schema: &driftd_aws::AwsSchema, rtype: &str, inst: &mut RawInstance) 
     let mut r = StateResource {
         address: String::new(),
         rtype: rtype.to_string(),
-        id: id_of(&attrs),
+        id: id_of(attrs.get("id")),
         attrs,
         sensitive_paths: Vec::new(),
         prepared: None,
@@ -334,8 +334,8 @@ fn prepare(schema: &driftd_aws::AwsSchema, rtype: &str, inst: &mut RawInstance) 
 }
 
 /// `attributes.id`, as a string (a number in some old states).
-fn id_of(attrs: &Map<String, Value>) -> String {
-    match attrs.get("id") {
+fn id_of(id: Option<&Value>) -> String {
+    match id {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
@@ -502,14 +502,15 @@ fn build(source: &str, raw: RawState) -> Result<StateFile, StateError> {
                 },
                 (None, None) => Map::new(),
             };
-            let resource = StateResource {
+            let mut resource = StateResource {
                 address: addr,
                 rtype: r.rtype.clone(),
-                id: id_of(&attrs),
+                id: String::new(),
                 attrs,
                 sensitive_paths: sensitive_paths(inst.sensitive_attributes.as_ref()),
                 prepared: inst.prepared,
             };
+            resource.id = id_of(resource.raw("id"));
             if let Some(key) = inst.deposed {
                 // An object being replaced: not what the code describes.
                 held.push(Held {
@@ -814,12 +815,19 @@ mod tests {
         let i = &early.resources[0];
         assert!(i.prepared.is_some());
         // Only what locates it is kept raw: no user data, no block devices.
-        let kept: Vec<&str> = i.attrs.keys().map(String::as_str).collect();
-        assert_eq!(kept, ["arn", "id"]);
-        assert_eq!(
-            early.resources[1].attrs.keys().collect::<Vec<_>>(),
-            ["bucket", "id"]
-        );
+        assert!(i.attrs.is_empty());
+        let kept = |r: &StateResource| -> Vec<&str> {
+            r.prepared
+                .as_ref()
+                .unwrap()
+                .locating
+                .iter()
+                .map(|(k, _)| *k)
+                .collect()
+        };
+        assert_eq!(kept(i), ["id", "arn"]);
+        assert_eq!(i.id, "i-1");
+        assert_eq!(kept(&early.resources[1]), ["id", "bucket"]);
         // The deposed object is held raw (never projected).
         assert!(early.held[0].resource.prepared.is_none());
         assert!(early.held[0].resource.attrs.contains_key("user_data"));

@@ -266,13 +266,11 @@ fn projecting_while_parsing_equals_projecting_after() {
                 );
                 for r in &b {
                     assert!(r.prepared.is_some(), "{name}: {} not prepared", r.address);
-                    for k in r.attrs.keys() {
-                        assert!(
-                            driftd::aws::schema::LOCATING.contains(&k.as_str()),
-                            "{name}: {} keeps raw {k}",
-                            r.address
-                        );
-                    }
+                    assert!(
+                        r.attrs.is_empty(),
+                        "{name}: {} keeps its raw form",
+                        r.address
+                    );
                 }
                 prepared_resources += b.len();
             }

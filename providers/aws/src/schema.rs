@@ -131,17 +131,11 @@ impl Schema for AwsSchema {
 
     fn regions(&self, resources: &[StateResource]) -> Vec<Option<String>> {
         let own = |r: &StateResource| {
-            r.attrs
-                .get("region")
+            r.raw("region")
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
-                .or_else(|| {
-                    r.attrs
-                        .get("arn")
-                        .and_then(Value::as_str)
-                        .and_then(arn_region)
-                })
+                .or_else(|| r.raw("arn").and_then(Value::as_str).and_then(arn_region))
         };
         // Split S3 resources carry no region (before provider v6): they live
         // where their bucket lives.
@@ -163,8 +157,7 @@ impl Schema for AwsSchema {
                     if split(&r.rtype).is_some() {
                         bucket_regions.get(&bucket_name(r)).cloned()
                     } else if r.rtype == AWS_SECURITY_GROUP_RULE {
-                        r.attrs
-                            .get("security_group_id")
+                        r.raw("security_group_id")
                             .and_then(Value::as_str)
                             .and_then(|g| group_regions.get(g).cloned())
                     } else {
@@ -189,11 +182,16 @@ impl Schema for AwsSchema {
         let ctx = self.context();
         let attrs = (t.info.project)(r, &ctx);
         let live_id = (t.info.live_id)(r);
-        r.attrs.retain(|k, _| LOCATING.contains(&k.as_str()));
+        let locating = LOCATING
+            .iter()
+            .filter_map(|k| Some((*k, r.attrs.remove(*k)?)))
+            .collect();
+        r.attrs = Attrs::new();
         r.prepared = Some(Box::new(Prepared {
             live_id,
             attrs,
             context: Some(ctx),
+            locating,
         }));
     }
 
@@ -210,9 +208,19 @@ impl Schema for AwsSchema {
         let p = Projection::new(self, resources);
         let mut out: Vec<Desired> = Vec::with_capacity(resources.len());
         for r in resources.iter_mut() {
-            let prepared = r.prepared.take();
+            // The projection moves out; what locates the resource stays
+            // until it is projected (its bucket decides what is `taken`).
+            let prepared = r.prepared.as_mut().map(|p| {
+                Box::new(Prepared {
+                    live_id: std::mem::take(&mut p.live_id),
+                    attrs: std::mem::take(&mut p.attrs),
+                    context: p.context,
+                    locating: Vec::new(),
+                })
+            });
             out.push(p.one(r, prepared));
             r.attrs = Attrs::new();
+            r.prepared = None;
         }
         p.finish(out)
     }

@@ -46,8 +46,8 @@ pub struct StateResource {
     /// Attribute paths the state marks sensitive (top-level names first).
     pub sensitive_paths: Vec<Vec<String>>,
     /// Set when the provider projected the resource while its state file was
-    /// parsed ([`Schema::prepare`]): `attrs` then keeps only what locating
-    /// it needs (its region, its bucket, ...), not its whole raw form.
+    /// parsed ([`Schema::prepare`]): `attrs` is then empty, and what locates
+    /// it is in [`Prepared::locating`] (read both with [`StateResource::raw`]).
     pub prepared: Option<Box<Prepared>>,
 }
 
@@ -62,6 +62,24 @@ pub struct Prepared {
     pub attrs: Attrs,
     /// The provider settings it was projected with.
     pub context: Option<registry::ProjectContext>,
+    /// The raw attributes kept to locate it (its id, region, bucket, ...):
+    /// a few pairs, not a map (a map's smallest node is 600 bytes).
+    pub locating: Vec<(&'static str, Value)>,
+}
+
+impl StateResource {
+    /// A raw attribute: from `attrs`, or, once the resource is prepared,
+    /// from what was kept to locate it ([`Prepared::locating`]).
+    pub fn raw(&self, key: &str) -> Option<&Value> {
+        self.attrs.get(key).or_else(|| {
+            self.prepared
+                .as_ref()?
+                .locating
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v)
+        })
+    }
 }
 
 /// The canonical, comparable form of a resource the code manages.

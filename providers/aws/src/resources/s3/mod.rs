@@ -29,8 +29,7 @@ use serde_json::Value;
 
 /// The bucket a resource is about: `bucket` attribute, else the id.
 pub fn bucket_name(r: &StateResource) -> String {
-    r.attrs
-        .get("bucket")
+    r.raw("bucket")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
