@@ -530,7 +530,20 @@ fn build(source: &str, raw: RawState) -> Result<StateFile, StateError> {
                     resource,
                     reason: HeldReason::Unsupported(why),
                 }),
-                None => resources.push(resource),
+                None => {
+                    // Instances that came before their resource's `type` (a
+                    // state not written by Terraform): projected now, so at
+                    // most this file's raw forms were held at once.
+                    if resource.prepared.is_none() {
+                        PREPARE.with(|p| {
+                            if let Some(schema) = p.borrow().as_ref() {
+                                use driftd_core::Schema as _;
+                                schema.prepare(&mut resource);
+                            }
+                        });
+                    }
+                    resources.push(resource)
+                }
             }
         }
     }
@@ -831,6 +844,25 @@ mod tests {
         // The deposed object is held raw (never projected).
         assert!(early.held[0].resource.prepared.is_none());
         assert!(early.held[0].resource.attrs.contains_key("user_data"));
+        // `instances` before `type` (not Terraform's order): projected in
+        // the build step instead, with the same result.
+        let late = s
+            .replace(
+                r#""type": "aws_instance", "name": "w", "instances""#,
+                r#""name": "w", "instances""#,
+            )
+            .replace(
+                r#"}]},
+            {"mode": "managed", "type": "aws_s3_bucket_versioning""#,
+                r#"}], "type": "aws_instance"},
+            {"mode": "managed", "type": "aws_s3_bucket_versioning""#,
+            );
+        let late = with_schema(&schema, || parse("s.tfstate", late.as_bytes())).unwrap();
+        assert!(late.resources[0].prepared.is_some() && late.resources[0].attrs.is_empty());
+        assert_eq!(
+            schema.desired(&late.resources),
+            schema.desired(&raw.resources)
+        );
         // The same regions and canonical forms as projecting afterwards.
         assert_eq!(
             schema.regions(&early.resources),

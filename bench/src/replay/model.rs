@@ -500,6 +500,68 @@ impl World {
     }
 }
 
+/// A state's bytes with the key order Terraform writes (`mode`, `type`,
+/// `name`, `provider`, then `instances`; serde_json's map would sort
+/// `instances` first), so the parser sees each resource's type before its
+/// instances, as it does on a real state.
+pub fn terraform_bytes(state: &Value) -> Vec<u8> {
+    fn object(out: &mut Vec<u8>, m: &Map<String, Value>, first: &[&str]) {
+        out.push(b'{');
+        let rest = m.keys().filter(|k| !first.contains(&k.as_str()));
+        let keys: Vec<&str> = first
+            .iter()
+            .copied()
+            .filter(|k| m.contains_key(*k))
+            .chain(rest.map(String::as_str))
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, k).expect("a key serializes");
+            out.push(b':');
+            match (*k, &m[*k]) {
+                ("resources", Value::Array(rs)) => {
+                    out.push(b'[');
+                    for (j, r) in rs.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        match r {
+                            Value::Object(r) => object(
+                                out,
+                                r,
+                                &["module", "mode", "type", "name", "provider", "instances"],
+                            ),
+                            other => serde_json::to_writer(&mut *out, other).expect("serializes"),
+                        }
+                    }
+                    out.push(b']');
+                }
+                (_, v) => serde_json::to_writer(&mut *out, v).expect("a value serializes"),
+            }
+        }
+        out.push(b'}');
+    }
+    let mut out = Vec::new();
+    match state {
+        Value::Object(m) => object(
+            &mut out,
+            m,
+            &[
+                "version",
+                "terraform_version",
+                "serial",
+                "lineage",
+                "outputs",
+                "resources",
+            ],
+        ),
+        other => serde_json::to_writer(&mut out, other).expect("serializes"),
+    }
+    out
+}
+
 fn resource(rtype: &str, name: &str, attrs: Vec<Value>) -> Value {
     let instances: Vec<Value> = attrs
         .into_iter()
@@ -532,6 +594,12 @@ mod tests {
         let e = w.expected();
         assert_eq!(e.changed.len(), 5 + 3 + 2 + 1 + 1);
         assert_eq!(e.missing.len(), 2);
+        // The state is written in Terraform's key order, and reads back.
+        let bytes = terraform_bytes(&w.state());
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let r = text.find("\"resources\":[{").unwrap();
+        assert!(text[r..].starts_with("\"resources\":[{\"mode\":\"managed\",\"type\":"));
+        assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), w.state());
         // Same spec, same world.
         let w2 = World::generate(&Spec::proportional(2000, 7));
         assert_eq!(w2.instances[1234].id, w.instances[1234].id);

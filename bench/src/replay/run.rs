@@ -256,7 +256,10 @@ pub fn prepare_main(spec_path: &str, dir: &str) -> Result<()> {
     let spec: Spec = serde_json::from_slice(&std::fs::read(spec_path)?)?;
     let w = World::generate(&spec);
     let dir = Path::new(dir);
-    std::fs::write(dir.join("bench.tfstate"), serde_json::to_vec(&w.state())?)?;
+    std::fs::write(
+        dir.join("bench.tfstate"),
+        super::model::terraform_bytes(&w.state()),
+    )?;
     std::fs::write(
         dir.join("expected.json"),
         serde_json::to_vec_pretty(&w.expected())?,

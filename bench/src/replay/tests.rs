@@ -284,7 +284,7 @@ async fn driftd_reports_exactly_the_applied_drift() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("bench.tfstate"),
-        serde_json::to_vec(&st.world.state()).unwrap(),
+        super::model::terraform_bytes(&st.world.state()),
     )
     .unwrap();
     let config = dir.join("driftd.toml");
