@@ -15,7 +15,8 @@
 //!   wall time). A `MALLOC_ARENA_MAX` set by the user wins: then nothing is
 //!   changed.
 //! - [`release`] hands freed pages back (`malloc_trim`) after a phase that
-//!   freed a lot: the raw state once projected, and a whole scan in the daemon.
+//!   freed a lot: once the states are parsed (their raw forms are dropped),
+//!   and after a whole scan in the daemon.
 //!
 //! On other platforms (musl, macOS) both are no-ops.
 

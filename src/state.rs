@@ -304,11 +304,7 @@ impl<'de> serde::de::Visitor<'de> for Instances<'_> {
         let mut out = Vec::new();
         while let Some(mut inst) = seq.next_element::<RawInstance>()? {
             if let (Some(rtype), None, Some(_)) = (self.rtype, &inst.deposed, &inst.attributes) {
-                PREPARE.with(|p| {
-                    if let Some(schema) = p.borrow().as_ref() {
-                        prepare(schema, rtype, &mut inst);
-                    }
-                });
+                prepare(rtype, &mut inst);
             }
             out.push(inst);
         }
@@ -316,9 +312,22 @@ impl<'de> serde::de::Visitor<'de> for Instances<'_> {
     }
 }
 
-/// Project one parsed instance ([`driftd_core::Schema::prepare`]).
-fn prepare(schema: &driftd_aws::AwsSchema, rtype: &str, inst: &mut RawInstance) {
+/// Project one resource with this thread's schema ([`with_schema`]); none set:
+/// left raw.
+fn prepare_resource(r: &mut StateResource) {
     use driftd_core::Schema as _;
+    PREPARE.with(|p| {
+        if let Some(schema) = p.borrow().as_ref() {
+            schema.prepare(r);
+        }
+    });
+}
+
+/// Project one parsed instance ([`prepare_resource`]).
+fn prepare(rtype: &str, inst: &mut RawInstance) {
+    if PREPARE.with(|p| p.borrow().is_none()) {
+        return;
+    }
     let attrs = inst.attributes.take().unwrap_or_default();
     let mut r = StateResource {
         address: String::new(),
@@ -328,7 +337,7 @@ fn prepare(schema: &driftd_aws::AwsSchema, rtype: &str, inst: &mut RawInstance) 
         sensitive_paths: Vec::new(),
         prepared: None,
     };
-    schema.prepare(&mut r);
+    prepare_resource(&mut r);
     inst.attributes = Some(r.attrs);
     inst.prepared = r.prepared;
 }
@@ -535,12 +544,7 @@ fn build(source: &str, raw: RawState) -> Result<StateFile, StateError> {
                     // state not written by Terraform): projected now, so at
                     // most this file's raw forms were held at once.
                     if resource.prepared.is_none() {
-                        PREPARE.with(|p| {
-                            if let Some(schema) = p.borrow().as_ref() {
-                                use driftd_core::Schema as _;
-                                schema.prepare(&mut resource);
-                            }
-                        });
+                        prepare_resource(&mut resource);
                     }
                     resources.push(resource)
                 }

@@ -191,6 +191,9 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         .cloned()
         .collect();
     let filtered_out = scope::load_all(left_out, options, calls, &config.scan).await;
+    // Parsing built and dropped every raw form: give those pages back once,
+    // before the reads (not per scope: a trim walks the whole heap).
+    crate::mem::release();
     let not_scanned: Vec<&Loaded> = others.iter().chain(filtered_out.iter()).collect();
     let foreign_rules = scope::foreign_rules(&schema, &not_scanned);
     drop(not_scanned);

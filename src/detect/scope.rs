@@ -401,8 +401,6 @@ pub(super) async fn read_all(
                     // Raw state attributes are no longer needed: keep only the
                     // sensitive paths, and free the rest before the live read.
                     let mut sensitive: Vec<Vec<Vec<String>>> = resources.into_iter().map(|r| r.sensitive_paths).collect();
-                    // The raw forms were most of the heap: give their pages back.
-                    crate::mem::release();
                     let mut stacks = stacks;
                     let mut own = own;
                     if let Some(n) = narrow {

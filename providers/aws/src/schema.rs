@@ -190,7 +190,7 @@ impl Schema for AwsSchema {
         r.prepared = Some(Box::new(Prepared {
             live_id,
             attrs,
-            context: Some(ctx),
+            context: ctx,
             locating,
         }));
     }
@@ -277,7 +277,7 @@ impl Projection {
             Some(p) => {
                 // Prepared by the same (configured) schema as this scope's:
                 // the engine parses and projects with one schema.
-                debug_assert!(p.context.is_none_or(|c| c == self.ctx));
+                debug_assert_eq!(p.context, self.ctx);
                 (p.live_id, p.attrs)
             }
             None => ((t.info.live_id)(r), (t.info.project)(r, &self.ctx)),

@@ -61,7 +61,7 @@ pub struct Prepared {
     /// Canonical attributes, before the cross-resource rules of a scope.
     pub attrs: Attrs,
     /// The provider settings it was projected with.
-    pub context: Option<registry::ProjectContext>,
+    pub context: registry::ProjectContext,
     /// The raw attributes kept to locate it (its id, region, bucket, ...):
     /// a few pairs, not a map (a map's smallest node is 600 bytes).
     pub locating: Vec<(&'static str, Value)>,
