@@ -334,8 +334,10 @@ async fn run_job_recorded(
     drop(report);
     // Between scans the daemon keeps the latest reports, not the scan's
     // state, pages and inventories: give those pages back, so that its idle
-    // size is not the last scan's peak.
+    // size is not the last scan's peak; and unmap the code it ran (it stays
+    // in the page cache for the next scan).
     crate::mem::release();
+    crate::mem::release_code();
     true
 }
 

@@ -471,7 +471,11 @@ fn missing_resources_recreate_every_keyed_value() {
         address: "a".into(),
         rtype: "t".into(),
         id: "i".into(),
-        attrs: serde_json::from_value(json!({"tags": {"A": "1", "B": "2"}, "x": 1})).unwrap(),
+        attrs: serde_json::from_value::<driftd_core::Attrs>(
+            json!({"tags": {"A": "1", "B": "2"}, "x": 1}),
+        )
+        .unwrap()
+        .into(),
     };
     let paths: Vec<Vec<String>> = diffs_to_apply(DriftKind::Missing, &desired, &[])
         .into_iter()

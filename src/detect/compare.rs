@@ -110,7 +110,14 @@ pub(super) fn scope(
                     });
                 }
                 Some(l) => {
-                    let all = diff(&d.attrs, &l.attrs, |a| schema.shape(&d.rtype, a));
+                    // A live resource settled in sync as its page was read
+                    // has no attributes left: nothing to compare (an absent
+                    // attribute never is), and its desired form stays frozen.
+                    let all = if l.attrs.is_empty() {
+                        Vec::new()
+                    } else {
+                        diff(&d.attrs.peek(), &l.attrs, |a| schema.shape(&d.rtype, a))
+                    };
                     let had = !all.is_empty();
                     let (kept, ignored_diffs): (
                         Vec<driftd_core::AttrDiff>,

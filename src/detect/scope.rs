@@ -401,6 +401,9 @@ pub(super) async fn read_all(
                     // Raw state attributes are no longer needed: keep only the
                     // sensitive paths, and free the rest before the live read.
                     let mut sensitive: Vec<Vec<Vec<String>>> = resources.into_iter().map(|r| r.sensitive_paths).collect();
+                    // Collected in place, it would keep the resources' allocation
+                    // (about 14 MB at 100,000 instances) for a tenth of its size.
+                    sensitive.shrink_to_fit();
                     let mut stacks = stacks;
                     let mut own = own;
                     if let Some(n) = narrow {

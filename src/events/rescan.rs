@@ -181,7 +181,7 @@ mod tests {
             address: format!("{rtype}.x"),
             rtype: rtype.into(),
             id: id.into(),
-            attrs: attrs.as_object().cloned().unwrap_or_default(),
+            attrs: attrs.as_object().cloned().unwrap_or_default().into(),
         }
     }
 

@@ -26,7 +26,7 @@ pub mod services;
 
 pub use services::{ec2, s3};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use driftd_core::{Desired, Inventory, ReadRequest, Reader, TypeRead};
 
@@ -246,6 +246,21 @@ impl AwsReader {
                     std::collections::BTreeMap<_, _>,
                     std::collections::BTreeMap<_, _>,
                 ) = g.into_iter().partition(|(id, _)| default_ids.contains(id));
+                // Settled in sync now that their sets are final (standalone
+                // rules are out of them): at 10,000 groups their live rule
+                // sets would otherwise be held until the comparison.
+                let mut g = g;
+                let managed: HashMap<&str, &Desired> = of(desired, &[AWS_SECURITY_GROUP])
+                    .into_iter()
+                    .map(|d| (d.id.as_str(), d))
+                    .collect();
+                for (id, live) in g.iter_mut() {
+                    if let Some(d) = managed.get(id.as_str()) {
+                        live.settle(&d.attrs.peek(), |a| {
+                            crate::schema::shape(AWS_SECURITY_GROUP, a)
+                        });
+                    }
+                }
                 put(&mut inv, AWS_SECURITY_GROUP, Ok(g));
                 put(&mut inv, AWS_DEFAULT_SECURITY_GROUP, Ok(dg));
                 put(&mut inv, AWS_SECURITY_GROUP_RULE, Ok(r));

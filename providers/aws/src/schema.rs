@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use driftd_core::registry::{ProjectContext, Registry};
-use driftd_core::{Attrs, Desired, Prepared, Schema, Shape, StateResource};
+use driftd_core::{Attrs, Canon, Desired, Prepared, Schema, Shape, StateResource};
 use serde_json::Value;
 
 use crate::normalize::arn_region;
@@ -69,16 +69,19 @@ pub type StandaloneRules = HashMap<(String, &'static str), BTreeSet<String>>;
 pub fn standalone_rules(desired: &[Desired]) -> StandaloneRules {
     let mut out: StandaloneRules = HashMap::new();
     for d in desired {
-        let sg = d
-            .attrs
-            .get("security_group_id")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        // Only rule resources are looked into (the others stay frozen).
+        let sg = || {
+            d.attrs
+                .get("security_group_id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         match d.rtype.as_str() {
             AWS_SECURITY_GROUP_RULE => {
                 let egress = d.attrs.get("type").and_then(Value::as_str) == Some("egress");
                 if let Some(Value::Object(rules)) = d.attrs.get("rules") {
-                    out.entry((sg.to_string(), direction_key(egress)))
+                    out.entry((sg(), direction_key(egress)))
                         .or_default()
                         .extend(rules.keys().cloned());
                 }
@@ -86,7 +89,7 @@ pub fn standalone_rules(desired: &[Desired]) -> StandaloneRules {
             AWS_VPC_SG_INGRESS_RULE | AWS_VPC_SG_EGRESS_RULE => {
                 let egress = d.rtype == AWS_VPC_SG_EGRESS_RULE;
                 if let Some(key) = vpc_rule_key(&d.attrs) {
-                    out.entry((sg.to_string(), direction_key(egress)))
+                    out.entry((sg(), direction_key(egress)))
                         .or_default()
                         .insert(key);
                 }
@@ -189,7 +192,9 @@ impl Schema for AwsSchema {
         r.attrs = Attrs::new();
         r.prepared = Some(Box::new(Prepared {
             live_id,
-            attrs,
+            // Frozen from the start: the state's canonical forms are held
+            // until their live pages arrive (see `driftd_core::canon`).
+            attrs: Canon::frozen(&attrs),
             context: ctx,
             locating,
         }));
@@ -270,7 +275,7 @@ impl Projection {
                 address: r.address.clone(),
                 rtype: r.rtype.clone(),
                 id: r.id.clone(),
-                attrs: Attrs::new(),
+                attrs: Canon::default(),
             };
         };
         let (id, mut attrs) = match prepared {
@@ -280,7 +285,7 @@ impl Projection {
                 debug_assert_eq!(p.context, self.ctx);
                 (p.live_id, p.attrs)
             }
-            None => ((t.info.live_id)(r), (t.info.project)(r, &self.ctx)),
+            None => ((t.info.live_id)(r), (t.info.project)(r, &self.ctx).into()),
         };
         if matches!(t.source, Source::Bucket) {
             if let Some(gone) = self.taken.get(&bucket_name(r)) {
@@ -301,9 +306,12 @@ impl Projection {
         for d in out.iter_mut() {
             let groups =
                 registry::get(&d.rtype).is_some_and(|t| matches!(t.source, Source::SecurityGroups));
-            if groups {
+            if groups && !standalone.is_empty() {
                 strip_standalone(&d.id.clone(), &mut d.attrs, &standalone);
             }
+            // Held frozen until compared: what a rule above thawed or
+            // changed is encoded again (a no-op for the untouched).
+            d.attrs.freeze();
         }
         out
     }

@@ -22,8 +22,11 @@
 
 use std::collections::BTreeMap;
 
+pub mod canon;
 pub mod compare;
 pub mod registry;
+
+pub use canon::Canon;
 
 pub use registry::{ReadError, ReadErrorKind, Registry, ResourceType};
 
@@ -58,8 +61,9 @@ pub struct StateResource {
 pub struct Prepared {
     /// The id the live read looks the resource up by.
     pub live_id: String,
-    /// Canonical attributes, before the cross-resource rules of a scope.
-    pub attrs: Attrs,
+    /// Canonical attributes, before the cross-resource rules of a scope
+    /// (held frozen: [`Canon`]).
+    pub attrs: Canon,
     /// The provider settings it was projected with.
     pub context: registry::ProjectContext,
     /// The raw attributes kept to locate it (its id, region, bucket, ...):
@@ -88,8 +92,10 @@ pub struct Desired {
     pub address: String,
     pub rtype: String,
     pub id: String,
-    /// Canonical attributes to compare.
-    pub attrs: Attrs,
+    /// Canonical attributes to compare. A scan holds them frozen
+    /// ([`Canon::freeze`]) between the projection and the comparison; read
+    /// them with [`Canon::peek`] where a thawed copy need not be kept.
+    pub attrs: Canon,
 }
 
 /// A live resource in canonical form.

@@ -269,12 +269,14 @@ async fn list_instances(
                     // In sync: only its id is kept (at 100k instances the live
                     // side would otherwise double the heap). What is added
                     // below (root volume, termination protection) is still
-                    // compared.
-                    live.settle(&d.attrs, |a| {
+                    // compared. The desired form is read thawed and dropped:
+                    // it stays frozen (`driftd_core::canon`).
+                    let desired = d.attrs.peek();
+                    live.settle(&desired, |a| {
                         crate::schema::shape(crate::resources::ec2::instance::NAME, a)
                     });
                     // Root volumes, only where the state describes them.
-                    if d.attrs.contains_key("root_block_device") {
+                    if desired.contains_key("root_block_device") {
                         let root = i.root_device_name().unwrap_or_default();
                         if let Some(vol) = i
                             .block_device_mappings()
@@ -418,7 +420,7 @@ pub async fn read_instances_sharing(
         .filter(|id| {
             wanted
                 .get(id.as_str())
-                .is_some_and(|d| d.attrs.contains_key("disable_api_termination"))
+                .is_some_and(|d| d.attrs.has("disable_api_termination"))
         })
         .cloned()
         .collect();
@@ -630,7 +632,7 @@ pub fn security_groups_live(
         if present.is_empty() {
             continue; // every atom of the rule is gone: missing
         }
-        let mut m = d.attrs.clone();
+        let mut m = d.attrs.peek().into_owned();
         m.insert("rules".into(), Value::Object(present));
         rules.insert(
             d.id.clone(),

@@ -386,11 +386,11 @@ pub async fn read_s3(
         }
         match d.rtype.as_str() {
             AWS_S3_BUCKET => {
-                n.tags |= d.attrs.contains_key("tags");
-                n.versioning |= d.attrs.contains_key("versioning");
-                n.sse |= d.attrs.contains_key("server_side_encryption_configuration");
-                n.policy |= d.attrs.contains_key("policy");
-                for i in INLINE.iter().filter(|i| d.attrs.contains_key(i.attr)) {
+                n.tags |= d.attrs.has("tags");
+                n.versioning |= d.attrs.has("versioning");
+                n.sse |= d.attrs.has("server_side_encryption_configuration");
+                n.policy |= d.attrs.has("policy");
+                for i in INLINE.iter().filter(|i| d.attrs.has(i.attr)) {
                     let v = docs.entry(d.id.clone()).or_default();
                     if !v.iter().any(|x| x == i.split) {
                         v.push(i.split.to_string());

@@ -147,7 +147,7 @@ mod tests {
             address: "aws_network_interface_sg_attachment.a".into(),
             rtype: NAME.into(),
             id: "sg-1_eni-2".into(),
-            attrs: attrs.clone(),
+            attrs: attrs.clone().into(),
         }
     }
 

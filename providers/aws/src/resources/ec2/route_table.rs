@@ -320,7 +320,7 @@ pub mod tests {
             address: s.address.clone(),
             rtype: rtype.into(),
             id: (t.info.live_id)(&s),
-            attrs: (t.info.project)(&s, &ProjectContext::default()),
+            attrs: (t.info.project)(&s, &ProjectContext::default()).into(),
         }
     }
 

@@ -92,7 +92,7 @@ fn plan(d: &Desired, diffs: &[AttrDiff]) -> Result<Vec<Action>, NotReconcilable>
         "public_access_block",
         op,
         &Value::Null,
-        &Value::Object(d.attrs.clone()),
+        &Value::Object(d.attrs.peek().into_owned()),
     )])
 }
 

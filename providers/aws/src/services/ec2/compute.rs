@@ -574,7 +574,7 @@ mod tests {
             address: format!("{rtype}.x"),
             rtype: rtype.into(),
             id: id.into(),
-            attrs: attrs.as_object().unwrap().clone(),
+            attrs: attrs.as_object().unwrap().clone().into(),
         }
     }
 
