@@ -9,15 +9,24 @@
 //! (1.16 GB against 622 MB, measured with heaptrack on the replay benchmark),
 //! and a daemon kept the last scan's peak resident between scans.
 //!
-//! Two measures, both without a new dependency:
-//! - [`init`] caps the number of arenas at 2 (the scan's work is mostly on one
-//!   thread at a time; measured: 1.16 GB -> 0.82 GB at 100k instances, the same
-//!   wall time). A `MALLOC_ARENA_MAX` set by the user wins: then nothing is
-//!   changed.
+//! Three measures, without a new dependency:
+//! - [`init`] sets two allocator parameters, unless the user set them
+//!   (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, or either in
+//!   `GLIBC_TUNABLES`: then the user's setting wins):
+//!   - one arena (the scan's work is mostly on one thread at a time; freed
+//!     memory of one thread's arena was not reused by another's);
+//!   - a fixed mmap threshold of 128 KiB. glibc raises the threshold each
+//!     time a large block is freed, up to 32 MiB, after which the 1-5 MB
+//!     bodies of `DescribeInstances` pages and the scan's large tables are
+//!     carved out of the heap between long-lived small objects, and stay
+//!     resident after they are freed. Fixed, they are mapped and unmapped.
+//!
+//!   Measured at 100,000 instances (replay benchmark, peak heap 163 MB):
+//!   peak RSS 268-287 MB with glibc's defaults and 2 arenas, 239-240 MB
+//!   with both, the same wall time (`bench/RESULTS.md`, session 5).
 //! - [`release`] hands freed pages back (`malloc_trim`) after a phase that
 //!   freed a lot: once the states are parsed (their raw forms are dropped),
 //!   and after a whole scan in the daemon.
-//!
 //! - [`release_code`] unmaps, after each daemon run, the pages of driftd's own
 //!   executable that the run touched and that were never written: its code
 //!   (`r-xp`) and read-only data never copied on write. A scan runs code from
@@ -26,19 +35,40 @@
 //!   against 10 MB of memory the daemon actually holds (RssAnon). The pages
 //!   stay in the page cache (shared, clean, reclaimable), so the next scan
 //!   maps them again with minor faults and no disk read. Measured with
-//!   `bench/daemon_idle.sh`: idle VmRSS 37 MB -> see `bench/RESULTS.md`.
+//!   `bench/daemon_idle.sh` (1,000 instances, 100 scans): idle VmRSS 37.3 MB
+//!   -> 13.7 MB.
 //!
 //! On other platforms (musl, macOS) they are no-ops.
+
+/// Whether the user set a glibc malloc parameter, by its environment
+/// variable or in `GLIBC_TUNABLES` (`glibc.malloc.<tunable>=...`).
+fn user_set(env: &str, tunable: &str, tunables: Option<&str>) -> bool {
+    std::env::var_os(env).is_some()
+        || tunables.is_some_and(|t| {
+            t.split(':')
+                .any(|kv| kv.split('=').next() == Some(&format!("glibc.malloc.{tunable}")[..]))
+        })
+}
 
 /// Set the allocator up; call once at the start of `main`, before threads.
 #[allow(unsafe_code)]
 pub fn init() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only changes allocator parameters; called before
-        // any other thread exists.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
+    {
+        let tunables = std::env::var("GLIBC_TUNABLES").ok();
+        let tunables = tunables.as_deref();
+        if !user_set("MALLOC_ARENA_MAX", "arena_max", tunables) {
+            // SAFETY: mallopt only changes allocator parameters; called
+            // before any other thread exists.
+            unsafe {
+                libc::mallopt(libc::M_ARENA_MAX, 1);
+            }
+        }
+        if !user_set("MALLOC_MMAP_THRESHOLD_", "mmap_threshold", tunables) {
+            // SAFETY: as above.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+            }
         }
     }
 }
@@ -129,6 +159,23 @@ mod tests {
         drop(v);
         super::release();
         super::release();
+    }
+
+    #[test]
+    fn a_users_allocator_setting_wins() {
+        let t = Some("glibc.malloc.tcache_count=0:glibc.malloc.arena_max=4");
+        assert!(super::user_set("DRIFTD_TEST_UNSET_VAR", "arena_max", t));
+        assert!(!super::user_set(
+            "DRIFTD_TEST_UNSET_VAR",
+            "mmap_threshold",
+            t
+        ));
+        assert!(!super::user_set("DRIFTD_TEST_UNSET_VAR", "arena_max", None));
+        assert!(!super::user_set(
+            "DRIFTD_TEST_UNSET_VAR",
+            "arena_max",
+            Some("glibc.malloc.arena_max_x=1")
+        ));
     }
 
     #[test]

@@ -264,9 +264,23 @@ const ARRAY: u8 = 7;
 const OBJECT: u8 = 8;
 
 fn encode(attrs: &Attrs) -> Box<[u8]> {
-    let mut out = Vec::with_capacity(256);
-    map(attrs, &mut out);
-    out.into_boxed_slice()
+    // Encoded into a per-thread scratch buffer, then copied once at its exact
+    // size: a buffer grown and shrunk in place would leave a hole beside each
+    // of 100,000 long-lived forms.
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|s| {
+        let mut out = s.borrow_mut();
+        out.clear();
+        map(attrs, &mut out);
+        let frozen: Box<[u8]> = Box::from(&out[..]);
+        // A rare large form does not keep its buffer.
+        if out.capacity() > 64 * 1024 {
+            *out = Vec::new();
+        }
+        frozen
+    })
 }
 
 fn len(n: usize, out: &mut Vec<u8>) {

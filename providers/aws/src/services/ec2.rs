@@ -342,10 +342,16 @@ pub async fn read_instances_sharing(
 ) -> ReadResult {
     let facts = facts.filter(|_| discover);
     let wanted: HashMap<&str, &Desired> = desired.iter().map(|d| (d.id.as_str(), *d)).collect();
-    let ids: BTreeSet<String> = wanted.keys().map(|s| s.to_string()).collect();
-    if ids.is_empty() && !discover {
+    let managed = wanted.len();
+    if managed == 0 && !discover {
         return Ok(BTreeMap::new());
     }
+    // The ids as filter values (a full listing needs no copy of them).
+    let ids: BTreeSet<String> = if discover {
+        BTreeSet::new()
+    } else {
+        wanted.keys().map(|s| s.to_string()).collect()
+    };
     let states: Vec<String> = LIVE_STATES.iter().map(|s| s.to_string()).collect();
     let live_states = filter("instance-state-name", &states);
     // Each page is converted as it arrives and then dropped: only the
@@ -357,12 +363,12 @@ pub async fn read_instances_sharing(
             Some(chunk) => listings.push(vec![live_states.clone(), filter("instance-id", &chunk)]),
             None => {
                 let mut zoned = false;
-                if split.considers(ids.len()) {
+                if split.considers(managed) {
                     match zones(client).await {
-                        Ok(z) if split.splits(ids.len(), z.len()) => {
+                        Ok(z) if split.splits(managed, z.len()) => {
                             tracing::info!(
                                 zones = z.len(),
-                                managed = ids.len(),
+                                managed,
                                 "DescribeInstances split by availability zone"
                             );
                             for zone in z {
