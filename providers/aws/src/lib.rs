@@ -131,7 +131,12 @@ impl AwsReader {
         // scope: the listings that would call DescribeInstances themselves
         // (instance states, the root-volume check of the volumes) wait for
         // the facts of that one listing instead (`ec2::InstanceFacts`).
-        let (facts_tx, shared) = if discover {
+        // Only when a listing of this scope uses them (at 100,000 instances
+        // the facts are a map of 100,000 states).
+        let uses_facts = plans
+            .iter()
+            .any(|p| p.listing.from_instances.is_some() || p.listing.enrich.is_some());
+        let (facts_tx, shared) = if discover && uses_facts {
             let (tx, rx) = ec2::SharedInstances::channel();
             (Some(tx), rx)
         } else {

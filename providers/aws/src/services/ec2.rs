@@ -228,11 +228,19 @@ struct Part {
 }
 
 /// One listing (all pages), each page converted as it arrives and dropped.
+///
+/// With `ahead`, the next page is fetched (and deserialized, on another
+/// runtime thread) while this one is converted: a lone `NextToken` chain is
+/// otherwise fetch, convert, fetch, one core at a time. One page ahead at
+/// most (the fetch waits until the page before it is taken), so it costs one
+/// page of memory; split listings, already parallel, do not read ahead.
 async fn list_instances(
     client: &Client,
     filters: Vec<Filter>,
     wanted: &HashMap<&str, &Desired>,
     discover: bool,
+    ahead: bool,
+    keep_facts: bool,
 ) -> Result<Part, String> {
     let mut part = Part::default();
     let mut pages = client
@@ -241,59 +249,103 @@ async fn list_instances(
         .set_filters(Some(filters))
         .into_paginator()
         .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| err("DescribeInstances", e))?;
-        for r in page.reservations.unwrap_or_default() {
-            for i in r.instances.unwrap_or_default() {
-                let Some(id) = i.instance_id() else { continue };
-                if discover {
-                    // A complete listing: the facts the scope's other reads use.
-                    part.facts.add(&i);
-                }
-                let mut live = Live {
-                    id: id.to_string(),
-                    ..Default::default()
-                };
-                if i.tags()
-                    .iter()
-                    .any(|t| t.key() == Some("aws:autoscaling:groupName"))
-                {
-                    live.owned_by_service = Some("autoscaling".into());
-                }
-                if discover && !wanted.contains_key(id) {
-                    // Unmanaged: its canonical form, for import pull requests.
-                    live.attrs = crate::resources::ec2::instance::live(&i, None);
-                }
-                if let Some(d) = wanted.get(id) {
-                    live.attrs = crate::resources::ec2::instance::live(&i, None);
-                    // In sync: only its id is kept (at 100k instances the live
-                    // side would otherwise double the heap). What is added
-                    // below (root volume, termination protection) is still
-                    // compared. The desired form is read thawed and dropped:
-                    // it stays frozen (`driftd_core::canon`).
-                    let desired = d.attrs.peek();
-                    live.settle(&desired, |a| {
-                        crate::schema::shape(crate::resources::ec2::instance::NAME, a)
-                    });
-                    // Root volumes, only where the state describes them.
-                    if desired.contains_key("root_block_device") {
-                        let root = i.root_device_name().unwrap_or_default();
-                        if let Some(vol) = i
-                            .block_device_mappings()
-                            .iter()
-                            .find(|b| b.device_name() == Some(root))
-                            .and_then(|b| b.ebs())
-                            .and_then(|e| e.volume_id())
-                        {
-                            part.root_volume_of.insert(id.to_string(), vol.to_string());
-                        }
-                    }
-                }
-                part.live.insert(id.to_string(), live);
+    if !ahead {
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("DescribeInstances", e))?;
+            convert_instances(&mut part, page, wanted, discover, keep_facts);
+        }
+        return Ok(part);
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let fetch = tokio::spawn(async move {
+        // A slot first: the page after the next is not fetched before the
+        // next is taken.
+        while let Ok(slot) = tx.reserve().await {
+            let Some(page) = pages.next().await else {
+                break;
+            };
+            let failed = page.is_err();
+            slot.send(page);
+            if failed {
+                break;
             }
         }
+    });
+    // Dropped (a deadline, an error): the fetch stops with it.
+    let _fetch = AbortOnDrop(fetch);
+    while let Some(page) = rx.recv().await {
+        let page = page.map_err(|e| err("DescribeInstances", e))?;
+        convert_instances(&mut part, page, wanted, discover, keep_facts);
     }
     Ok(part)
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One `DescribeInstances` page into `part` (the page is dropped after).
+fn convert_instances(
+    part: &mut Part,
+    page: aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput,
+    wanted: &HashMap<&str, &Desired>,
+    discover: bool,
+    keep_facts: bool,
+) {
+    for r in page.reservations.unwrap_or_default() {
+        for i in r.instances.unwrap_or_default() {
+            let Some(id) = i.instance_id() else { continue };
+            if keep_facts {
+                // A complete listing: the facts the scope's other reads use.
+                part.facts.add(&i);
+            }
+            let mut live = Live {
+                id: id.to_string(),
+                ..Default::default()
+            };
+            if i.tags()
+                .iter()
+                .any(|t| t.key() == Some("aws:autoscaling:groupName"))
+            {
+                live.owned_by_service = Some("autoscaling".into());
+            }
+            if discover && !wanted.contains_key(id) {
+                // Unmanaged: its canonical form, for import pull requests.
+                live.attrs = crate::resources::ec2::instance::live(&i, None);
+            }
+            if let Some(d) = wanted.get(id) {
+                live.attrs = crate::resources::ec2::instance::live(&i, None);
+                // In sync: only its id is kept (at 100k instances the live
+                // side would otherwise double the heap). What is added
+                // below (root volume, termination protection) is still
+                // compared. The desired form is read thawed and dropped:
+                // it stays frozen (`driftd_core::canon`).
+                let desired = d.attrs.peek();
+                live.settle(&desired, |a| {
+                    crate::schema::shape(crate::resources::ec2::instance::NAME, a)
+                });
+                // Root volumes, only where the state describes them.
+                if desired.contains_key("root_block_device") {
+                    let root = i.root_device_name().unwrap_or_default();
+                    if let Some(vol) = i
+                        .block_device_mappings()
+                        .iter()
+                        .find(|b| b.device_name() == Some(root))
+                        .and_then(|b| b.ebs())
+                        .and_then(|e| e.volume_id())
+                    {
+                        part.root_volume_of.insert(id.to_string(), vol.to_string());
+                    }
+                }
+            }
+            part.live.insert(id.to_string(), live);
+        }
+    }
 }
 
 /// Read instances. Terminated and shutting-down instances are left out by the
@@ -341,7 +393,8 @@ pub async fn read_instances_sharing(
     facts: Option<FactsSender>,
 ) -> ReadResult {
     let facts = facts.filter(|_| discover);
-    let wanted: HashMap<&str, &Desired> = desired.iter().map(|d| (d.id.as_str(), *d)).collect();
+    let mut wanted: HashMap<&str, &Desired> = HashMap::with_capacity(desired.len());
+    wanted.extend(desired.iter().map(|d| (d.id.as_str(), *d)));
     let managed = wanted.len();
     if managed == 0 && !discover {
         return Ok(BTreeMap::new());
@@ -391,8 +444,10 @@ pub async fn read_instances_sharing(
         }
     }
     let wanted_ref = &wanted;
+    let ahead = listings.len() == 1;
+    let keep_facts = facts.is_some();
     let parts: Result<Vec<Part>, String> = stream::iter(listings)
-        .map(|filters| list_instances(client, filters, wanted_ref, discover))
+        .map(|filters| list_instances(client, filters, wanted_ref, discover, ahead, keep_facts))
         .buffer_unordered(concurrency.max(1))
         .try_collect()
         .await;
