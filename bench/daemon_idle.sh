@@ -48,7 +48,9 @@ DAEMON=""
 cleanup() {
     [ -n "$DAEMON" ] && kill "$DAEMON" 2>/dev/null || true
     kill "$SERVER" 2>/dev/null || true
-    wait 2>/dev/null || true
+    # Only these two: a bare `wait` would also wait for the stdin sleeper.
+    wait "$SERVER" 2>/dev/null || true
+    [ -z "$DAEMON" ] || wait "$DAEMON" 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
 for _ in $(seq 1 300); do grep -q PORT "$DIR/port.txt" 2>/dev/null && break; sleep 0.1; done

@@ -15,15 +15,17 @@
 //!   `GLIBC_TUNABLES`: then the user's setting wins):
 //!   - one arena (the scan's work is mostly on one thread at a time; freed
 //!     memory of one thread's arena was not reused by another's);
-//!   - a fixed mmap threshold of 128 KiB. glibc raises the threshold each
+//!   - a fixed mmap threshold of 1 MiB. glibc raises the threshold each
 //!     time a large block is freed, up to 32 MiB, after which the 1-5 MB
 //!     bodies of `DescribeInstances` pages and the scan's large tables are
 //!     carved out of the heap between long-lived small objects, and stay
 //!     resident after they are freed. Fixed, they are mapped and unmapped.
 //!
 //!   Measured at 100,000 instances (replay benchmark, peak heap 163 MB):
-//!   peak RSS 268-287 MB with glibc's defaults and 2 arenas, 239-240 MB
-//!   with both, the same wall time (`bench/RESULTS.md`, session 5).
+//!   peak RSS 268-287 MB with glibc's defaults and 2 arenas, 240-242 MB
+//!   with both (128 KiB: the same peak, 272k page faults against 184k at
+//!   1 MiB and 138k with glibc's default), the same wall time
+//!   (`bench/RESULTS.md`, session 5).
 //! - [`release`] hands freed pages back (`malloc_trim`) after a phase that
 //!   freed a lot: once the states are parsed (their raw forms are dropped),
 //!   and after a whole scan in the daemon.
@@ -39,6 +41,10 @@
 //!   -> 13.7 MB.
 //!
 //! On other platforms (musl, macOS) they are no-ops.
+
+/// Blocks from this size up are mapped and unmapped on their own (see the
+/// module docs; 128 KiB cost a third more page faults for the same peak).
+const MMAP_THRESHOLD: i32 = 1024 * 1024;
 
 /// Whether the user set a glibc malloc parameter, by its environment
 /// variable or in `GLIBC_TUNABLES` (`glibc.malloc.<tunable>=...`).
@@ -67,7 +73,7 @@ pub fn init() {
         if !user_set("MALLOC_MMAP_THRESHOLD_", "mmap_threshold", tunables) {
             // SAFETY: as above.
             unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+                libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
             }
         }
     }

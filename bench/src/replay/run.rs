@@ -235,6 +235,11 @@ pub fn scenario_main(name: &str, ctx_path: &str) -> Result<()> {
     let ctx: Ctx = serde_json::from_slice(
         &std::fs::read(ctx_path).with_context(|| format!("reading {ctx_path}"))?,
     )?;
+    if name == "driftd" {
+        // driftd as a library, set up as its binary sets itself up (the
+        // allocator is a process-wide choice: `driftd::mem`).
+        driftd::mem::init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

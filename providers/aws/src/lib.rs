@@ -65,6 +65,26 @@ impl AwsReader {
     }
 }
 
+/// Settle the live resources of `rtype` that a desired resource manages
+/// ([`driftd_core::Live::settle`]): in sync, only their id is kept. Their
+/// desired forms are read thawed and stay frozen. Unmanaged ones keep their
+/// attributes (import pull requests).
+fn settle_managed(
+    live: &mut std::collections::BTreeMap<String, driftd_core::Live>,
+    desired: &[Desired],
+    rtype: &str,
+) {
+    let managed: HashMap<&str, &Desired> = of(desired, &[rtype])
+        .into_iter()
+        .map(|d| (d.id.as_str(), d))
+        .collect();
+    for (id, l) in live.iter_mut() {
+        if let Some(d) = managed.get(id.as_str()) {
+            l.settle(&d.attrs.peek(), |a| crate::schema::shape(rtype, a));
+        }
+    }
+}
+
 fn of<'a>(desired: &'a [Desired], types: &[&str]) -> Vec<&'a Desired> {
     desired
         .iter()
@@ -255,17 +275,7 @@ impl AwsReader {
                 // rules are out of them): at 10,000 groups their live rule
                 // sets would otherwise be held until the comparison.
                 let mut g = g;
-                let managed: HashMap<&str, &Desired> = of(desired, &[AWS_SECURITY_GROUP])
-                    .into_iter()
-                    .map(|d| (d.id.as_str(), d))
-                    .collect();
-                for (id, live) in g.iter_mut() {
-                    if let Some(d) = managed.get(id.as_str()) {
-                        live.settle(&d.attrs.peek(), |a| {
-                            crate::schema::shape(AWS_SECURITY_GROUP, a)
-                        });
-                    }
-                }
+                settle_managed(&mut g, desired, AWS_SECURITY_GROUP);
                 put(&mut inv, AWS_SECURITY_GROUP, Ok(g));
                 put(&mut inv, AWS_DEFAULT_SECURITY_GROUP, Ok(dg));
                 put(&mut inv, AWS_SECURITY_GROUP_RULE, Ok(r));
@@ -353,5 +363,56 @@ impl AwsReader {
 impl Reader for AwsReader {
     async fn read(&self, request: ReadRequest<'_>) -> Inventory {
         self.read_within(request, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use driftd_core::{Attrs, Canon, Live};
+    use serde_json::json;
+
+    fn attrs(v: serde_json::Value) -> Attrs {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn managed_groups_in_sync_are_settled_and_their_desired_forms_stay_frozen() {
+        let want = attrs(
+            json!({"name": "web", "tags": {"a": "1"}, "ingress": {"tcp:22-22:cidr:10.0.0.0/8": ""}}),
+        );
+        let desired: Vec<Desired> = ["sg-sync", "sg-drift"]
+            .iter()
+            .map(|id| Desired {
+                address: format!("aws_security_group.{id}"),
+                rtype: AWS_SECURITY_GROUP.into(),
+                id: (*id).into(),
+                attrs: Canon::frozen(&want),
+            })
+            .collect();
+        let live = |a: Attrs, id: &str| Live {
+            id: id.into(),
+            attrs: a,
+            ..Default::default()
+        };
+        let mut drifted = want.clone();
+        drifted.insert("tags".into(), json!({"a": "2"}));
+        let mut g: std::collections::BTreeMap<String, Live> = [
+            ("sg-sync".to_string(), live(want.clone(), "sg-sync")),
+            ("sg-drift".to_string(), live(drifted.clone(), "sg-drift")),
+            (
+                "sg-unmanaged".to_string(),
+                live(want.clone(), "sg-unmanaged"),
+            ),
+        ]
+        .into();
+        settle_managed(&mut g, &desired, AWS_SECURITY_GROUP);
+        assert!(g["sg-sync"].attrs.is_empty(), "in sync: its id only");
+        assert_eq!(
+            g["sg-drift"].attrs, drifted,
+            "drifted: every attribute kept"
+        );
+        assert_eq!(g["sg-unmanaged"].attrs, want, "unmanaged: kept for import");
+        assert!(desired.iter().all(|d| d.attrs.is_frozen()));
     }
 }
