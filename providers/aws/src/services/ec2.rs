@@ -272,20 +272,36 @@ async fn list_instances(
         }
     });
     // Dropped (a deadline, an error): the fetch stops with it.
-    let _fetch = AbortOnDrop(fetch);
+    let mut fetch = AbortOnDrop(Some(fetch));
     while let Some(page) = rx.recv().await {
         let page = page.map_err(|e| err("DescribeInstances", e))?;
         convert_instances(&mut part, page, wanted, discover, keep_facts);
     }
+    // The channel also closes if the fetch died (a panic): then the pages
+    // read so far are not the listing, and nothing may be judged missing.
+    fetch_finished(fetch.0.take()).await?;
     Ok(part)
 }
 
+/// Whether a page fetch ran to its end (`Err` if it panicked or was
+/// cancelled: its listing is incomplete).
+async fn fetch_finished(fetch: Option<tokio::task::JoinHandle<()>>) -> Result<(), String> {
+    match fetch {
+        Some(task) => task.await.map_err(|e| {
+            format!("DescribeInstances: the page fetch stopped before the last page ({e})")
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Aborts a spawned task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 
@@ -841,5 +857,17 @@ mod split_tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_page_fetch_that_died_makes_the_listing_fail_not_end() {
+        let done = tokio::spawn(async {});
+        assert_eq!(super::fetch_finished(Some(done)).await, Ok(()));
+        let died = tokio::spawn(async { panic!("a bug in a page fetch") });
+        let e = super::fetch_finished(Some(died)).await.unwrap_err();
+        assert!(e.contains("before the last page"), "{e}");
     }
 }
