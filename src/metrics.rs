@@ -799,6 +799,7 @@ mod tests {
                 region: "eu-north-1".into(),
                 service: Service::Ec2,
                 class: Class::Read,
+                api: "DescribeInstances".into(),
             },
             Bucket::new(1, 50.0),
         );

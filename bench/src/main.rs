@@ -27,7 +27,7 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{anyhow, bail, Context, Result};
 use driftd::aws::{ApiCalls, Clients};
 
-use world::{client_options, target, Sample, Scale, ScenarioOut, SeedParams, World};
+use world::{raw_client_options, target, Sample, Scale, ScenarioOut, SeedParams, World};
 
 /// Targets from the issue.
 const CALLS_TOLERANCE: f64 = 0.05;
@@ -466,7 +466,7 @@ fn seed_main(params_path: &str) -> Result<()> {
         .build()?;
     let calls = ApiCalls::new();
     let world = rt.block_on(async {
-        let c = Clients::new(&target(&p.endpoint), &client_options(), &calls).await;
+        let c = Clients::new(&target(&p.endpoint), &raw_client_options(), &calls).await;
         seed::ensure_fresh(&c).await?;
         seed::seed(&c, &p.scale, p.concurrency, &p.workdir, &p.endpoint).await
     })?;

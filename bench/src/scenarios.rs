@@ -12,7 +12,9 @@ use driftd::aws::{ApiCalls, Clients};
 use driftd::report::DriftKind;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use crate::world::{client_options, target, FoundDrift, Phase, ScenarioOut, World};
+use crate::world::{
+    client_options, raw_client_options, target, FoundDrift, Phase, ScenarioOut, World,
+};
 
 fn sdk_err<E: std::error::Error>(op: &'static str) -> impl FnOnce(E) -> anyhow::Error {
     move |e| anyhow!("{op}: {}", aws_sdk_ec2::error::DisplayErrorContext(e))
@@ -100,7 +102,7 @@ pub async fn driftd_scan_config(config_path: &std::path::Path) -> Result<Scenari
 pub async fn minimal(world: &World) -> Result<ScenarioOut> {
     let calls = ApiCalls::new();
     let t = Instant::now();
-    let c = Clients::new(&target(&world.endpoint), &client_options(), &calls).await;
+    let c = Clients::new(&target(&world.endpoint), &raw_client_options(), &calls).await;
     let ec2 = &c.ec2;
     let s3 = &c.s3;
     let conc = world.concurrency.max(1);
@@ -229,7 +231,7 @@ pub async fn minimal(world: &World) -> Result<ScenarioOut> {
 pub async fn per_resource(world: &World) -> Result<ScenarioOut> {
     let calls = ApiCalls::new();
     let t = Instant::now();
-    let c = Clients::new(&target(&world.endpoint), &client_options(), &calls).await;
+    let c = Clients::new(&target(&world.endpoint), &raw_client_options(), &calls).await;
     let ec2 = &c.ec2;
     let s3 = &c.s3;
     let conc = world.concurrency.max(1);

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use driftd::aws::{ClientOptions, StaticCredentials, Target};
+use driftd::aws::{ClientOptions, RateLimits, StaticCredentials, Target};
 use serde::{Deserialize, Serialize};
 
 pub const REGION: &str = "us-east-1";
@@ -25,6 +25,24 @@ pub fn client_options() -> ClientOptions {
             secret_access_key: "bench".into(),
         }),
         ..Default::default()
+    }
+}
+
+/// Client options of the raw SDK scenarios (the minimal call set, the
+/// per-resource pattern) and of seeding: [`client_options`] without driftd's
+/// client-side rate limiter. The replay scenarios pace themselves at the
+/// token-bucket model, time-dilated for the per-resource pattern
+/// (`replay::Pacer`); driftd's limiter knows nothing of the dilation and, at
+/// AWS's real 20 requests a second, turned a 30 s dilated run of 13,000
+/// calls into ten minutes. Only driftd's own scenarios keep the limiter: it
+/// is part of what they measure.
+pub fn raw_client_options() -> ClientOptions {
+    ClientOptions {
+        rate_limits: RateLimits {
+            enabled: false,
+            ..Default::default()
+        },
+        ..client_options()
     }
 }
 

@@ -1,9 +1,9 @@
 //! driftd at scale (issue #13, engine side): one client-side rate limiter per
-//! (account, region, API, read|write) for the whole process, so that many
+//! (account, region, API: each EC2 action its own) for the whole process, so that many
 //! stacks in one account never throttle themselves.
 //!
 //! The endpoint here is a small loopback fake of EC2 and STS with EC2's own
-//! throttling model (a token bucket per API class, `RequestLimitExceeded`
+//! throttling model (a token bucket per action, `RequestLimitExceeded`
 //! when empty): moto neither throttles nor answers fast enough to tell a
 //! limiter from its own slowness.
 
@@ -33,22 +33,27 @@ pub struct Seen {
     pub assume_role: usize,
 }
 
-/// EC2's bucket, kept by the fake.
+/// EC2's buckets, kept by the fake: one per action, as AWS meters them
+/// ("each API is evaluated individually").
 struct Bucket {
     burst: f64,
     per_second: f64,
-    tokens: f64,
-    last: Instant,
+    /// Tokens and last refill, by action.
+    tokens: std::collections::HashMap<String, (f64, Instant)>,
 }
 
 impl Bucket {
-    fn take(&mut self) -> bool {
+    fn take(&mut self, action: &str) -> bool {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_second)
-            .min(self.burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        let (burst, per_second) = (self.burst, self.per_second);
+        let (tokens, last) = self
+            .tokens
+            .entry(action.to_string())
+            .or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * per_second).min(burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
             true
         } else {
             false
@@ -153,15 +158,14 @@ fn form_value<'a>(body: &'a str, key: &str) -> Option<&'a str> {
 }
 
 impl FakeEc2 {
-    /// A fake whose EC2 non-mutating bucket holds `burst` and refills at `per_second`.
+    /// A fake whose EC2 buckets (one per action) hold `burst` and refill at `per_second`.
     pub async fn start(burst: f64, per_second: f64) -> Self {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let world: Arc<Mutex<World>> = Default::default();
         let bucket = Arc::new(Mutex::new(Bucket {
             burst,
             per_second,
-            tokens: burst,
-            last: Instant::now(),
+            tokens: Default::default(),
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -202,21 +206,38 @@ impl FakeEc2 {
         }
     }
 
-    /// The most EC2 requests that arrived within any window of `secs`.
+    /// The most EC2 requests of one action that arrived within any window of `secs`.
     pub fn max_in_window(&self, secs: f64) -> usize {
         let seen = self.seen.lock().unwrap();
-        let mut t: Vec<Instant> = seen.ec2.iter().map(|(_, t)| *t).collect();
-        t.sort();
-        let mut best = 0;
-        let mut j = 0;
-        for i in 0..t.len() {
-            while t[i].duration_since(t[j]).as_secs_f64() > secs {
-                j += 1;
-            }
-            best = best.max(i - j + 1);
-        }
-        best
+        let actions: std::collections::BTreeSet<&str> =
+            seen.ec2.iter().map(|(a, _)| a.as_str()).collect();
+        actions
+            .into_iter()
+            .map(|a| {
+                let t: Vec<Instant> = seen
+                    .ec2
+                    .iter()
+                    .filter(|(x, _)| x == a)
+                    .map(|(_, t)| *t)
+                    .collect();
+                most_in_window(t, secs)
+            })
+            .max()
+            .unwrap_or(0)
     }
+}
+
+fn most_in_window(mut t: Vec<Instant>, secs: f64) -> usize {
+    t.sort();
+    let mut best = 0;
+    let mut j = 0;
+    for i in 0..t.len() {
+        while t[i].duration_since(t[j]).as_secs_f64() > secs {
+            j += 1;
+        }
+        best = best.max(i - j + 1);
+    }
+    best
 }
 
 /// Percent-decoding of a form value (`+` is a space).
@@ -262,7 +283,7 @@ fn answer(
                 .to_string(),
         );
     }
-    let ok = bucket.lock().unwrap().take();
+    let ok = bucket.lock().unwrap().take(action);
     let mut s = seen.lock().unwrap();
     s.ec2.push((action.to_string(), Instant::now()));
     if !ok {
@@ -401,6 +422,7 @@ async fn two_hundred_stacks_in_one_account_share_one_bucket_and_are_never_thrott
         region: "us-east-1".into(),
         service: driftd::aws::limit::Service::Ec2,
         class: driftd::aws::limit::Class::Read,
+        api: "DescribeInstances".into(),
     };
     let one = driftd::aws::limit::limiter(key, driftd::aws::limit::Bucket::new(8, 48.0));
     let (waits, waited) = one.waits();

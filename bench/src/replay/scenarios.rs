@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::limits::Limits;
 use super::model::{Spec, World};
 use super::Pacer;
-use crate::world::{client_options, target, ScenarioOut};
+use crate::world::{raw_client_options, target, ScenarioOut};
 
 /// What a replay scenario child is given.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ pub async fn minimal(ctx: &Ctx) -> Result<ScenarioOut> {
     let calls = ApiCalls::new();
     let conc = ctx.concurrency.max(1);
     let t = Instant::now();
-    let c = Clients::new(&target(&ctx.endpoint), &client_options(), &calls).await;
+    let c = Clients::new(&target(&ctx.endpoint), &raw_client_options(), &calls).await;
     let (ec2, s3, pacer) = (&c.ec2, &c.s3, &pacer);
 
     let instances = async {
@@ -259,7 +259,7 @@ pub async fn per_resource(ctx: &Ctx) -> Result<ScenarioOut> {
     let calls = ApiCalls::new();
     let conc = ctx.concurrency.max(1);
     let t = Instant::now();
-    let c = Clients::new(&target(&ctx.endpoint), &client_options(), &calls).await;
+    let c = Clients::new(&target(&ctx.endpoint), &raw_client_options(), &calls).await;
     let (ec2, s3, pacer) = (&c.ec2, &c.s3, &pacer);
 
     #[derive(Clone, Copy)]

@@ -64,7 +64,7 @@ pub struct ClientOptions {
     pub max_backoff: Duration,
     /// Use these instead of the default chain (emulators only).
     pub static_credentials: Option<StaticCredentials>,
-    /// Client-side token buckets per (account, region, service, read|write)
+    /// Client-side token buckets per (account, region, service, read|write, EC2 action)
     /// (`[scan.rate_limit]`).
     pub rate_limits: RateLimits,
 }
@@ -162,7 +162,7 @@ pub async fn sdk_config(target: &Target, options: &ClientOptions) -> SdkConfig {
 
 impl Clients {
     /// Clients for a target, each request paced by the process's limiter
-    /// of the target's (account, region, service, read|write).
+    /// of the target's (account, region, service, read|write, EC2 action).
     pub async fn new(target: &Target, options: &ClientOptions, calls: &ApiCalls) -> Self {
         let sdk = sdk_config(target, options).await;
         let limited = options.rate_limits.enabled.then(|| {

@@ -8,7 +8,7 @@
 //!   the types that need them;
 //! - [`client`]: SDK clients with bounded retry, timeouts, endpoint override, assume-role;
 //! - [`calls`]: an interceptor that counts every API attempt;
-//! - [`limit`]: one rate limiter per (account, region, service, read|write) for the process.
+//! - [`limit`]: one rate limiter per (account, region, service, read|write, EC2 action) for the process.
 
 pub mod calls;
 pub mod client;

@@ -1,10 +1,15 @@
 //! One client-side rate limiter per (credentials identity, region, API
-//! service, read|write), shared by every client of the process.
+//! service, read|write, EC2 action), shared by every client of the process.
 //!
-//! Why: AWS meters API requests per account and region with token buckets
-//! (EC2 non-mutating actions: a bucket of 100 refilled at 20 a second;
-//! mutating actions 200 / 5; S3 3,500 writes and 5,500 reads a second per
-//! prefix). Every stack, scope, shard-local worker and reconcile call of a
+//! Why: AWS meters API requests per account and region with token buckets,
+//! EC2 one bucket per action ("each API is evaluated individually": a
+//! non-mutating action such as `DescribeInstances` has a bucket of 100
+//! refilled at 20 a second, a mutating one 200 / 5, and one action's
+//! requests never take another's tokens); S3 3,500 writes and 5,500 reads a
+//! second per prefix (driftd: all prefixes together). One bucket for all of
+//! EC2's `Describe*` made driftd wait for tokens AWS would have given: at
+//! 100,000 instances, 200 `DescribeVpcAttribute` calls and 101 instance
+//! pages shared 100 + 20 a second, 11 s of waiting. Every stack, scope, shard-local worker and reconcile call of a
 //! driftd process builds its own SDK clients; without a limiter they share,
 //! 200 stacks in one account would empty AWS's bucket together and then
 //! spend the scan in throttled retries. With one bucket per key, sized like
@@ -154,6 +159,10 @@ pub struct LimiterKey {
     pub region: String,
     pub service: Service,
     pub class: Class,
+    /// The EC2 action (its own bucket, as AWS meters it); empty for S3 (all
+    /// requests of a class together) and for an EC2 request whose action
+    /// cannot be read (they share one bucket).
+    pub api: String,
 }
 
 #[derive(Debug)]
@@ -306,40 +315,64 @@ fn ec2_action(body: &[u8]) -> Option<&str> {
 
 /// Read or write, from the request itself.
 pub fn classify(service: Service, request: &HttpRequest) -> Class {
+    classify_api(service, request).0
+}
+
+/// Read or write, and the API whose bucket the request takes a token from
+/// (the EC2 action; empty for S3), from the request itself.
+pub fn classify_api(service: Service, request: &HttpRequest) -> (Class, &str) {
     match service {
         Service::Ec2 => match request.body().bytes().and_then(ec2_action) {
-            Some(a) if !ec2_action_reads(a) => Class::Write,
-            _ => Class::Read,
+            Some(a) if !ec2_action_reads(a) => (Class::Write, a),
+            Some(a) => (Class::Read, a),
+            None => (Class::Read, ""),
         },
         Service::S3 => match request.method() {
-            "GET" | "HEAD" => Class::Read,
-            _ => Class::Write,
+            "GET" | "HEAD" => (Class::Read, ""),
+            _ => (Class::Write, ""),
         },
     }
 }
 
-/// The limiters of one client: its read and write buckets.
+/// The limiters of one client: where it finds the process's bucket of each
+/// request (per class and, for EC2, per action).
 #[derive(Debug, Clone)]
 pub struct Limiters {
     pub service: Service,
-    pub read: Arc<TokenBucket>,
-    pub write: Arc<TokenBucket>,
+    identity: String,
+    region: String,
+    limits: RateLimits,
 }
 
 impl Limiters {
     /// The process's limiters for a target's service.
     pub fn for_target(target: &Target, service: Service, limits: &RateLimits) -> Self {
-        let key = |class| LimiterKey {
-            identity: identity(target),
-            region: target.region.clone(),
-            service,
-            class,
-        };
         Self {
             service,
-            read: limiter(key(Class::Read), limits.bucket(service, Class::Read)),
-            write: limiter(key(Class::Write), limits.bucket(service, Class::Write)),
+            identity: identity(target),
+            region: target.region.clone(),
+            limits: limits.clone(),
         }
+    }
+
+    /// The bucket of `api` (an EC2 action; empty for S3) in `class`.
+    pub fn bucket(&self, class: Class, api: &str) -> Arc<TokenBucket> {
+        limiter(
+            LimiterKey {
+                identity: self.identity.clone(),
+                region: self.region.clone(),
+                service: self.service,
+                class,
+                api: api.to_string(),
+            },
+            self.limits.bucket(self.service, class),
+        )
+    }
+
+    /// The bucket a request takes its token from.
+    pub fn for_request(&self, request: &HttpRequest) -> Arc<TokenBucket> {
+        let (class, api) = classify_api(self.service, request);
+        self.bucket(class, api)
     }
 }
 
@@ -382,10 +415,7 @@ fn is_throttle(status: u16) -> bool {
 
 impl HttpConnector for LimitedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let bucket = match classify(self.limiters.service, &request) {
-            Class::Read => self.limiters.read.clone(),
-            Class::Write => self.limiters.write.clone(),
-        };
+        let bucket = self.limiters.for_request(&request);
         let inner = self.inner.clone();
         HttpConnectorFuture::new(async move {
             bucket.acquire().await;
@@ -437,11 +467,24 @@ mod tests {
             Service::Ec2,
             &limits,
         );
-        assert!(Arc::ptr_eq(&one.read, &two.read));
-        assert!(Arc::ptr_eq(&one.write, &two.write));
-        assert!(!Arc::ptr_eq(&one.read, &one.write));
+        let read = |l: &Limiters| l.bucket(Class::Read, "DescribeInstances");
+        assert!(Arc::ptr_eq(&read(&one), &read(&two)));
+        assert!(Arc::ptr_eq(
+            &one.bucket(Class::Write, "CreateTags"),
+            &two.bucket(Class::Write, "CreateTags")
+        ));
+        assert!(!Arc::ptr_eq(
+            &read(&one),
+            &one.bucket(Class::Write, "CreateTags")
+        ));
+        // EC2 meters each action on its own: one action's calls never take
+        // another's tokens.
+        assert!(!Arc::ptr_eq(
+            &read(&one),
+            &one.bucket(Class::Read, "DescribeVpcs")
+        ));
         let s3 = Limiters::for_target(&t, Service::S3, &limits);
-        assert!(!Arc::ptr_eq(&one.read, &s3.read));
+        assert!(!Arc::ptr_eq(&read(&one), &s3.bucket(Class::Read, "")));
         let other_region = Limiters::for_target(
             &Target {
                 region: "us-east-1".into(),
@@ -450,9 +493,18 @@ mod tests {
             Service::Ec2,
             &limits,
         );
-        assert!(!Arc::ptr_eq(&one.read, &other_region.read));
-        assert_eq!(one.read.bucket(), EC2_READ);
-        assert_eq!(one.write.bucket(), EC2_WRITE);
+        assert!(!Arc::ptr_eq(&read(&one), &read(&other_region)));
+        assert_eq!(read(&one).bucket(), EC2_READ);
+        assert_eq!(one.bucket(Class::Write, "CreateTags").bucket(), EC2_WRITE);
+        // The request names its action.
+        let mut req = HttpRequest::new(aws_smithy_types::body::SdkBody::from(
+            "Action=DescribeVpcs&Version=2016-11-15",
+        ));
+        req.set_method("POST").unwrap();
+        assert!(Arc::ptr_eq(
+            &one.for_request(&req),
+            &one.bucket(Class::Read, "DescribeVpcs")
+        ));
     }
 
     #[test]
