@@ -83,7 +83,7 @@ struct RawScan {
     split_listing_above: Option<usize>,
 }
 
-/// `[scan.rate_limit]`: client-side token buckets per (account, region, API, read|write).
+/// `[scan.rate_limit]`: client-side token buckets per (account, region, API: each EC2 action its own).
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawRateLimit {
@@ -211,8 +211,8 @@ pub struct ScanSettings {
     /// Deadline of a scope's live reads (per stack and region): what is not
     /// read by then is unknown and the stack incomplete.
     pub stack_timeout: std::time::Duration,
-    /// `[scan.rate_limit]`: one token bucket per (account, region, API,
-    /// read|write) for the whole process; AWS's documented sizes by default.
+    /// `[scan.rate_limit]`: one token bucket per (account, region, API: each
+    /// EC2 action its own) for the whole process; AWS's documented sizes less 10% by default.
     pub rate_limits: driftd_aws::RateLimits,
     /// Managed instances in a scope above which its full instance listing
     /// may be split by availability zone and run in parallel.
@@ -1188,9 +1188,10 @@ mod tests {
         let base = "[[stacks]]\nname = \"a\"\nstate = \"x.tfstate\"\nregions = [\"us-east-1\"]\n";
         let c = p(base, &MapEnv::default()).unwrap();
         assert_eq!(c.scan.rate_limits, driftd_aws::RateLimits::default());
-        assert_eq!(c.scan.rate_limits.ec2_read.burst, 100);
-        assert_eq!(c.scan.rate_limits.ec2_read.per_second, 20.0);
-        assert_eq!(c.scan.rate_limits.ec2_write.per_second, 5.0);
+        // AWS's documented buckets (100 / 20, 200 / 5) less 10% for jitter.
+        assert_eq!(c.scan.rate_limits.ec2_read.burst, 90);
+        assert_eq!(c.scan.rate_limits.ec2_read.per_second, 18.0);
+        assert_eq!(c.scan.rate_limits.ec2_write.per_second, 4.5);
         let c = p(
             &format!("[scan.rate_limit]\nec2_read = {{ burst = 10, per_second = 2.5 }}\n{base}"),
             &MapEnv::default(),
@@ -1200,7 +1201,10 @@ mod tests {
             c.scan.rate_limits.ec2_read,
             driftd_aws::limit::Bucket::new(10, 2.5)
         );
-        assert_eq!(c.scan.rate_limits.ec2_write.burst, 200);
+        assert_eq!(
+            c.scan.rate_limits.ec2_write.burst, 180,
+            "unset buckets keep their defaults"
+        );
         let e = p(
             &format!("[scan.rate_limit]\nec2_read = {{ burst = 0, per_second = 0 }}\n{base}"),
             &MapEnv::default(),

@@ -9,11 +9,15 @@
 //! second per prefix (driftd: all prefixes together). One bucket for all of
 //! EC2's `Describe*` made driftd wait for tokens AWS would have given: at
 //! 100,000 instances, 200 `DescribeVpcAttribute` calls and 101 instance
-//! pages shared 100 + 20 a second, 11 s of waiting. Every stack, scope, shard-local worker and reconcile call of a
-//! driftd process builds its own SDK clients; without a limiter they share,
-//! 200 stacks in one account would empty AWS's bucket together and then
-//! spend the scan in throttled retries. With one bucket per key, sized like
-//! AWS's, driftd paces itself and never throttles itself.
+//! pages shared 100 + 20 a second, 11 s of waiting.
+//!
+//! Every stack, scope, shard-local worker and reconcile call of a driftd
+//! process builds its own SDK clients; without a limiter they share, 200
+//! stacks in one account would empty AWS's bucket together and then spend
+//! the scan in throttled retries. With one bucket per key, sized a margin
+//! under AWS's (10%: requests that leave evenly spaced can arrive bunched,
+//! and at exactly AWS's rate one in a few hundred was throttled), driftd
+//! paces itself and never throttles itself.
 //!
 //! How: the limiter wraps the SDK's HTTP connector ([`LimitedHttpClient`]),
 //! so every attempt (retries included) takes a token before it goes on the
@@ -54,8 +58,8 @@ impl Bucket {
     }
 }
 
-/// The buckets of every key (`[scan.rate_limit]`); AWS's documented sizes by
-/// default.
+/// The buckets of every key (`[scan.rate_limit]`); by default AWS's
+/// documented sizes, EC2's less 10%.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimits {
     /// Off: no client-side limit at all (only the SDK's retries).
@@ -70,10 +74,11 @@ pub struct RateLimits {
     pub s3_write: Bucket,
 }
 
-/// EC2's documented bucket for non-mutating actions.
-pub const EC2_READ: Bucket = Bucket::new(100, 20.0);
-/// EC2's documented bucket for mutating actions.
-pub const EC2_WRITE: Bucket = Bucket::new(200, 5.0);
+/// EC2's documented bucket for a non-mutating action (100, 20 a second),
+/// less a 10% margin for arrival jitter.
+pub const EC2_READ: Bucket = Bucket::new(90, 18.0);
+/// EC2's documented bucket for a mutating action (200, 5 a second), less 10%.
+pub const EC2_WRITE: Bucket = Bucket::new(180, 4.5);
 /// S3's documented rate of GET/HEAD per prefix (applied to all prefixes together).
 pub const S3_READ: Bucket = Bucket::new(5500, 5500.0);
 /// S3's documented rate of PUT/COPY/POST/DELETE per prefix (all prefixes together).
