@@ -15,8 +15,10 @@ pub const REGION: &str = "us-east-1";
 /// most 1,000 instances. Same value for every scenario.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Client options shared by seeding and every scenario: static dummy
-/// credentials, driftd's default retry budget, the benchmark attempt timeout.
+/// Client options of driftd's own scenarios (its rate limiter on, as a user
+/// runs it): static dummy credentials, driftd's default retry budget, the
+/// benchmark attempt timeout. Seeding and the raw SDK scenarios use
+/// [`raw_client_options`].
 pub fn client_options() -> ClientOptions {
     ClientOptions {
         attempt_timeout: ATTEMPT_TIMEOUT,
