@@ -1,34 +1,31 @@
-//! Process memory: how the allocator is set up, and when freed memory goes
-//! back to the system.
+//! Process memory: which allocator, how it is set up, and when freed memory
+//! goes back to the system.
 //!
 //! Why this module exists: a scan builds and frees hundreds of megabytes in
 //! phases (the raw state, its canonical projection, the live pages), from
-//! several runtime threads at once. glibc's allocator gives each thread an
-//! arena of its own (up to 8 per core) and keeps freed memory mapped, so the
-//! peak resident size of a 100,000-instance scan was about twice its peak heap
-//! (1.16 GB against 622 MB, measured with heaptrack on the replay benchmark),
-//! and a daemon kept the last scan's peak resident between scans.
+//! several runtime threads at once, and a daemon should hold little between
+//! scans.
 //!
-//! Three measures, without a new dependency:
-//! - [`init`] sets two allocator parameters, unless the user set them
-//!   (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, or either in
-//!   `GLIBC_TUNABLES`: then the user's setting wins):
-//!   - one arena (the scan's work is mostly on one thread at a time; freed
-//!     memory of one thread's arena was not reused by another's);
-//!   - a fixed mmap threshold of 1 MiB. glibc raises the threshold each
-//!     time a large block is freed, up to 32 MiB, after which the 1-5 MB
-//!     bodies of `DescribeInstances` pages and the scan's large tables are
-//!     carved out of the heap between long-lived small objects, and stay
-//!     resident after they are freed. Fixed, they are mapped and unmapped.
-//!
-//!   Measured at 100,000 instances (replay benchmark, peak heap 163 MB):
-//!   peak RSS 268-287 MB with glibc's defaults and 2 arenas, 240-242 MB
-//!   with both (128 KiB: the same peak, 272k page faults against 184k at
-//!   1 MiB and 138k with glibc's default), the same wall time
-//!   (`bench/RESULTS.md`, session 5).
-//! - [`release`] hands freed pages back (`malloc_trim`) after a phase that
-//!   freed a lot: once the states are parsed (their raw forms are dropped),
-//!   and after a whole scan in the daemon.
+//! - **The allocator is mimalloc** ([`GLOBAL`], declared here so that the
+//!   binary, the tests and the benchmark's in-process scenarios all run on
+//!   the same one). glibc's was the scan's largest single cost: at 100,000
+//!   instances (replay benchmark, CLI, 0 ms) a fifth of the samples were in
+//!   `malloc`/`free` and another sixth in the kernel, waking threads queued on
+//!   its arena lock (one arena: with glibc's default of 8 per core, freed
+//!   memory of one thread's arena was not reused by another's and peak RSS
+//!   was twice the peak heap). Measured on that run, same binary, the
+//!   allocator swapped with `LD_PRELOAD`: glibc (1 arena, 1 MiB mmap
+//!   threshold) 12.7-14.5 CPU-s and 243 MB peak RSS; mimalloc with purging
+//!   at once 9.5-10.5 CPU-s and 224-226 MB; jemalloc 9.3 CPU-s but 304-310 MB
+//!   (218-226 MB with its decay at 0, for more system time).
+//! - [`init`] makes mimalloc hand freed pages back at once (`purge_delay` 0,
+//!   where its default waits a second): the scan's phases free large amounts
+//!   and the next phase should reuse or return them, not keep both; and it
+//!   turns transparent huge pages off for the process (see [`init`]). A
+//!   user's `MIMALLOC_PURGE_DELAY` or `MIMALLOC_ALLOW_THP` wins.
+//! - [`release`] returns what is still held (`mi_collect(true)`) after a phase
+//!   that freed a lot: once the states are parsed (their raw forms are
+//!   dropped), and after a whole scan in the daemon.
 //! - [`release_code`] unmaps, after each daemon run, the pages of driftd's own
 //!   executable that the run touched and that were never written: its code
 //!   (`r-xp`) and read-only data never copied on write. A scan runs code from
@@ -39,42 +36,43 @@
 //!   maps them again with minor faults and no disk read. Measured with
 //!   `bench/daemon_idle.sh` (1,000 instances, 100 scans): idle VmRSS 37.3 MB
 //!   -> 13.7 MB.
-//!
-//! On other platforms (musl, macOS) they are no-ops.
 
-/// Blocks from this size up are mapped and unmapped on their own (see the
-/// module docs; 128 KiB cost a third more page faults for the same peak).
-const MMAP_THRESHOLD: i32 = 1024 * 1024;
+/// The process's allocator (see the module docs).
+#[global_allocator]
+pub static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Whether the user set a glibc malloc parameter, by its environment
-/// variable or in `GLIBC_TUNABLES` (`glibc.malloc.<tunable>=...`).
-fn user_set(env: &str, tunable: &str, tunables: Option<&str>) -> bool {
-    std::env::var_os(env).is_some()
-        || tunables.is_some_and(|t| {
-            t.split(':')
-                .any(|kv| kv.split('=').next() == Some(&format!("glibc.malloc.{tunable}")[..]))
-        })
-}
+/// mimalloc's `mi_option_purge_delay` and `mi_option_allow_thp`: their
+/// indices in `mi_option_e` of its `mimalloc.h` (v3; libmimalloc-sys names
+/// only the stable options). A test pins the enum's length, so an upgrade
+/// that moves them fails there.
+const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+const ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
 
 /// Set the allocator up; call once at the start of `main`, before threads.
+///
+/// Transparent huge pages are turned off for the process (mimalloc asks for
+/// them on its arenas, and where the system's THP mode is `always` the
+/// kernel gives them anyway): a 2 MiB page is resident as soon as one byte
+/// of it is used and is only purged whole, which cost 15-20 MB of peak RSS
+/// at 100,000 instances (256-259 MB against 234-240 MB) for no measurable
+/// speed. `MIMALLOC_ALLOW_THP` and `MIMALLOC_PURGE_DELAY`, when set, win.
 #[allow(unsafe_code)]
 pub fn init() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let tunables = std::env::var("GLIBC_TUNABLES").ok();
-        let tunables = tunables.as_deref();
-        if !user_set("MALLOC_ARENA_MAX", "arena_max", tunables) {
-            // SAFETY: mallopt only changes allocator parameters; called
-            // before any other thread exists.
-            unsafe {
-                libc::mallopt(libc::M_ARENA_MAX, 1);
-            }
-        }
-        if !user_set("MALLOC_MMAP_THRESHOLD_", "mmap_threshold", tunables) {
-            // SAFETY: as above.
-            unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-            }
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: mi_option_set only changes an allocator parameter; it is
+        // not thread-safe, and is called before any other thread exists.
+        unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) };
+    }
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: as above.
+        unsafe { libmimalloc_sys::mi_option_set(ALLOW_THP, 0) };
+        // The arenas mapped before `main` were already advised; this flag
+        // (checked at each fault, inherited by children) covers them and
+        // the `always` mode.
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl(PR_SET_THP_DISABLE) only sets a flag of this process.
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
         }
     }
 }
@@ -82,11 +80,8 @@ pub fn init() {
 /// Return freed memory to the system (after a phase that freed a lot).
 #[allow(unsafe_code)]
 pub fn release() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim is thread-safe and only releases free pages.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    // SAFETY: mi_collect is thread-safe; it frees nothing still in use.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 /// Unmap the touched, never-written pages of this process's own executable
@@ -167,21 +162,11 @@ mod tests {
         super::release();
     }
 
+    /// The option indices above are positions in mimalloc's enum; its
+    /// length changing means they may have moved (check `mimalloc.h`).
     #[test]
-    fn a_users_allocator_setting_wins() {
-        let t = Some("glibc.malloc.tcache_count=0:glibc.malloc.arena_max=4");
-        assert!(super::user_set("DRIFTD_TEST_UNSET_VAR", "arena_max", t));
-        assert!(!super::user_set(
-            "DRIFTD_TEST_UNSET_VAR",
-            "mmap_threshold",
-            t
-        ));
-        assert!(!super::user_set("DRIFTD_TEST_UNSET_VAR", "arena_max", None));
-        assert!(!super::user_set(
-            "DRIFTD_TEST_UNSET_VAR",
-            "arena_max",
-            Some("glibc.malloc.arena_max_x=1")
-        ));
+    fn mimallocs_options_are_where_the_indices_say() {
+        assert_eq!(libmimalloc_sys::_mi_option_last, 47);
     }
 
     #[test]

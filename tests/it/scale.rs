@@ -528,6 +528,7 @@ async fn a_listing_split_by_zone_reads_exactly_what_the_full_listing_reads() {
     let (split, split_facts, split_calls) = read(SplitListing {
         above: 0,
         max_overhead: f64::INFINITY,
+        slow_page: 0.0,
     })
     .await;
     assert_eq!(full.len(), 200, "the terminated one is left out");
@@ -546,12 +547,108 @@ async fn a_listing_split_by_zone_reads_exactly_what_the_full_listing_reads() {
         "{full_calls:?}"
     );
     assert_eq!(full_calls.get("DescribeAvailabilityZones"), None);
-    // Split: one zone call, then 3 + 2 + 1 pages and one empty answer.
+    // Split: one zone call, the probe page (the full chain's first), then
+    // 3 + 2 + 1 pages and one empty answer.
     assert_eq!(split_calls.get("DescribeAvailabilityZones"), Some(&1));
     assert_eq!(
         split_calls.get("DescribeInstances"),
-        Some(&7),
+        Some(&8),
         "{split_calls:?}"
     );
-    eprintln!("full listing {full_calls:?}; split by zone {split_calls:?}");
+    // A page no slower than the zone call: no split, and the chain goes on
+    // from the probe page, which is then not an extra call.
+    let (kept, kept_facts, kept_calls) = read(SplitListing {
+        above: 0,
+        max_overhead: f64::INFINITY,
+        slow_page: f64::INFINITY,
+    })
+    .await;
+    assert_eq!(kept, full);
+    assert_eq!(kept_facts, full_facts);
+    assert_eq!(kept_calls.get("DescribeAvailabilityZones"), Some(&1));
+    assert_eq!(
+        kept_calls.get("DescribeInstances"),
+        Some(&4),
+        "{kept_calls:?}"
+    );
+    eprintln!("full listing {full_calls:?}; split by zone {split_calls:?}; probed, not split {kept_calls:?}");
+}
+
+/// A split that is not a partition (here the zone list leaves out a zone
+/// with instances, as an emulator whose `availability-zone` filter never
+/// matches would) must not make those instances `missing`: the managed ones
+/// the parts did not find are listed by id, and when that finds any, the
+/// scope is listed again in one chain, so the result (unmanaged instances
+/// included) is the full listing's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_that_misses_instances_falls_back_to_the_full_listing() {
+    use driftd::aws::ec2::{read_instances_sharing, SharedInstances, SplitListing};
+    use driftd::aws::{Clients, Target};
+    use driftd_core::Desired;
+
+    let fake = FakeEc2::start(1e9, 1e9).await;
+    {
+        let mut w = fake.world.lock().unwrap();
+        w.page = 50;
+        // us-east-1c holds instances but is not in the zone list.
+        w.zones = ["us-east-1a", "us-east-1b"].map(String::from).to_vec();
+        for (zone, n) in [("us-east-1a", 60), ("us-east-1b", 30), ("us-east-1c", 10)] {
+            for i in 0..n {
+                w.instances.push(FakeInstance {
+                    id: format!("i-{zone}-{i:04}"),
+                    zone: zone.into(),
+                    state: "running".into(),
+                });
+            }
+        }
+    }
+    let all: Vec<String> = fake
+        .world
+        .lock()
+        .unwrap()
+        .instances
+        .iter()
+        .map(|i| i.id.clone())
+        .collect();
+    let desired: Vec<Desired> = all
+        .iter()
+        .step_by(2)
+        .map(|id| Desired {
+            address: format!("aws_instance.i[\"{id}\"]"),
+            rtype: "aws_instance".into(),
+            id: id.clone(),
+            attrs: Default::default(),
+        })
+        .collect();
+    let refs: Vec<&Desired> = desired.iter().collect();
+    let target = Target {
+        region: "us-east-1".into(),
+        endpoint_url: Some(fake.url.clone()),
+        assume_role_arn: None,
+    };
+    let calls = ApiCalls::new();
+    let clients = Clients::new(&target, &crate::moto::client_options(), &calls).await;
+    let (tx, shared) = SharedInstances::channel();
+    let split = SplitListing {
+        above: 0,
+        max_overhead: f64::INFINITY,
+        slow_page: 0.0,
+    };
+    let live = read_instances_sharing(&clients.ec2, &refs, true, 4, split, Some(tx))
+        .await
+        .unwrap();
+    assert_eq!(
+        live.len(),
+        100,
+        "every instance, unmanaged ones of us-east-1c too"
+    );
+    assert!(live.contains_key("i-us-east-1c-0000"));
+    assert!(live.contains_key("i-us-east-1c-0001"));
+    let facts = shared.get().await.expect("facts sent").unwrap();
+    assert_eq!(facts.states.len(), 100);
+    let by_op = calls.by_operation();
+    // The probe page, the split (2 + 1 pages), the confirming call by id
+    // (5 unseen managed), then the full chain (2 pages).
+    assert_eq!(by_op.get("DescribeAvailabilityZones"), Some(&1));
+    assert_eq!(by_op.get("DescribeInstances"), Some(&7), "{by_op:?}");
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 pub const AMI: &str = "ami-0abcdef1234567890";
-const ZONES: &[(&str, &str)] = &[
+pub const ZONES: &[(&str, &str)] = &[
     ("us-east-1a", "use1-az1"),
     ("us-east-1b", "use1-az2"),
     ("us-east-1c", "use1-az4"),

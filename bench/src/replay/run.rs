@@ -235,11 +235,10 @@ pub fn scenario_main(name: &str, ctx_path: &str) -> Result<()> {
     let ctx: Ctx = serde_json::from_slice(
         &std::fs::read(ctx_path).with_context(|| format!("reading {ctx_path}"))?,
     )?;
-    if name == "driftd" {
-        // driftd as a library, set up as its binary sets itself up (the
-        // allocator is a process-wide choice: `driftd::mem`).
-        driftd::mem::init();
-    }
+    // Every scenario on the allocator driftd's binary runs on, set up the
+    // same way (`driftd::mem`: the benchmark links driftd, whose library
+    // declares it), so the ratios measure driftd's code, not allocators.
+    driftd::mem::init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -699,24 +698,53 @@ fn report(a: &Args, specs: &[Spec], rows: &[Row], total_secs: f64) -> bool {
                 continue;
             };
             if lat == lat0 {
+                // A listing split by availability zone (issue: within 5% of
+                // the minimal set) is judged on its two operations together
+                // against the minimal set's pages; every other operation
+                // must be equal.
+                const SPLIT_OPS: [&str; 2] = ["DescribeInstances", "DescribeAvailabilityZones"];
+                let get_op = |r: &Row, op: &str| r.server_calls.get(op).copied().unwrap_or(0);
                 let diff: Vec<String> = ops_union(m, d)
                     .into_iter()
+                    .filter(|op| !SPLIT_OPS.contains(&op.as_str()))
                     .filter_map(|op| {
                         let x = m.server_calls.get(&op).copied().unwrap_or(0);
                         let y = d.server_calls.get(&op).copied().unwrap_or(0);
                         (x != y).then(|| format!("{op} {y} vs {x}"))
                     })
                     .collect();
-                let ok = diff.is_empty();
+                let pages = get_op(m, SPLIT_OPS[0]) + get_op(m, SPLIT_OPS[1]);
+                let (di, zones) = (get_op(d, SPLIT_OPS[0]), get_op(d, SPLIT_OPS[1]));
+                let excess = (di + zones) as f64 - pages as f64;
+                let split = zones > 0;
+                let split_ok = if split {
+                    excess >= 0.0 && excess <= 0.05 * pages as f64
+                } else {
+                    excess == 0.0
+                };
+                let ok = diff.is_empty() && split_ok;
                 all_ok &= ok;
+                let mut notes = diff;
+                if split {
+                    notes.insert(
+                        0,
+                        format!(
+                            "DescribeInstances {di} + DescribeAvailabilityZones {zones} vs {pages}, {:+.1}% (the split probe{})",
+                            100.0 * excess / pages.max(1) as f64,
+                            if di > get_op(m, SPLIT_OPS[0]) { " and the split listing" } else { "; not split" }
+                        ),
+                    );
+                } else if !split_ok {
+                    notes.insert(0, format!("DescribeInstances {di} vs {pages}"));
+                }
                 p!(
-                    "| calls equal to the minimal set, per operation | {} vs {}{} | {} |",
+                    "| calls equal to the minimal set, per operation (a split listing: within 5%) | {} vs {}{} | {} |",
                     thousands(d.server_total()),
                     thousands(m.server_total()),
-                    if ok {
+                    if notes.is_empty() {
                         String::new()
                     } else {
-                        format!(": {}", diff.join(", "))
+                        format!(": {}", notes.join(", "))
                     },
                     pass(ok)
                 );

@@ -485,6 +485,7 @@ fn ec2_dispatch(st: &State, s: &Settings, action: &str, p: &[(String, String)]) 
         "DescribeRouteTables" => describe_route_tables(st, s, p),
         "DescribeVpcAttribute" => describe_vpc_attribute(st, p),
         "DescribeInstanceAttribute" => describe_instance_attribute(st, p),
+        "DescribeAvailabilityZones" => Ok(Answer::ok(describe_zones(st), 0)),
         "GetEbsEncryptionByDefault" => Ok(Answer::ok(
             format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<GetEbsEncryptionByDefaultResponse xmlns=\"{EC2_NS}\"><requestId>{}</requestId><ebsEncryptionByDefault>false</ebsEncryptionByDefault><sseType>sse-ebs</sseType></GetEbsEncryptionByDefaultResponse>", st.rid()),
             0,
@@ -503,6 +504,25 @@ fn ec2_dispatch(st: &State, s: &Settings, action: &str, p: &[(String, String)]) 
         },
     };
     r.unwrap_or_else(|e| e)
+}
+
+/// The region's zones (the world's, all of them Availability Zones), in
+/// EC2's shape; `AllAvailabilityZones` changes nothing here.
+fn describe_zones(st: &State) -> String {
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeAvailabilityZonesResponse xmlns=\"{EC2_NS}\"><requestId>{}</requestId><availabilityZoneInfo>",
+        st.rid()
+    );
+    for (name, id) in super::model::ZONES {
+        let _ = write!(
+            out,
+            "<item><optInStatus>opt-in-not-required</optInStatus><zoneName>{name}</zoneName><zoneId>{id}</zoneId>\
+<groupName>{REGION}-zg-1</groupName><networkBorderGroup>{REGION}</networkBorderGroup><zoneType>availability-zone</zoneType>\
+<zoneState>available</zoneState><messageSet/><regionName>{REGION}</regionName></item>"
+        );
+    }
+    out.push_str("</availabilityZoneInfo></DescribeAvailabilityZonesResponse>");
+    out
 }
 
 /// Listings the world has nothing of: their list element.

@@ -10,9 +10,19 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
+use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
 use aws_sdk_ec2::types::{Filter, Instance, InstanceAttributeName, IpPermission, SecurityGroup};
 use aws_sdk_ec2::Client;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeDeserializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use driftd_core::{Attrs, Desired, Live};
 use futures::channel::oneshot;
 use futures::future::{BoxFuture, FutureExt, Shared};
@@ -52,17 +62,39 @@ fn id_chunks(ids: &BTreeSet<String>, discover: bool) -> Vec<Option<Vec<String>>>
 const LIVE_STATES: &[&str] = &["pending", "running", "stopping", "stopped"];
 
 /// When to split a scope's full `DescribeInstances` listing (discovery) into
-/// disjoint listings run in parallel, one per availability zone.
+/// disjoint listings run in parallel, each filtered by a group of
+/// availability zones.
 ///
 /// A `NextToken` chain is sequential: 100,000 instances are 100 pages one
-/// after another. Every instance is placed in exactly one availability zone
-/// of its region and `DescribeAvailabilityZones` lists every zone the
-/// account can use, so one listing filtered by `availability-zone` per zone
-/// is a partition of the full listing: the same instances, each once. It
-/// costs one `DescribeAvailabilityZones` call plus, per zone, at most one
-/// page more than its share; driftd splits only when that is within
-/// `max_overhead` of the minimal page count, and (to make even the zone call
-/// cheap) only when the scope's state manages more than `above` instances.
+/// after another. Every instance is placed in exactly one zone of its region
+/// and `DescribeAvailabilityZones` with `AllAvailabilityZones` lists every
+/// zone of the region (Local and Wavelength Zones too, opted in or not), so
+/// listings filtered by `availability-zone` over disjoint groups of those
+/// zones are a partition of the full listing: the same instances, each once.
+/// The zones are dealt into `parts` groups (the filter takes several values),
+/// so a region's 20-odd zones cost no more calls than 4 would.
+///
+/// A split pays only where the chain waits more than it works: parallel
+/// chains overlap their waits, but their decoding (about 50 ms of CPU a
+/// page of 1,000 instances here) still needs a core each. EC2's real pages
+/// of 1,000 take 1-3 s to answer, so there the split is a gain of up to
+/// `parts` times on the chain; where a page is answered at once, parallel
+/// chains only crowd the CPU the scope's other reads need (on the replay
+/// benchmark at 0 and 50 ms a call, with 2,000 buckets, a split made the
+/// scope 1-4 s slower on 2 cores). So the full chain's first page is
+/// fetched as a probe, its time split into the wait for its answer and the
+/// reading and decoding after, and the split made only if the wait was over
+/// `slow_page` times the rest (then `parts` chains need under a core for
+/// decoding). Otherwise the chain goes on from that page, which is then not
+/// an extra call.
+///
+/// Extra calls, at most: the zone call, the probe page, one partial page per
+/// group but one (the pages of `n` instances in `k` groups are at most
+/// `ceil(n / 1000) + k - 1`), and one call confirming the managed instances
+/// the split did not find (see [`read_instances_sharing`]): `parts + 2` in
+/// all, which must be within `max_overhead` of the minimal page count.
+/// Hence no split below 80 pages (4 calls are 5% of 80), and only when the
+/// scope's state manages more than `above` instances.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SplitListing {
     /// Managed instances in the scope above which a split is considered
@@ -70,6 +102,9 @@ pub struct SplitListing {
     pub above: usize,
     /// Extra calls allowed, as a share of the minimal page count.
     pub max_overhead: f64,
+    /// How many times its reading and decoding the probe page's wait must
+    /// be for the split to be made (0: always; infinite: never).
+    pub slow_page: f64,
 }
 
 /// Default `scan.split_listing_above`: 20 pages, so the one zone call is at most 5%.
@@ -80,6 +115,7 @@ impl Default for SplitListing {
         Self {
             above: DEFAULT_SPLIT_ABOVE,
             max_overhead: 0.05,
+            slow_page: 2.0,
         }
     }
 }
@@ -90,29 +126,130 @@ impl SplitListing {
         managed > self.above
     }
 
-    /// Split into `zones` listings, for a listing of at least `managed`
-    /// instances? (One zone call, and at most one partial page per zone.)
-    pub fn splits(&self, managed: usize, zones: usize) -> bool {
+    /// Into how many listings to split a listing of at least `managed`
+    /// instances in a region of `zones` zones (1: not split).
+    pub fn parts(&self, managed: usize, zones: usize) -> usize {
         let pages = managed.div_ceil(PAGE_SIZE as usize).max(1) as f64;
-        zones > 1 && (1 + zones) as f64 <= self.max_overhead * pages
+        let budget = (self.max_overhead * pages).floor();
+        // `parts + 2` extra calls at most (see the type's docs).
+        let by_budget = if budget.is_finite() {
+            (budget as usize).saturating_sub(2)
+        } else {
+            usize::MAX
+        };
+        match zones.min(by_budget) {
+            k if k >= 2 => k,
+            _ => 1,
+        }
+    }
+
+    /// Split at all?
+    pub fn splits(&self, managed: usize, zones: usize) -> bool {
+        self.parts(managed, zones) > 1
     }
 }
 
-/// The availability zones the account can use in the client's region.
-async fn zones(client: &Client) -> Result<Vec<String>, String> {
+/// A zone of the region: its name, and whether it is an Availability Zone
+/// (rather than a Local or Wavelength Zone, where few instances run).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Zone {
+    local: bool,
+    name: String,
+}
+
+/// Every zone of the client's region, whatever its opt-in status: an
+/// instance can be in no other.
+async fn zones(client: &Client) -> Result<Vec<Zone>, String> {
     let out = client
         .describe_availability_zones()
+        .all_availability_zones(true)
         .send()
         .await
         .map_err(|e| err("DescribeAvailabilityZones", e))?;
-    let mut z: Vec<String> = out
+    let mut z: Vec<Zone> = out
         .availability_zones()
         .iter()
-        .filter_map(|z| z.zone_name().map(str::to_string))
+        .filter_map(|z| {
+            Some(Zone {
+                local: z.zone_type().is_some_and(|t| t != "availability-zone"),
+                name: z.zone_name()?.to_string(),
+            })
+        })
         .collect();
     z.sort();
     z.dedup();
     Ok(z)
+}
+
+/// `zones` dealt into `parts` groups in turn, the Availability Zones first
+/// (sorted: they hold most instances, so each group gets its share of them),
+/// then the Local and Wavelength Zones.
+fn zone_groups(zones: &[Zone], parts: usize) -> Vec<Vec<String>> {
+    let mut groups = vec![Vec::new(); parts.max(1)];
+    for (i, z) in zones.iter().enumerate() {
+        groups[i % parts.max(1)].push(z.name.clone());
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
+}
+
+/// One request's time in two: from sending to its answer's headers (the
+/// wait: network and server), and from there to its output (reading the
+/// body and deserializing it). Set by the SDK's interceptor hooks; a retried
+/// request keeps its last attempt's.
+#[derive(Debug, Default, Clone)]
+struct Phases(Arc<std::sync::Mutex<[Option<Instant>; 3]>>);
+
+impl Phases {
+    fn mark(&self, i: usize) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(Instant::now());
+    }
+
+    /// (wait, rest); zero where a hook did not run (a failed request).
+    fn split(&self) -> (std::time::Duration, std::time::Duration) {
+        let t = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let between = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) => b.saturating_duration_since(a),
+            _ => std::time::Duration::ZERO,
+        };
+        (between(t[0], t[1]), between(t[1], t[2]))
+    }
+}
+
+impl Intercept for Phases {
+    fn name(&self) -> &'static str {
+        "driftd-split-probe"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.mark(0);
+        Ok(())
+    }
+
+    fn read_before_deserialization(
+        &self,
+        _: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.mark(1);
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        _: &AfterDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.mark(2);
+        Ok(())
+    }
 }
 
 /// What a scope's complete instance listing (discovery: every live
@@ -234,19 +371,32 @@ struct Part {
 /// otherwise fetch, convert, fetch, one core at a time. One page ahead at
 /// most (the fetch waits until the page before it is taken), so it costs one
 /// page of memory; split listings, already parallel, do not read ahead.
+///
+/// With `first`, the listing goes on from that page (already fetched, with
+/// the same filters) instead of starting.
 async fn list_instances(
     client: &Client,
     filters: Vec<Filter>,
+    first: Option<DescribeInstancesOutput>,
     wanted: &HashMap<&str, &Desired>,
     discover: bool,
     ahead: bool,
     keep_facts: bool,
 ) -> Result<Part, String> {
     let mut part = Part::default();
+    let mut token = None;
+    if let Some(page) = first {
+        token = page.next_token.clone();
+        convert_instances(&mut part, page, wanted, discover, keep_facts);
+        if token.is_none() {
+            return Ok(part);
+        }
+    }
     let mut pages = client
         .describe_instances()
         .max_results(PAGE_SIZE)
         .set_filters(Some(filters))
+        .set_next_token(token)
         .into_paginator()
         .send();
     if !ahead {
@@ -308,7 +458,7 @@ impl Drop for AbortOnDrop {
 /// One `DescribeInstances` page into `part` (the page is dropped after).
 fn convert_instances(
     part: &mut Part,
-    page: aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput,
+    page: DescribeInstancesOutput,
     wanted: &HashMap<&str, &Desired>,
     discover: bool,
     keep_facts: bool,
@@ -426,27 +576,76 @@ pub async fn read_instances_sharing(
     // Each page is converted as it arrives and then dropped: only the
     // canonical attributes of managed instances are kept (memory stays
     // proportional to what is compared, not to the API's answer).
-    let mut listings: Vec<Vec<Filter>> = Vec::new();
+    // Each listing: its filters, and (for a full chain that a split probe
+    // started) the page it goes on from.
+    let mut listings: Vec<(Vec<Filter>, Option<DescribeInstancesOutput>)> = Vec::new();
+    let mut zoned = false;
     for chunk in id_chunks(&ids, discover) {
         match chunk {
-            Some(chunk) => listings.push(vec![live_states.clone(), filter("instance-id", &chunk)]),
+            Some(chunk) => listings.push((
+                vec![live_states.clone(), filter("instance-id", &chunk)],
+                None,
+            )),
             None => {
-                let mut zoned = false;
+                let mut first = None;
                 if split.considers(managed) {
+                    let t = Instant::now();
                     match zones(client).await {
                         Ok(z) if split.splits(managed, z.len()) => {
-                            tracing::info!(
-                                zones = z.len(),
-                                managed,
-                                "DescribeInstances split by availability zone"
-                            );
-                            for zone in z {
-                                listings.push(vec![
-                                    live_states.clone(),
-                                    filter("availability-zone", &[zone]),
-                                ]);
+                            let zone_call = t.elapsed();
+                            let phases = Phases::default();
+                            let page = client
+                                .describe_instances()
+                                .max_results(PAGE_SIZE)
+                                .filters(live_states.clone())
+                                .customize()
+                                .interceptor(phases.clone())
+                                .send()
+                                .await;
+                            let (wait, rest) = phases.split();
+                            match page {
+                                Ok(page)
+                                    if page.next_token().is_some()
+                                        && wait.as_secs_f64()
+                                            > split.slow_page * rest.as_secs_f64() =>
+                                {
+                                    drop(page);
+                                    let groups = zone_groups(&z, split.parts(managed, z.len()));
+                                    tracing::info!(
+                                        zones = z.len(),
+                                        listings = groups.len(),
+                                        managed,
+                                        page_wait_ms = wait.as_millis() as u64,
+                                        page_read_ms = rest.as_millis() as u64,
+                                        zone_call_ms = zone_call.as_millis() as u64,
+                                        "DescribeInstances split by availability zone"
+                                    );
+                                    for group in groups {
+                                        listings.push((
+                                            vec![
+                                                live_states.clone(),
+                                                filter("availability-zone", &group),
+                                            ],
+                                            None,
+                                        ));
+                                    }
+                                    zoned = true;
+                                }
+                                Ok(page) => {
+                                    tracing::debug!(
+                                        page_wait_ms = wait.as_millis() as u64,
+                                        page_read_ms = rest.as_millis() as u64,
+                                        "DescribeInstances not split: a page's decoding is as long as its wait"
+                                    );
+                                    first = Some(page);
+                                }
+                                // The chain below starts again and reports
+                                // its own error.
+                                Err(e) => tracing::debug!(
+                                    error = %err("DescribeInstances", e),
+                                    "split probe failed"
+                                ),
                             }
-                            zoned = true;
                         }
                         Ok(_) => {}
                         // Not allowed or failed: the one sequential listing.
@@ -454,7 +653,7 @@ pub async fn read_instances_sharing(
                     }
                 }
                 if !zoned {
-                    listings.push(vec![live_states.clone()]);
+                    listings.push((vec![live_states.clone()], first));
                 }
             }
         }
@@ -463,10 +662,18 @@ pub async fn read_instances_sharing(
     let ahead = listings.len() == 1;
     let keep_facts = facts.is_some();
     let parts: Result<Vec<Part>, String> = stream::iter(listings)
-        .map(|filters| list_instances(client, filters, wanted_ref, discover, ahead, keep_facts))
+        .map(|(filters, first)| {
+            list_instances(
+                client, filters, first, wanted_ref, discover, ahead, keep_facts,
+            )
+        })
         .buffer_unordered(concurrency.max(1))
         .try_collect()
         .await;
+    let parts = match parts {
+        Ok(p) if zoned => confirm_split(client, p, wanted_ref, &live_states, keep_facts).await,
+        p => p,
+    };
     let parts = match parts {
         Ok(p) => p,
         Err(e) => {
@@ -531,6 +738,47 @@ pub async fn read_instances_sharing(
         }
     }
     Ok(out)
+}
+
+/// A split listing's parts, once checked: a managed instance none of them
+/// found is missing only if a listing by its id does not find it either.
+/// If that listing finds one (its zone was not in the zone list, or the
+/// `availability-zone` filter does not match as documented: moto 5.1.22's
+/// never matches), the split was not a partition, and the scope is listed
+/// again in one chain (its unmanaged instances may be missing from the parts
+/// too). In the usual case, nothing missing, this makes no call.
+async fn confirm_split(
+    client: &Client,
+    parts: Vec<Part>,
+    wanted: &HashMap<&str, &Desired>,
+    live_states: &Filter,
+    keep_facts: bool,
+) -> Result<Vec<Part>, String> {
+    let unseen: BTreeSet<String> = wanted
+        .keys()
+        .filter(|id| !parts.iter().any(|p| p.live.contains_key(**id)))
+        .map(|id| id.to_string())
+        .collect();
+    let mut found = 0;
+    for chunk in id_chunks(&unseen, false).into_iter().flatten() {
+        let filters = vec![live_states.clone(), filter("instance-id", &chunk)];
+        found += list_instances(client, filters, None, wanted, false, false, false)
+            .await?
+            .live
+            .len();
+    }
+    if found == 0 {
+        return Ok(parts);
+    }
+    tracing::warn!(
+        missed = found,
+        "the listing split by availability zone missed live managed instances; listing the scope again in one chain"
+    );
+    drop(parts);
+    let filters = vec![live_states.clone()];
+    Ok(vec![
+        list_instances(client, filters, None, wanted, true, true, keep_facts).await?,
+    ])
 }
 
 /// Root volume details by volume id, 200 ids a call.
@@ -838,18 +1086,29 @@ mod split_tests {
         let s = SplitListing::default();
         assert!(!s.considers(DEFAULT_SPLIT_ABOVE));
         assert!(s.considers(DEFAULT_SPLIT_ABOVE + 1));
-        // 100 pages: 4 zones cost at most 1 + 4 calls more.
-        assert!(s.splits(100_000, 4));
-        assert!(!s.splits(100_000, 6));
-        assert!(s.splits(140_000, 6));
+        // 100 pages: 5 extra calls allowed, so 3 listings (3 + 2 extra).
+        assert_eq!(s.parts(100_000, 4), 3);
+        assert_eq!(s.parts(100_000, 6), 3, "6 zones in 3 groups");
+        assert_eq!(
+            s.parts(100_000, 25),
+            3,
+            "a region's local zones cost nothing"
+        );
+        assert_eq!(s.parts(140_000, 6), 5);
+        assert_eq!(s.parts(80_000, 6), 2);
+        assert!(
+            !s.splits(79_000, 6),
+            "below 80 pages: 3 extra calls are over 5%"
+        );
         assert!(!s.splits(1_000_000, 1), "one zone: nothing to split");
-        // Worst case for every size and zone count that splits: each zone a
-        // partial page (or an empty answer) more than its share.
+        // Worst case for every size and zone count that splits: the zone
+        // call, the probe page, each group but one a partial page more than
+        // its share, one confirming call.
         for managed in (1_000..=300_000).step_by(7_000) {
-            for zones in 1..=12 {
+            for zones in 1..=30 {
                 if s.splits(managed, zones) {
                     let minimal = managed.div_ceil(PAGE_SIZE as usize);
-                    let worst = 1 + minimal + zones;
+                    let worst = minimal + s.parts(managed, zones) + 2;
                     assert!(
                         worst as f64 <= minimal as f64 * 1.05,
                         "{managed} in {zones} zones: {worst} calls vs {minimal}"
@@ -857,6 +1116,35 @@ mod split_tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn zones_are_dealt_into_groups_availability_zones_first() {
+        let z = |name: &str, local: bool| Zone {
+            local,
+            name: name.into(),
+        };
+        let mut zones = vec![
+            z("us-east-1-bos-1a", true),
+            z("us-east-1b", false),
+            z("us-east-1a", false),
+            z("us-east-1-wl1-nyc-wlz-1", true),
+            z("us-east-1c", false),
+        ];
+        zones.sort();
+        let groups = zone_groups(&zones, 2);
+        assert_eq!(
+            groups,
+            vec![
+                vec!["us-east-1a", "us-east-1c", "us-east-1-wl1-nyc-wlz-1"],
+                vec!["us-east-1b", "us-east-1-bos-1a"],
+            ]
+        );
+        // A partition: every zone once.
+        let mut all: Vec<String> = groups.concat();
+        all.sort();
+        assert_eq!(all.len(), zones.len());
+        assert_eq!(zone_groups(&zones[..1], 4), vec![vec!["us-east-1a"]]);
     }
 }
 
