@@ -447,6 +447,31 @@ async fn without_the_limiter_the_same_stacks_are_throttled() {
     assert!(throttled > 0 || max > 40, "{max} {throttled}");
 }
 
+/// Every `step`-th instance of the fake's world as a managed (desired)
+/// instance, and the target reaching the fake.
+fn managed_every(fake: &FakeEc2, step: usize) -> (Vec<driftd_core::Desired>, driftd::aws::Target) {
+    let desired = fake
+        .world
+        .lock()
+        .unwrap()
+        .instances
+        .iter()
+        .step_by(step)
+        .map(|i| driftd_core::Desired {
+            address: format!("aws_instance.i[\"{}\"]", i.id),
+            rtype: "aws_instance".into(),
+            id: i.id.clone(),
+            attrs: Default::default(),
+        })
+        .collect();
+    let target = driftd::aws::Target {
+        region: "us-east-1".into(),
+        endpoint_url: Some(fake.url.clone()),
+        assume_role_arn: None,
+    };
+    (desired, target)
+}
+
 /// A scope's full instance listing split by availability zone (one
 /// `DescribeAvailabilityZones`, then one chain per zone, in parallel) reads
 /// exactly what the one sequential chain reads, in the calls the formula
@@ -455,7 +480,7 @@ async fn without_the_limiter_the_same_stacks_are_throttled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_split_by_zone_reads_exactly_what_the_full_listing_reads() {
     use driftd::aws::ec2::{read_instances_sharing, SharedInstances, SplitListing};
-    use driftd::aws::{Clients, Target};
+    use driftd::aws::Clients;
     use driftd_core::Desired;
 
     let fake = FakeEc2::start(1e9, 1e9).await;
@@ -482,31 +507,9 @@ async fn a_listing_split_by_zone_reads_exactly_what_the_full_listing_reads() {
             state: "terminated".into(),
         });
     }
-    let all: Vec<String> = fake
-        .world
-        .lock()
-        .unwrap()
-        .instances
-        .iter()
-        .map(|i| i.id.clone())
-        .collect();
     // Every third managed, the others unmanaged.
-    let desired: Vec<Desired> = all
-        .iter()
-        .step_by(3)
-        .map(|id| Desired {
-            address: format!("aws_instance.i[\"{id}\"]"),
-            rtype: "aws_instance".into(),
-            id: id.clone(),
-            attrs: Default::default(),
-        })
-        .collect();
+    let (desired, target) = managed_every(&fake, 3);
     let refs: Vec<&Desired> = desired.iter().collect();
-    let target = Target {
-        region: "us-east-1".into(),
-        endpoint_url: Some(fake.url.clone()),
-        assume_role_arn: None,
-    };
     let read = |split: SplitListing| {
         let (target, refs) = (&target, &refs);
         async move {
@@ -583,7 +586,7 @@ async fn a_listing_split_by_zone_reads_exactly_what_the_full_listing_reads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_split_that_misses_instances_falls_back_to_the_full_listing() {
     use driftd::aws::ec2::{read_instances_sharing, SharedInstances, SplitListing};
-    use driftd::aws::{Clients, Target};
+    use driftd::aws::Clients;
     use driftd_core::Desired;
 
     let fake = FakeEc2::start(1e9, 1e9).await;
@@ -602,30 +605,8 @@ async fn a_split_that_misses_instances_falls_back_to_the_full_listing() {
             }
         }
     }
-    let all: Vec<String> = fake
-        .world
-        .lock()
-        .unwrap()
-        .instances
-        .iter()
-        .map(|i| i.id.clone())
-        .collect();
-    let desired: Vec<Desired> = all
-        .iter()
-        .step_by(2)
-        .map(|id| Desired {
-            address: format!("aws_instance.i[\"{id}\"]"),
-            rtype: "aws_instance".into(),
-            id: id.clone(),
-            attrs: Default::default(),
-        })
-        .collect();
+    let (desired, target) = managed_every(&fake, 2);
     let refs: Vec<&Desired> = desired.iter().collect();
-    let target = Target {
-        region: "us-east-1".into(),
-        endpoint_url: Some(fake.url.clone()),
-        assume_role_arn: None,
-    };
     let calls = ApiCalls::new();
     let clients = Clients::new(&target, &crate::moto::client_options(), &calls).await;
     let (tx, shared) = SharedInstances::channel();
