@@ -576,9 +576,7 @@ pub async fn read_instances_sharing(
     // Each page is converted as it arrives and then dropped: only the
     // canonical attributes of managed instances are kept (memory stays
     // proportional to what is compared, not to the API's answer).
-    // Each listing: its filters, and (for a full chain that a split probe
-    // started) the page it goes on from.
-    let mut listings: Vec<(Vec<Filter>, Option<DescribeInstancesOutput>)> = Vec::new();
+    let mut listings: Vec<Listing> = Vec::new();
     let mut zoned = false;
     for chunk in id_chunks(&ids, discover) {
         match chunk {
@@ -587,74 +585,10 @@ pub async fn read_instances_sharing(
                 None,
             )),
             None => {
-                let mut first = None;
-                if split.considers(managed) {
-                    let t = Instant::now();
-                    match zones(client).await {
-                        Ok(z) if split.splits(managed, z.len()) => {
-                            let zone_call = t.elapsed();
-                            let phases = Phases::default();
-                            let page = client
-                                .describe_instances()
-                                .max_results(PAGE_SIZE)
-                                .filters(live_states.clone())
-                                .customize()
-                                .interceptor(phases.clone())
-                                .send()
-                                .await;
-                            let (wait, rest) = phases.split();
-                            match page {
-                                Ok(page)
-                                    if page.next_token().is_some()
-                                        && wait.as_secs_f64()
-                                            > split.slow_page * rest.as_secs_f64() =>
-                                {
-                                    drop(page);
-                                    let groups = zone_groups(&z, split.parts(managed, z.len()));
-                                    tracing::info!(
-                                        zones = z.len(),
-                                        listings = groups.len(),
-                                        managed,
-                                        page_wait_ms = wait.as_millis() as u64,
-                                        page_read_ms = rest.as_millis() as u64,
-                                        zone_call_ms = zone_call.as_millis() as u64,
-                                        "DescribeInstances split by availability zone"
-                                    );
-                                    for group in groups {
-                                        listings.push((
-                                            vec![
-                                                live_states.clone(),
-                                                filter("availability-zone", &group),
-                                            ],
-                                            None,
-                                        ));
-                                    }
-                                    zoned = true;
-                                }
-                                Ok(page) => {
-                                    tracing::debug!(
-                                        page_wait_ms = wait.as_millis() as u64,
-                                        page_read_ms = rest.as_millis() as u64,
-                                        "DescribeInstances not split: a page's decoding is as long as its wait"
-                                    );
-                                    first = Some(page);
-                                }
-                                // The chain below starts again and reports
-                                // its own error.
-                                Err(e) => tracing::debug!(
-                                    error = %err("DescribeInstances", e),
-                                    "split probe failed"
-                                ),
-                            }
-                        }
-                        Ok(_) => {}
-                        // Not allowed or failed: the one sequential listing.
-                        Err(e) => tracing::warn!(error = %e, "no split listing"),
-                    }
-                }
-                if !zoned {
-                    listings.push((vec![live_states.clone()], first));
-                }
+                let (full, split_by_zone) =
+                    plan_full_listing(client, managed, split, &live_states).await;
+                zoned = split_by_zone;
+                listings.extend(full);
             }
         }
     }
@@ -738,6 +672,87 @@ pub async fn read_instances_sharing(
         }
     }
     Ok(out)
+}
+
+/// A listing: its filters, and the page it goes on from (the probe page of
+/// a full chain that was not split).
+type Listing = (Vec<Filter>, Option<DescribeInstancesOutput>);
+
+/// How a scope's full listing is made, and whether it is split: the one
+/// chain (going on from the probe page when [`SplitListing`] probed and did
+/// not split), or one listing per group of zones.
+async fn plan_full_listing(
+    client: &Client,
+    managed: usize,
+    split: SplitListing,
+    live_states: &Filter,
+) -> (Vec<Listing>, bool) {
+    let full = |first| (vec![(vec![live_states.clone()], first)], false);
+    if !split.considers(managed) {
+        return full(None);
+    }
+    let t = Instant::now();
+    let z = match zones(client).await {
+        Ok(z) if split.splits(managed, z.len()) => z,
+        Ok(_) => return full(None),
+        // Not allowed or failed: the one sequential listing.
+        Err(e) => {
+            tracing::warn!(error = %e, "no split listing");
+            return full(None);
+        }
+    };
+    let zone_call = t.elapsed();
+    let phases = Phases::default();
+    let page = client
+        .describe_instances()
+        .max_results(PAGE_SIZE)
+        .filters(live_states.clone())
+        .customize()
+        .interceptor(phases.clone())
+        .send()
+        .await;
+    let (wait, rest) = phases.split();
+    let page = match page {
+        Ok(page) => page,
+        Err(e) => {
+            // The chain starts again and reports its own error.
+            tracing::debug!(error = %err("DescribeInstances", e), "split probe failed");
+            return full(None);
+        }
+    };
+    if page.next_token().is_none() {
+        // One page: the whole listing.
+        return full(Some(page));
+    }
+    if wait.as_secs_f64() <= split.slow_page * rest.as_secs_f64() {
+        tracing::debug!(
+            page_wait_ms = wait.as_millis() as u64,
+            page_read_ms = rest.as_millis() as u64,
+            "DescribeInstances not split: a page's wait is not over its decoding"
+        );
+        return full(Some(page));
+    }
+    drop(page);
+    let groups = zone_groups(&z, split.parts(managed, z.len()));
+    tracing::info!(
+        zones = z.len(),
+        listings = groups.len(),
+        managed,
+        page_wait_ms = wait.as_millis() as u64,
+        page_read_ms = rest.as_millis() as u64,
+        zone_call_ms = zone_call.as_millis() as u64,
+        "DescribeInstances split by availability zone"
+    );
+    let parts = groups
+        .into_iter()
+        .map(|g| {
+            (
+                vec![live_states.clone(), filter("availability-zone", &g)],
+                None,
+            )
+        })
+        .collect();
+    (parts, true)
 }
 
 /// A split listing's parts, once checked: a managed instance none of them
