@@ -33,6 +33,7 @@ pub async fn verify(
         region: detail.target.region.clone(),
         concurrency,
         split: Default::default(),
+        early: Default::default(),
     };
     let desired = [detail.desired.clone()];
     let inv = reader

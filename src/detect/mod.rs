@@ -6,6 +6,10 @@
 //! - Live reads are grouped by *scope* (region x endpoint x role), across
 //!   stacks: two stacks in one region share one `DescribeInstances` listing
 //!   ([`scope::build`], [`scope::read_all`]).
+//! - A scope that will discover unmanaged resources starts its full
+//!   instance listing before the state is loaded ([`scope::start_early`]):
+//!   where pages are answered at once the listing is the long pole and
+//!   takes a core, the parse another.
 //! - A type whose read failed leaves its resources `unknown` (never
 //!   `missing`) and marks their stacks `incomplete` ([`compare`]).
 //! - Unmanaged detection in a scope runs only when every stack that covers it
@@ -178,8 +182,26 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         .filter(|s| in_filter(s) && !stacks.iter().any(|x| x.name == s.name))
         .cloned()
         .collect();
+    let sharding = Sharding {
+        shard: options.shard,
+    };
+    // The scopes that will list every instance (discovery), their listing
+    // started now: it runs while the state is parsed ([`scope::start_early`]).
+    let early_keys: BTreeSet<ScopeKey> =
+        if options.narrow.is_none() && config.scan.unmanaged && !options.no_unmanaged {
+            stacks
+                .iter()
+                .flat_map(|s| s.regions.iter().map(|r| scope::target(s, r)))
+                .filter(|k| !outside.contains(k) && sharding.owns(k))
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
     progress.say(&format!("loading state of {} stack(s)", stacks.len()));
-    let mut loaded = scope::load_all(stacks, options, calls, &config.scan).await;
+    let (early, mut loaded) = tokio::join!(
+        scope::start_early(config, options, calls, early_keys),
+        scope::load_all(stacks, options, calls, &config.scan)
+    );
     let mut others = scope::load_all(sharded_out, options, calls, &config.scan).await;
     // Stacks left out by --stack (a per-stack daemon run): only their
     // standalone security group rules matter here, so that a group's rules
@@ -201,9 +223,6 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
     let supported: BTreeSet<&str> = schema.supported_types().iter().copied().collect();
     let mut reports: Vec<StackReport> =
         loaded.iter().map(|l| stack_report(l, &supported)).collect();
-    let sharding = Sharding {
-        shard: options.shard,
-    };
     let scopes = scope::build(
         &schema,
         &supported,
@@ -239,6 +258,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         &foreign_rules,
         &discover_in,
         options.narrow.as_deref(),
+        early,
     )
     .await;
     if let Some(t) = ticker {

@@ -118,7 +118,12 @@ impl Progress {
 
     /// A scope starts being read; `label` names it (region, stacks).
     pub fn scope(&self, label: String, calls: &ApiCalls) -> ScopeProgress {
-        let calls = calls.child();
+        self.scope_counting(label, calls.child())
+    }
+
+    /// [`Progress::scope`], counting in `calls` (a child of the run's, made
+    /// before: calls its scope made before it was shown, an early listing's).
+    pub fn scope_counting(&self, label: String, calls: ApiCalls) -> ScopeProgress {
         let id = {
             let mut b = self.lock();
             let id = b.next;

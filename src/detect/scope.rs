@@ -360,7 +360,39 @@ impl DiscoverIn<'_> {
     }
 }
 
-/// Read each scope once, a few scopes at a time.
+/// A scope's reader, connected before the state is loaded, with its full
+/// instance listing already going ([`driftd_aws::ec2::EarlyListing`]).
+pub(super) struct Early {
+    /// The scope's calls (a child of the run's).
+    pub calls: ApiCalls,
+    pub reader: AwsReader,
+}
+
+/// Connect a reader for each scope in `keys` and start its full instance
+/// listing: scopes that will discover unmanaged resources (unless a state of
+/// theirs fails to load), read while the state is parsed.
+pub(super) async fn start_early(
+    config: &Config,
+    options: &ScanOptions,
+    calls: &ApiCalls,
+    keys: BTreeSet<ScopeKey>,
+) -> BTreeMap<ScopeKey, Early> {
+    let connect = keys.into_iter().map(|key| async move {
+        let calls = calls.child();
+        let mut reader =
+            AwsReader::connect(&key, &options.client, &calls, config.scan.concurrency).await;
+        reader.split.above = config.scan.split_listing_above;
+        reader.start_instance_listing();
+        (key, Early { calls, reader })
+    });
+    futures::future::join_all(connect)
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Read each scope once, a few scopes at a time; `early`: the scopes
+/// started before the state was loaded.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn read_all(
     config: &Config,
@@ -374,10 +406,12 @@ pub(super) async fn read_all(
     foreign_rules: &BTreeMap<ScopeKey, Vec<StateResource>>,
     discover_in: &DiscoverIn<'_>,
     narrow: Option<&crate::events::rescan::Narrow>,
+    mut early: BTreeMap<ScopeKey, Early>,
 ) -> Vec<ScopeRead> {
     stream::iter(members)
             .map(|(key, members)| {
                 let mut discover = discover_in.allows(&key);
+                let early = early.remove(&key);
                 let mut foreign_ids: HashMap<String, BTreeSet<String>> = if discover {
                     schema.desired(foreign.get(&key).map(Vec::as_slice).unwrap_or(&[])).into_iter().fold(HashMap::new(), |mut m, d| {
                         m.entry(d.rtype).or_default().insert(d.id);
@@ -389,7 +423,11 @@ pub(super) async fn read_all(
                 async move {
                     let (stacks, mut resources): (Vec<usize>, Vec<StateResource>) = members.into_iter().unzip();
                     let stack_names: Vec<&str> = stacks.iter().filter_map(|&i| names.get(i).copied()).collect();
-                    let shown = progress.scope(super::progress::label(&key.region, &stack_names), calls);
+                    let label = super::progress::label(&key.region, &stack_names);
+                    let (shown, early) = match early {
+                        Some(e) => (progress.scope_counting(label, e.calls), Some(e.reader)),
+                        None => (progress.scope(label, calls), None),
+                    };
                     // Other stacks' standalone rules project together with this
                     // scope's groups (and are read, never reported: the report
                     // walks only this run's resources, the first ones).
@@ -441,9 +479,21 @@ pub(super) async fn read_all(
                     let t = Instant::now();
                     // Every read of the scope ends by `scan.stack_timeout`.
                     let deadline = tokio::time::Instant::now() + config.scan.stack_timeout;
-                    let mut reader =
-                        AwsReader::connect(&key, &options.client, &shown.calls, config.scan.concurrency).await;
-                    reader.split.above = config.scan.split_listing_above;
+                    let reader = match early {
+                        Some(reader) => {
+                            if !discover {
+                                // A state of the scope failed: no full listing.
+                                reader.drop_instance_listing();
+                            }
+                            reader
+                        }
+                        None => {
+                            let mut reader =
+                                AwsReader::connect(&key, &options.client, &shown.calls, config.scan.concurrency).await;
+                            reader.split.above = config.scan.split_listing_above;
+                            reader
+                        }
+                    };
                     // Read with the other stacks' rules included, then keep this run's own.
                     // A resource with no id cannot be read (and must not fail the read of the others).
                     let readable: std::borrow::Cow<[Desired]> = if desired.iter().any(|d| d.id.is_empty()) {

@@ -479,7 +479,7 @@ fn managed_every(fake: &FakeEc2, step: usize) -> (Vec<driftd_core::Desired>, dri
 /// `availability-zone` filter with its placement object and never matches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_split_by_zone_reads_exactly_what_the_full_listing_reads() {
-    use driftd::aws::ec2::{read_instances_sharing, SharedInstances, SplitListing};
+    use driftd::aws::ec2::{read_instances_from, EarlyListing, SharedInstances, SplitListing};
     use driftd::aws::Clients;
     use driftd_core::Desired;
 
@@ -510,19 +510,23 @@ async fn a_listing_split_by_zone_reads_exactly_what_the_full_listing_reads() {
     // Every third managed, the others unmanaged.
     let (desired, target) = managed_every(&fake, 3);
     let refs: Vec<&Desired> = desired.iter().collect();
-    let read = |split: SplitListing| {
+    // `early`: the listing started before the state is known
+    // (`EarlyListing`, as a scan starts it), then handed to the read.
+    let read_as = |split: SplitListing, early: bool| {
         let (target, refs) = (&target, &refs);
         async move {
             let calls = ApiCalls::new();
             let clients = Clients::new(target, &crate::moto::client_options(), &calls).await;
             let (tx, shared) = SharedInstances::channel();
-            let live = read_instances_sharing(&clients.ec2, refs, true, 4, split, Some(tx))
+            let early = early.then(|| EarlyListing::start(&clients.ec2, split));
+            let live = read_instances_from(&clients.ec2, refs, true, 4, split, Some(tx), early)
                 .await
                 .unwrap();
             let facts = shared.get().await.expect("facts sent").unwrap();
             (live, facts, calls.by_operation())
         }
     };
+    let read = |split| read_as(split, false);
     let (full, full_facts, full_calls) = read(SplitListing {
         above: usize::MAX,
         ..Default::default()
@@ -574,6 +578,29 @@ async fn a_listing_split_by_zone_reads_exactly_what_the_full_listing_reads() {
         Some(&4),
         "{kept_calls:?}"
     );
+    // Started early, the same listings in the same calls; where the probe
+    // page says no split can pay, not even the zone call.
+    let splitting = SplitListing {
+        above: 0,
+        max_overhead: f64::INFINITY,
+        slow_page: 0.0,
+    };
+    let (early_split, early_split_facts, early_split_calls) = read_as(splitting, true).await;
+    assert_eq!(early_split, full);
+    assert_eq!(early_split_facts, full_facts);
+    assert_eq!(early_split_calls, split_calls);
+    let (early_kept, early_kept_facts, early_kept_calls) = read_as(
+        SplitListing {
+            slow_page: f64::INFINITY,
+            ..splitting
+        },
+        true,
+    )
+    .await;
+    assert_eq!(early_kept, full);
+    assert_eq!(early_kept_facts, full_facts);
+    assert_eq!(early_kept_calls.get("DescribeAvailabilityZones"), None);
+    assert_eq!(early_kept_calls, full_calls);
     eprintln!("full listing {full_calls:?}; split by zone {split_calls:?}; probed, not split {kept_calls:?}");
 }
 

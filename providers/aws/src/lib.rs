@@ -39,7 +39,7 @@ pub use schema::{AwsSchema, InstanceAttributeReads};
 use schema::*;
 
 /// Reads one scope (one region of one account/endpoint).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AwsReader {
     pub clients: Clients,
     pub region: String,
@@ -47,6 +47,9 @@ pub struct AwsReader {
     pub concurrency: usize,
     /// When a full instance listing is split by availability zone.
     pub split: ec2::SplitListing,
+    /// The scope's full instance listing, when started before its state was
+    /// loaded ([`AwsReader::start_instance_listing`]); taken by the read.
+    pub early: std::sync::Mutex<Option<ec2::EarlyListing>>,
 }
 
 impl AwsReader {
@@ -61,7 +64,21 @@ impl AwsReader {
             region: target.region.clone(),
             concurrency,
             split: ec2::SplitListing::default(),
+            early: Default::default(),
         }
+    }
+
+    /// Start the region's full instance listing now, while the scope's state
+    /// is still loading ([`ec2::EarlyListing`]), for a read that will
+    /// discover unmanaged resources (its `split` set first).
+    pub fn start_instance_listing(&self) {
+        let listing = ec2::EarlyListing::start(&self.clients.ec2, self.split);
+        *self.early.lock().unwrap_or_else(|e| e.into_inner()) = Some(listing);
+    }
+
+    /// Stop a listing started early (the read will not discover after all).
+    pub fn drop_instance_listing(&self) {
+        self.early.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
 
@@ -163,6 +180,7 @@ impl AwsReader {
             (None, ec2::SharedInstances::none())
         };
         let shared = &shared;
+        let early = self.early.lock().unwrap_or_else(|e| e.into_inner()).take();
         let listings = futures::future::join_all(plans.iter().map(|p| {
             within(
                 deadline,
@@ -174,13 +192,14 @@ impl AwsReader {
             within(
                 deadline,
                 "DescribeInstances",
-                ec2::read_instances_sharing(
+                ec2::read_instances_from(
                     ec2,
                     &instances,
                     discover,
                     self.concurrency,
                     self.split,
-                    facts_tx
+                    facts_tx,
+                    early
                 )
             ),
             within(

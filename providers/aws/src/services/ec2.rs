@@ -61,6 +61,10 @@ fn id_chunks(ids: &BTreeSet<String>, discover: bool) -> Vec<Option<Vec<String>>>
 
 const LIVE_STATES: &[&str] = &["pending", "running", "stopping", "stopped"];
 
+fn live_states() -> Vec<String> {
+    LIVE_STATES.iter().map(|s| s.to_string()).collect()
+}
+
 /// When to split a scope's full `DescribeInstances` listing (discovery) into
 /// disjoint listings run in parallel, each filtered by a group of
 /// availability zones.
@@ -141,6 +145,12 @@ impl SplitListing {
             k if k >= 2 => k,
             _ => 1,
         }
+    }
+
+    /// Is a page that waited `wait` for its answer and took `rest` to read
+    /// and decode slow enough for a split to pay?
+    pub fn slow(&self, wait: std::time::Duration, rest: std::time::Duration) -> bool {
+        wait.as_secs_f64() > self.slow_page * rest.as_secs_f64()
     }
 
     /// Split at all?
@@ -364,6 +374,81 @@ struct Part {
     facts: InstanceFacts,
 }
 
+/// Pages of one `NextToken` chain, fetched (and deserialized, on another
+/// runtime thread) by a task of their own ahead of their conversion, at most
+/// the channel's capacity waiting. Dropped (a deadline, an error), the fetch
+/// stops with it.
+struct Feed {
+    rx: tokio::sync::mpsc::Receiver<Result<DescribeInstancesOutput, String>>,
+    fetch: AbortOnDrop,
+}
+
+/// Where a feed's fetch task sends its pages.
+type PageSender = tokio::sync::mpsc::Sender<Result<DescribeInstancesOutput, String>>;
+
+impl Feed {
+    /// The channel of a feed and the sending side for its fetch task.
+    fn channel(
+        capacity: usize,
+    ) -> (
+        PageSender,
+        tokio::sync::mpsc::Receiver<Result<DescribeInstancesOutput, String>>,
+    ) {
+        tokio::sync::mpsc::channel(capacity.max(1))
+    }
+
+    /// Fetch the chain's pages from `token` (its start when `None`) into `tx`.
+    async fn fetch(client: Client, filters: Vec<Filter>, token: Option<String>, tx: PageSender) {
+        let mut pages = client
+            .describe_instances()
+            .max_results(PAGE_SIZE)
+            .set_filters(Some(filters))
+            .set_next_token(token)
+            .into_paginator()
+            .send();
+        // A slot first: no page is fetched before there is room for it.
+        while let Ok(slot) = tx.reserve().await {
+            let Some(page) = pages.next().await else {
+                break;
+            };
+            let page = page.map_err(|e| err("DescribeInstances", e));
+            let failed = page.is_err();
+            slot.send(page);
+            if failed {
+                break;
+            }
+        }
+    }
+
+    /// Start fetching the chain from `token`, `capacity` pages ahead at most.
+    fn spawn(client: Client, filters: Vec<Filter>, token: Option<String>, capacity: usize) -> Self {
+        let (tx, rx) = Self::channel(capacity);
+        let fetch = tokio::spawn(Self::fetch(client, filters, token, tx));
+        Self {
+            rx,
+            fetch: AbortOnDrop(Some(fetch)),
+        }
+    }
+}
+
+/// One listing: its filters, the page it goes on from (a probe page) and the
+/// fetch already going on from there (an [`EarlyListing`]'s).
+struct Listing {
+    filters: Vec<Filter>,
+    first: Option<DescribeInstancesOutput>,
+    feed: Option<Feed>,
+}
+
+impl Listing {
+    fn new(filters: Vec<Filter>) -> Self {
+        Self {
+            filters,
+            first: None,
+            feed: None,
+        }
+    }
+}
+
 /// One listing (all pages), each page converted as it arrives and dropped.
 ///
 /// With `ahead`, the next page is fetched (and deserialized, on another
@@ -372,17 +457,22 @@ struct Part {
 /// most (the fetch waits until the page before it is taken), so it costs one
 /// page of memory; split listings, already parallel, do not read ahead.
 ///
-/// With `first`, the listing goes on from that page (already fetched, with
-/// the same filters) instead of starting.
+/// The listing goes on from its `first` page (already fetched, with the same
+/// filters) instead of starting, and takes its pages from its `feed` when it
+/// has one (the pages after `first`).
 async fn list_instances(
     client: &Client,
-    filters: Vec<Filter>,
-    first: Option<DescribeInstancesOutput>,
+    listing: Listing,
     wanted: &HashMap<&str, &Desired>,
     discover: bool,
     ahead: bool,
     keep_facts: bool,
 ) -> Result<Part, String> {
+    let Listing {
+        filters,
+        first,
+        feed,
+    } = listing;
     let mut part = Part::default();
     let mut token = None;
     if let Some(page) = first {
@@ -392,44 +482,30 @@ async fn list_instances(
             return Ok(part);
         }
     }
-    let mut pages = client
-        .describe_instances()
-        .max_results(PAGE_SIZE)
-        .set_filters(Some(filters))
-        .set_next_token(token)
-        .into_paginator()
-        .send();
-    if !ahead {
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| err("DescribeInstances", e))?;
-            convert_instances(&mut part, page, wanted, discover, keep_facts);
-        }
-        return Ok(part);
-    }
-    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-    let fetch = tokio::spawn(async move {
-        // A slot first: the page after the next is not fetched before the
-        // next is taken.
-        while let Ok(slot) = tx.reserve().await {
-            let Some(page) = pages.next().await else {
-                break;
-            };
-            let failed = page.is_err();
-            slot.send(page);
-            if failed {
-                break;
+    let mut feed = match feed {
+        Some(feed) => feed,
+        None if ahead => Feed::spawn(client.clone(), filters, token, 1),
+        None => {
+            let mut pages = client
+                .describe_instances()
+                .max_results(PAGE_SIZE)
+                .set_filters(Some(filters))
+                .set_next_token(token)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| err("DescribeInstances", e))?;
+                convert_instances(&mut part, page, wanted, discover, keep_facts);
             }
+            return Ok(part);
         }
-    });
-    // Dropped (a deadline, an error): the fetch stops with it.
-    let mut fetch = AbortOnDrop(Some(fetch));
-    while let Some(page) = rx.recv().await {
-        let page = page.map_err(|e| err("DescribeInstances", e))?;
-        convert_instances(&mut part, page, wanted, discover, keep_facts);
+    };
+    while let Some(page) = feed.rx.recv().await {
+        convert_instances(&mut part, page?, wanted, discover, keep_facts);
     }
     // The channel also closes if the fetch died (a panic): then the pages
     // read so far are not the listing, and nothing may be judged missing.
-    fetch_finished(fetch.0.take()).await?;
+    fetch_finished(feed.fetch.0.take()).await?;
     Ok(part)
 }
 
@@ -558,7 +634,23 @@ pub async fn read_instances_sharing(
     split: SplitListing,
     facts: Option<FactsSender>,
 ) -> ReadResult {
+    read_instances_from(client, desired, discover, concurrency, split, facts, None).await
+}
+
+/// [`read_instances_sharing`], its full listing (discovery) taken from
+/// `early` when the scope started one before its state was loaded (dropped,
+/// its fetch stopped, without discovery).
+pub async fn read_instances_from(
+    client: &Client,
+    desired: &[&Desired],
+    discover: bool,
+    concurrency: usize,
+    split: SplitListing,
+    facts: Option<FactsSender>,
+    early: Option<EarlyListing>,
+) -> ReadResult {
     let facts = facts.filter(|_| discover);
+    let mut early = early.filter(|_| discover);
     let mut wanted: HashMap<&str, &Desired> = HashMap::with_capacity(desired.len());
     wanted.extend(desired.iter().map(|d| (d.id.as_str(), *d)));
     let managed = wanted.len();
@@ -571,8 +663,7 @@ pub async fn read_instances_sharing(
     } else {
         wanted.keys().map(|s| s.to_string()).collect()
     };
-    let states: Vec<String> = LIVE_STATES.iter().map(|s| s.to_string()).collect();
-    let live_states = filter("instance-state-name", &states);
+    let live_states = filter("instance-state-name", &live_states());
     // Each page is converted as it arrives and then dropped: only the
     // canonical attributes of managed instances are kept (memory stays
     // proportional to what is compared, not to the API's answer).
@@ -580,13 +671,15 @@ pub async fn read_instances_sharing(
     let mut zoned = false;
     for chunk in id_chunks(&ids, discover) {
         match chunk {
-            Some(chunk) => listings.push((
-                vec![live_states.clone(), filter("instance-id", &chunk)],
-                None,
-            )),
+            Some(chunk) => listings.push(Listing::new(vec![
+                live_states.clone(),
+                filter("instance-id", &chunk),
+            ])),
             None => {
-                let (full, split_by_zone) =
-                    plan_full_listing(client, managed, split, &live_states).await;
+                let (full, split_by_zone) = match early.take() {
+                    Some(early) => early.plan(client, managed, split, &live_states).await,
+                    None => plan_full_listing(client, managed, split, &live_states, None).await,
+                };
                 zoned = split_by_zone;
                 listings.extend(full);
             }
@@ -596,11 +689,7 @@ pub async fn read_instances_sharing(
     let ahead = listings.len() == 1;
     let keep_facts = facts.is_some();
     let parts: Result<Vec<Part>, String> = stream::iter(listings)
-        .map(|(filters, first)| {
-            list_instances(
-                client, filters, first, wanted_ref, discover, ahead, keep_facts,
-            )
-        })
+        .map(|listing| list_instances(client, listing, wanted_ref, discover, ahead, keep_facts))
         .buffer_unordered(concurrency.max(1))
         .try_collect()
         .await;
@@ -674,34 +763,16 @@ pub async fn read_instances_sharing(
     Ok(out)
 }
 
-/// A listing: its filters, and the page it goes on from (the probe page of
-/// a full chain that was not split).
-type Listing = (Vec<Filter>, Option<DescribeInstancesOutput>);
+/// A full chain's first page, timed: the wait for its answer (send to
+/// headers) and the reading and decoding after it ([`Phases`]).
+struct Probed {
+    page: DescribeInstancesOutput,
+    wait: std::time::Duration,
+    rest: std::time::Duration,
+}
 
-/// How a scope's full listing is made, and whether it is split: the one
-/// chain (going on from the probe page when [`SplitListing`] probed and did
-/// not split), or one listing per group of zones.
-async fn plan_full_listing(
-    client: &Client,
-    managed: usize,
-    split: SplitListing,
-    live_states: &Filter,
-) -> (Vec<Listing>, bool) {
-    let full = |first| (vec![(vec![live_states.clone()], first)], false);
-    if !split.considers(managed) {
-        return full(None);
-    }
-    let t = Instant::now();
-    let z = match zones(client).await {
-        Ok(z) if split.splits(managed, z.len()) => z,
-        Ok(_) => return full(None),
-        // Not allowed or failed: the one sequential listing.
-        Err(e) => {
-            tracing::warn!(error = %e, "no split listing");
-            return full(None);
-        }
-    };
-    let zone_call = t.elapsed();
+/// Fetch the full chain's first page as a probe of how its pages are spent.
+async fn probe(client: &Client, live_states: &Filter) -> Result<Probed, String> {
     let phases = Phases::default();
     let page = client
         .describe_instances()
@@ -710,29 +781,67 @@ async fn plan_full_listing(
         .customize()
         .interceptor(phases.clone())
         .send()
-        .await;
+        .await
+        .map_err(|e| err("DescribeInstances", e))?;
     let (wait, rest) = phases.split();
-    let page = match page {
-        Ok(page) => page,
+    Ok(Probed { page, wait, rest })
+}
+
+/// How a scope's full listing is made, and whether it is split: the one
+/// chain (going on from the probe page when [`SplitListing`] probed and did
+/// not split), or one listing per group of zones. `probed`: the chain's
+/// first page, already fetched (by an [`EarlyListing`]).
+async fn plan_full_listing(
+    client: &Client,
+    managed: usize,
+    split: SplitListing,
+    live_states: &Filter,
+    probed: Option<Probed>,
+) -> (Vec<Listing>, bool) {
+    let full = |probed: Option<Probed>| {
+        let mut chain = Listing::new(vec![live_states.clone()]);
+        chain.first = probed.map(|p| p.page);
+        (vec![chain], false)
+    };
+    if !split.considers(managed) {
+        return full(probed);
+    }
+    let t = Instant::now();
+    let z = match zones(client).await {
+        Ok(z) if split.splits(managed, z.len()) => z,
+        Ok(_) => return full(probed),
+        // Not allowed or failed: the one sequential listing.
         Err(e) => {
-            // The chain starts again and reports its own error.
-            tracing::debug!(error = %err("DescribeInstances", e), "split probe failed");
-            return full(None);
+            tracing::warn!(error = %e, "no split listing");
+            return full(probed);
         }
     };
-    if page.next_token().is_none() {
+    let zone_call = t.elapsed();
+    let probed = match probed {
+        Some(p) => p,
+        None => match probe(client, live_states).await {
+            Ok(p) => p,
+            Err(e) => {
+                // The chain starts again and reports its own error.
+                tracing::debug!(error = %e, "split probe failed");
+                return full(None);
+            }
+        },
+    };
+    let (wait, rest) = (probed.wait, probed.rest);
+    if probed.page.next_token().is_none() {
         // One page: the whole listing.
-        return full(Some(page));
+        return full(Some(probed));
     }
-    if wait.as_secs_f64() <= split.slow_page * rest.as_secs_f64() {
+    if !split.slow(wait, rest) {
         tracing::debug!(
             page_wait_ms = wait.as_millis() as u64,
             page_read_ms = rest.as_millis() as u64,
             "DescribeInstances not split: a page's wait is not over its decoding"
         );
-        return full(Some(page));
+        return full(Some(probed));
     }
-    drop(page);
+    drop(probed);
     let groups = zone_groups(&z, split.parts(managed, z.len()));
     tracing::info!(
         zones = z.len(),
@@ -745,14 +854,101 @@ async fn plan_full_listing(
     );
     let parts = groups
         .into_iter()
-        .map(|g| {
-            (
-                vec![live_states.clone(), filter("availability-zone", &g)],
-                None,
-            )
-        })
+        .map(|g| Listing::new(vec![live_states.clone(), filter("availability-zone", &g)]))
         .collect();
     (parts, true)
+}
+
+/// Pages an [`EarlyListing`] fetches ahead of its scope's state, at most. A
+/// decoded page of 1,000 instances is about 4 MB: on the replay benchmark
+/// at 100,000 instances, 16 took the scan's peak RSS from 233-237 MB to
+/// 267-280 MB (over the 250 MB target), 8 left it where it was.
+pub const EARLY_PAGES: usize = 8;
+
+/// A scope's full instance listing (discovery), started before the scope's
+/// state is loaded: the listing is the scan's long pole where pages are
+/// answered at once (its decoding takes a core, 100 pages one after
+/// another at 100,000 instances), and the state's parsing another core, so
+/// they overlap instead of adding up.
+///
+/// The full chain's first page is fetched and timed as the split probe
+/// ([`SplitListing`]). A page whose wait is not over its decoding is never
+/// split, whatever the scope manages: then the chain goes on at once,
+/// [`EARLY_PAGES`] ahead at most (a bound on memory, however long the state
+/// takes). A slow page stops it there: whether to split needs the managed
+/// count, from the state ([`EarlyListing::plan`]). So the calls are the
+/// ones the listing makes without it, the zone call less where the probe
+/// already says there will be no split. Dropped (the scope does not
+/// discover after all: a stack's state failed), its fetch stops; its pages
+/// so far were calls made for nothing, at most `EARLY_PAGES + 1`.
+pub struct EarlyListing {
+    probe: oneshot::Receiver<Result<(Probed, bool), String>>,
+    feed: Feed,
+}
+
+impl std::fmt::Debug for EarlyListing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EarlyListing")
+    }
+}
+
+impl EarlyListing {
+    /// Start the full listing of `client`'s region now.
+    pub fn start(client: &Client, split: SplitListing) -> Self {
+        let client = client.clone();
+        let (probe_tx, probe_rx) = oneshot::channel();
+        let (tx, rx) = Feed::channel(EARLY_PAGES);
+        let live_states = filter("instance-state-name", &live_states());
+        let fetch = tokio::spawn(async move {
+            let probed = probe(&client, &live_states).await;
+            let token = match &probed {
+                Ok(p) if !split.slow(p.wait, p.rest) => p.page.next_token.clone(),
+                _ => None,
+            };
+            let goes_on = token.is_some();
+            if probe_tx.send(probed.map(|p| (p, goes_on))).is_err() || !goes_on {
+                return;
+            }
+            Feed::fetch(client, vec![live_states], token, tx).await;
+        });
+        Self {
+            probe: probe_rx,
+            feed: Feed {
+                rx,
+                fetch: AbortOnDrop(Some(fetch)),
+            },
+        }
+    }
+
+    /// The listing, now that the scope's state says how many instances it
+    /// manages: the chain already going on, or what [`plan_full_listing`]
+    /// decides with the probe page (a slow one: maybe a split).
+    async fn plan(
+        self,
+        client: &Client,
+        managed: usize,
+        split: SplitListing,
+        live_states: &Filter,
+    ) -> (Vec<Listing>, bool) {
+        match self.probe.await {
+            Ok(Ok((probed, true))) => {
+                let mut chain = Listing::new(vec![live_states.clone()]);
+                chain.first = Some(probed.page);
+                chain.feed = Some(self.feed);
+                (vec![chain], false)
+            }
+            Ok(Ok((probed, false))) => {
+                plan_full_listing(client, managed, split, live_states, Some(probed)).await
+            }
+            // The probe failed (or its task died): the listing starts again
+            // and reports its own error.
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "early listing's first page failed");
+                plan_full_listing(client, managed, split, live_states, None).await
+            }
+            Err(_) => plan_full_listing(client, managed, split, live_states, None).await,
+        }
+    }
 }
 
 /// A split listing's parts, once checked: a managed instance none of them
@@ -777,7 +973,7 @@ async fn confirm_split(
     let mut found = 0;
     for chunk in id_chunks(&unseen, false).into_iter().flatten() {
         let filters = vec![live_states.clone(), filter("instance-id", &chunk)];
-        found += list_instances(client, filters, None, wanted, false, false, false)
+        found += list_instances(client, Listing::new(filters), wanted, false, false, false)
             .await?
             .live
             .len();
@@ -790,9 +986,9 @@ async fn confirm_split(
         "the listing split by availability zone missed live managed instances; listing the scope again in one chain"
     );
     drop(parts);
-    let filters = vec![live_states.clone()];
+    let chain = Listing::new(vec![live_states.clone()]);
     Ok(vec![
-        list_instances(client, filters, None, wanted, true, true, keep_facts).await?,
+        list_instances(client, chain, wanted, true, true, keep_facts).await?,
     ])
 }
 
