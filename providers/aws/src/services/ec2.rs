@@ -399,13 +399,7 @@ impl Feed {
 
     /// Fetch the chain's pages from `token` (its start when `None`) into `tx`.
     async fn fetch(client: Client, filters: Vec<Filter>, token: Option<String>, tx: PageSender) {
-        let mut pages = client
-            .describe_instances()
-            .max_results(PAGE_SIZE)
-            .set_filters(Some(filters))
-            .set_next_token(token)
-            .into_paginator()
-            .send();
+        let mut pages = chain(&client, filters, token).send();
         // A slot first: no page is fetched before there is room for it.
         while let Ok(slot) = tx.reserve().await {
             let Some(page) = pages.next().await else {
@@ -429,6 +423,21 @@ impl Feed {
             fetch: AbortOnDrop(Some(fetch)),
         }
     }
+}
+
+/// The `NextToken` chain of a listing with these filters, from `token` (its
+/// start when `None`), 1,000 instances a page.
+fn chain(
+    client: &Client,
+    filters: Vec<Filter>,
+    token: Option<String>,
+) -> aws_sdk_ec2::operation::describe_instances::paginator::DescribeInstancesPaginator {
+    client
+        .describe_instances()
+        .max_results(PAGE_SIZE)
+        .set_filters(Some(filters))
+        .set_next_token(token)
+        .into_paginator()
 }
 
 /// One listing: its filters, the page it goes on from (a probe page) and the
@@ -486,13 +495,7 @@ async fn list_instances(
         Some(feed) => feed,
         None if ahead => Feed::spawn(client.clone(), filters, token, 1),
         None => {
-            let mut pages = client
-                .describe_instances()
-                .max_results(PAGE_SIZE)
-                .set_filters(Some(filters))
-                .set_next_token(token)
-                .into_paginator()
-                .send();
+            let mut pages = chain(client, filters, token).send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| err("DescribeInstances", e))?;
                 convert_instances(&mut part, page, wanted, discover, keep_facts);
