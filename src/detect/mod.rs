@@ -187,16 +187,16 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
     };
     // The scopes that will list every instance (discovery), their listing
     // started now: it runs while the state is parsed ([`scope::start_early`]).
-    let early_keys: BTreeSet<ScopeKey> =
-        if options.narrow.is_none() && config.scan.unmanaged && !options.no_unmanaged {
-            stacks
-                .iter()
-                .flat_map(|s| s.regions.iter().map(|r| scope::target(s, r)))
-                .filter(|k| !outside.contains(k) && sharding.owns(k))
-                .collect()
-        } else {
-            BTreeSet::new()
-        };
+    let discovery_on = config.scan.unmanaged && !options.no_unmanaged;
+    let early_keys: BTreeSet<ScopeKey> = if options.narrow.is_none() {
+        stacks
+            .iter()
+            .flat_map(|s| s.regions.iter().map(|r| scope::target(s, r)))
+            .filter(|k| scope::may_discover(discovery_on, &outside, sharding, k))
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     progress.say(&format!("loading state of {} stack(s)", stacks.len()));
     let (early, mut loaded) = tokio::join!(
         scope::start_early(config, options, calls, early_keys),
@@ -232,7 +232,7 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         sharding,
     );
     let discover_in = DiscoverIn {
-        on: config.scan.unmanaged && !options.no_unmanaged,
+        on: discovery_on,
         listed: &scopes.listed,
         outside: &outside,
         sharding,

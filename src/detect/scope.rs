@@ -353,11 +353,33 @@ pub(super) struct DiscoverIn<'a> {
 
 impl DiscoverIn<'_> {
     pub fn allows(&self, key: &ScopeKey) -> bool {
-        self.on
+        may_discover(self.on, self.outside, self.sharding, key)
             && self.listed.get(key).copied().unwrap_or(false)
-            && !self.outside.contains(key)
-            && self.sharding.owns(key)
     }
+}
+
+/// Whether unmanaged detection may run in a scope as far as is known before
+/// any state is loaded ([`DiscoverIn::allows`] also needs every stack of the
+/// scope loaded).
+pub(super) fn may_discover(
+    on: bool,
+    outside: &BTreeSet<ScopeKey>,
+    sharding: Sharding,
+    key: &ScopeKey,
+) -> bool {
+    on && !outside.contains(key) && sharding.owns(key)
+}
+
+/// The reader of one scope, with the scan's settings.
+async fn connect(
+    key: &ScopeKey,
+    config: &Config,
+    options: &ScanOptions,
+    calls: &ApiCalls,
+) -> AwsReader {
+    let mut reader = AwsReader::connect(key, &options.client, calls, config.scan.concurrency).await;
+    reader.split.above = config.scan.split_listing_above;
+    reader
 }
 
 /// A scope's reader, connected before the state is loaded, with its full
@@ -379,9 +401,7 @@ pub(super) async fn start_early(
 ) -> BTreeMap<ScopeKey, Early> {
     let connect = keys.into_iter().map(|key| async move {
         let calls = calls.child();
-        let mut reader =
-            AwsReader::connect(&key, &options.client, &calls, config.scan.concurrency).await;
-        reader.split.above = config.scan.split_listing_above;
+        let reader = connect(&key, config, options, &calls).await;
         reader.start_instance_listing();
         (key, Early { calls, reader })
     });
@@ -487,12 +507,7 @@ pub(super) async fn read_all(
                             }
                             reader
                         }
-                        None => {
-                            let mut reader =
-                                AwsReader::connect(&key, &options.client, &shown.calls, config.scan.concurrency).await;
-                            reader.split.above = config.scan.split_listing_above;
-                            reader
-                        }
+                        None => connect(&key, config, options, &shown.calls).await,
                     };
                     // Read with the other stacks' rules included, then keep this run's own.
                     // A resource with no id cannot be read (and must not fail the read of the others).

@@ -456,6 +456,14 @@ impl Listing {
             feed: None,
         }
     }
+
+    /// The scope's one full chain, going on from `first` (a probe page).
+    fn full(live_states: &Filter, first: Option<DescribeInstancesOutput>) -> Self {
+        Self {
+            first,
+            ..Self::new(vec![live_states.clone()])
+        }
+    }
 }
 
 /// One listing (all pages), each page converted as it arrives and dropped.
@@ -802,9 +810,10 @@ async fn plan_full_listing(
     probed: Option<Probed>,
 ) -> (Vec<Listing>, bool) {
     let full = |probed: Option<Probed>| {
-        let mut chain = Listing::new(vec![live_states.clone()]);
-        chain.first = probed.map(|p| p.page);
-        (vec![chain], false)
+        (
+            vec![Listing::full(live_states, probed.map(|p| p.page))],
+            false,
+        )
     };
     if !split.considers(managed) {
         return full(probed);
@@ -935,9 +944,10 @@ impl EarlyListing {
     ) -> (Vec<Listing>, bool) {
         match self.probe.await {
             Ok(Ok((probed, true))) => {
-                let mut chain = Listing::new(vec![live_states.clone()]);
-                chain.first = Some(probed.page);
-                chain.feed = Some(self.feed);
+                let chain = Listing {
+                    feed: Some(self.feed),
+                    ..Listing::full(live_states, Some(probed.page))
+                };
                 (vec![chain], false)
             }
             Ok(Ok((probed, false))) => {
@@ -989,7 +999,7 @@ async fn confirm_split(
         "the listing split by availability zone missed live managed instances; listing the scope again in one chain"
     );
     drop(parts);
-    let chain = Listing::new(vec![live_states.clone()]);
+    let chain = Listing::full(live_states, None);
     Ok(vec![
         list_instances(client, chain, wanted, true, true, keep_facts).await?,
     ])
