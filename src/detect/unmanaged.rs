@@ -3,7 +3,7 @@
 //! the scope loaded, all of them are part of this run, and this shard owns
 //! the scope; otherwise the scope is reported `skipped` with the reason.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 
 use driftd_aws::AwsSchema;
 use driftd_core::{Live, Schema, TypeRead};
@@ -18,17 +18,27 @@ use super::ScanOptions;
 
 /// Discoverable resources managed by this run's stacks, by endpoint: a
 /// bucket name is global, so one managed in any region is not unmanaged.
-pub(super) type ManagedAnywhere = BTreeSet<(Option<String>, String, String)>;
+/// (Borrowed from the reads: at 100,000 instances, copies of every id were
+/// 300,000 allocations made after the last read.)
+pub(super) type ManagedAnywhere<'a> = HashSet<(Option<&'a str>, &'a str, &'a str)>;
 
-pub(super) fn managed_anywhere(schema: &AwsSchema, results: &[ScopeRead]) -> ManagedAnywhere {
+pub(super) fn managed_anywhere<'a>(
+    schema: &AwsSchema,
+    results: &'a [ScopeRead],
+) -> ManagedAnywhere<'a> {
+    let discoverable: HashSet<&str> = schema.discoverable_types().iter().copied().collect();
     results
         .iter()
         .flat_map(|r| {
-            r.desired
-                .iter()
-                .map(move |d| (r.key.endpoint_url.clone(), d.rtype.clone(), d.id.clone()))
+            r.desired.iter().map(move |d| {
+                (
+                    r.key.endpoint_url.as_deref(),
+                    d.rtype.as_str(),
+                    d.id.as_str(),
+                )
+            })
         })
-        .filter(|(_, t, _)| schema.discoverable_types().contains(&t.as_str()))
+        .filter(|(_, t, _)| discoverable.contains(t))
         .collect()
 }
 
@@ -40,7 +50,7 @@ pub(super) struct Context<'a> {
     pub loaded: &'a [Loaded],
     pub others: &'a [Loaded],
     pub discover_in: &'a DiscoverIn<'a>,
-    pub managed_anywhere: &'a ManagedAnywhere,
+    pub managed_anywhere: &'a ManagedAnywhere<'a>,
 }
 
 /// The unmanaged resources of one scope (`None` when no stack lists it).
@@ -88,7 +98,7 @@ pub(super) fn scope(
     {
         ignore.extend(&l.stack.ignore);
     }
-    let managed: HashMap<&str, BTreeSet<&str>> = desired.iter().fold(HashMap::new(), |mut m, d| {
+    let managed: HashMap<&str, HashSet<&str>> = desired.iter().fold(HashMap::new(), |mut m, d| {
         m.entry(d.rtype.as_str()).or_default().insert(d.id.as_str());
         m
     });
@@ -132,7 +142,7 @@ pub(super) fn scope(
         for (id, reason) in inventory.gaps.get(*t).into_iter().flatten() {
             if cx
                 .managed_anywhere
-                .contains(&(key.endpoint_url.clone(), t.to_string(), id.clone()))
+                .contains(&(key.endpoint_url.as_deref(), *t, id.as_str()))
                 || foreign_ids.get(*t).is_some_and(|m| m.contains(id))
                 || ignore.ignores_resource(t, id)
             {

@@ -149,6 +149,18 @@ impl AwsReader {
         compared_groups.extend(default_ids.iter().cloned());
         let rule_res = of(desired, &[AWS_SECURITY_GROUP_RULE]);
         let vpc_rules = of(desired, &[AWS_VPC_SG_INGRESS_RULE, AWS_VPC_SG_EGRESS_RULE]);
+        // The VPC rules' ids by direction (looked up once a live rule).
+        let ids_of_type = |t: &str| -> BTreeSet<&str> {
+            vpc_rules
+                .iter()
+                .filter(|d| d.rtype == t)
+                .map(|d| d.id.as_str())
+                .collect()
+        };
+        let (ingress_rules, egress_rules) = (
+            ids_of_type(AWS_VPC_SG_INGRESS_RULE),
+            ids_of_type(AWS_VPC_SG_EGRESS_RULE),
+        );
         let s3_types = registry::names_by(registry::Source::per_bucket);
         let s3_res = of(desired, &s3_types);
         // Groups are read for the groups themselves and for the groups that
@@ -163,7 +175,8 @@ impl AwsReader {
         // Shared EC2 listings (`Source::Ec2List`): each needed one once, all
         // at the same time as the instance, group and S3 reads (no second
         // phase waiting for the first).
-        let plans = ec2::listing::plans(desired, discover);
+        let scope = ec2::listing::DesiredSet::new(desired);
+        let plans = ec2::listing::plans(&scope, discover);
         // With discovery, the instance read lists every live instance of the
         // scope: the listings that would call DescribeInstances themselves
         // (instance states, the root-volume check of the volumes) wait for
@@ -181,12 +194,18 @@ impl AwsReader {
         };
         let shared = &shared;
         let early = self.early.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let listings = futures::future::join_all(plans.iter().map(|p| {
-            within(
+        // Each listing's types are cut out of it as soon as it is made,
+        // while the instance listing (the long pole) goes on.
+        let scope = &scope;
+        let listings = futures::future::join_all(plans.iter().map(|p| async move {
+            let items = within(
                 deadline,
                 p.listing.operation,
-                p.run(ec2, desired, self.concurrency, shared),
+                p.run(ec2, scope, self.concurrency, shared),
             )
+            .await?;
+            let nat_enis = ec2::compute::nat_gateway_enis(&items);
+            Ok::<_, String>((p.extract(&items, scope), nat_enis))
         }));
         let (inst, groups, vpc, s3, listed) = tokio::join!(
             within(
@@ -230,11 +249,11 @@ impl AwsReader {
 
         let mut inv = Inventory::default();
         let mut nat_enis = std::collections::BTreeSet::new();
-        for (p, items) in plans.iter().zip(listed) {
-            match items {
-                Ok(items) => {
-                    nat_enis.extend(ec2::compute::nat_gateway_enis(&items));
-                    for (t, live) in p.extract(&items, desired) {
+        for (p, read) in plans.iter().zip(listed) {
+            match read {
+                Ok((types, enis)) => {
+                    nat_enis.extend(enis);
+                    for (t, live) in types {
                         inv.types.insert(t.to_string(), TypeRead::Complete(live));
                     }
                 }
@@ -268,9 +287,7 @@ impl AwsReader {
                 let mut standalone = standalone_rules(desired);
                 if let Ok(live_rules) = &vpc {
                     for (id, l) in live_rules {
-                        let egress = vpc_rules
-                            .iter()
-                            .any(|d| &d.id == id && d.rtype == AWS_VPC_SG_EGRESS_RULE);
+                        let egress = egress_rules.contains(id.as_str());
                         let sg = l
                             .attrs
                             .get("security_group_id")
@@ -335,11 +352,9 @@ impl AwsReader {
                 let (ing, eg): (
                     std::collections::BTreeMap<_, _>,
                     std::collections::BTreeMap<_, _>,
-                ) = m.into_iter().partition(|(id, _)| {
-                    vpc_rules
-                        .iter()
-                        .any(|d| &d.id == id && d.rtype == AWS_VPC_SG_INGRESS_RULE)
-                });
+                ) = m
+                    .into_iter()
+                    .partition(|(id, _)| ingress_rules.contains(id.as_str()));
                 put(&mut inv, AWS_VPC_SG_INGRESS_RULE, Ok(ing));
                 put(&mut inv, AWS_VPC_SG_EGRESS_RULE, Ok(eg));
             }

@@ -6,10 +6,11 @@
 //! Not discoverable. No reconciler call.
 
 use driftd_core::registry::{AttrSpec, EditorHint, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 
 use super::network_acl::{canonical, RULES_ARE_CRITICAL};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{get, live, own_id, Item};
 use crate::services::ec2::net::NETWORK_ACLS;
 
@@ -60,7 +61,7 @@ pub fn project(r: &StateResource, c: &ProjectContext) -> Attrs {
     m
 }
 
-fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = get(i, "NetworkAclId");
     let mut m = canonical(i, desired);
     m.remove("subnet_ids");
@@ -96,6 +97,11 @@ mod tests {
                         e(false, 32767, "deny"), e(true, 32767, "deny")],
             "Associations": [{"SubnetId": "subnet-1"}, {"SubnetId": "subnet-2"}], "Tags": {}}),
         );
-        assert_eq!(extract(&i, std::slice::from_ref(&d))[0].1.attrs, d.attrs);
+        assert_eq!(
+            extract(&i, &DesiredSet::new(std::slice::from_ref(&d)))[0]
+                .1
+                .attrs,
+            d.attrs
+        );
     }
 }

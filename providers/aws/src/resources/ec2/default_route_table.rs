@@ -5,11 +5,12 @@
 //! reconciler call.
 
 use driftd_core::registry::{EditorHint, ResourceType};
-use driftd_core::{Desired, Live};
+use driftd_core::Live;
 
 use super::route_table::{canonical, project, settle, ATTRIBUTES, ROUTES_ARE_CRITICAL};
 use crate::registry::{AwsType, Source};
-use crate::services::ec2::listing::{get, live, of_type, own_id, Item};
+use crate::services::ec2::listing::DesiredSet;
+use crate::services::ec2::listing::{get, live, own_id, Item};
 use crate::services::ec2::net::ROUTE_TABLES;
 
 pub const NAME: &str = "aws_default_route_table";
@@ -45,9 +46,9 @@ pub static TYPE: AwsType = AwsType {
     plan: None,
 };
 
-fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = get(i, "RouteTableId");
-    let want = of_type(desired, NAME).find(|d| d.id == id);
+    let want = desired.get(NAME, id);
     vec![(id.to_string(), live(id, canonical(i, want, desired)))]
 }
 
@@ -68,13 +69,18 @@ mod tests {
         let i = item(json!({"RouteTableId": "rtb-m", "VpcId": "vpc-1",
             "Routes": [route("10.0.0.0/16", "local", "CreateRouteTable")],
             "Associations": [{"Main": true}], "PropagatingVgws": [], "Tags": {}}));
-        assert_eq!(extract(&i, std::slice::from_ref(&d))[0].1.attrs, d.attrs);
+        assert_eq!(
+            extract(&i, &DesiredSet::new(std::slice::from_ref(&d)))[0]
+                .1
+                .attrs,
+            d.attrs
+        );
         let Source::Ec2List {
             extract: as_table, ..
         } = super::super::route_table::TYPE.source
         else {
             unreachable!()
         };
-        assert!(as_table(&i, &[d]).is_empty());
+        assert!(as_table(&i, &DesiredSet::new(&[d])).is_empty());
     }
 }

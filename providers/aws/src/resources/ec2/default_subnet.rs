@@ -3,10 +3,11 @@
 //! listing. Not discoverable. No reconciler call.
 
 use driftd_core::registry::ResourceType;
-use driftd_core::{Desired, Live};
+use driftd_core::Live;
 
 use super::subnet::{canonical, project, ATTRIBUTES, PUBLIC_IP_IS_CRITICAL};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{get, live, own_id, Item};
 use crate::services::ec2::net::SUBNETS;
 
@@ -36,7 +37,7 @@ pub static TYPE: AwsType = AwsType {
     plan: None,
 };
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = get(i, "SubnetId");
     vec![(id.to_string(), live(id, canonical(i)))]
 }
@@ -60,7 +61,7 @@ mod tests {
             "CidrBlock": "172.31.0.0/20", "AvailabilityZone": "us-east-1a",
             "MapPublicIpOnLaunch": true, "AssignIpv6AddressOnCreation": false,
             "DefaultForAz": true, "Ipv6CidrBlock": "", "Tags": {}}));
-        let l = &extract(&i, &[])[0].1.attrs;
+        let l = &extract(&i, &DesiredSet::new(&[]))[0].1.attrs;
         for (k, v) in l {
             assert_eq!(d.attrs.get(k), Some(v), "{k}");
         }
@@ -70,6 +71,6 @@ mod tests {
         else {
             unreachable!()
         };
-        assert!(as_subnet(&i, &[d]).is_empty());
+        assert!(as_subnet(&i, &DesiredSet::new(&[d])).is_empty());
     }
 }

@@ -4,10 +4,11 @@
 //! discoverable. No reconciler call.
 
 use driftd_core::registry::ResourceType;
-use driftd_core::{Desired, Live};
+use driftd_core::Live;
 
 use super::vpc::{canonical, project, ATTRIBUTES, CIDR_IS_CRITICAL};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{get, live, own_id, Item};
 use crate::services::ec2::net::VPCS;
 
@@ -37,7 +38,7 @@ pub static TYPE: AwsType = AwsType {
     plan: None,
 };
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = get(i, "VpcId");
     vec![(id.to_string(), live(id, canonical(i)))]
 }
@@ -60,13 +61,13 @@ mod tests {
         let i = item(json!({"VpcId": "vpc-d", "CidrBlock": "172.31.0.0/16",
             "InstanceTenancy": "default", "IsDefault": true, "Ipv6CidrBlockAssociationSet": [],
             "EnableDnsSupport": true, "EnableDnsHostnames": true, "Tags": {}}));
-        assert_eq!(extract(&i, &[])[0].1.attrs, d.attrs);
+        assert_eq!(extract(&i, &DesiredSet::new(&[]))[0].1.attrs, d.attrs);
         let Source::Ec2List {
             extract: as_vpc, ..
         } = super::super::vpc::TYPE.source
         else {
             unreachable!()
         };
-        assert!(as_vpc(&i, &[d]).is_empty());
+        assert!(as_vpc(&i, &DesiredSet::new(&[d])).is_empty());
     }
 }

@@ -10,8 +10,9 @@ use serde_json::{json, Map};
 use crate::normalize::as_bool;
 use crate::registry::{AwsType, Source};
 use crate::services::ec2::compute;
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{self as listing, Item};
-use driftd_core::{Desired, Live};
+use driftd_core::Live;
 
 pub const NAME: &str = "aws_ebs_encryption_by_default";
 
@@ -57,7 +58,7 @@ pub fn live(enabled: bool) -> Attrs {
 }
 
 /// The scope's one answer, for every such resource the state declares.
-fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let on = i.get("EbsEncryptionByDefault") == Some(&json!(true));
     listing::of_type(desired, NAME)
         .map(|d| (d.id.clone(), listing::live(&d.id, live(on))))

@@ -11,8 +11,9 @@ use super::{ec2_tags, text};
 use crate::normalize::{as_bool, as_i64, effective_tags, string_or_empty};
 use crate::registry::{AwsType, Source};
 use crate::services::ec2::compute::{self, canonical};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{self as listing, Item};
-use driftd_core::{Desired, Live};
+use driftd_core::Live;
 
 pub const NAME: &str = "aws_ebs_volume";
 
@@ -147,7 +148,7 @@ pub fn is_root_of_instance(
 }
 
 /// This type's live resources in one listed item.
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = listing::get(i, "VolumeId");
     let mut l = listing::live(id, canonical(i));
     l.auto_created = i.get("RootOfInstance") == Some(&json!(true));

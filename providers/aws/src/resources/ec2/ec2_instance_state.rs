@@ -11,8 +11,9 @@ use serde_json::{json, Map, Value};
 
 use crate::registry::{AwsType, Source};
 use crate::services::ec2::compute;
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{self as listing, Item};
-use driftd_core::{Desired, Live};
+use driftd_core::Live;
 
 pub const NAME: &str = "aws_ec2_instance_state";
 
@@ -77,7 +78,7 @@ pub fn live(state: &str) -> Attrs {
 }
 
 /// The instance's state; a terminated (or terminating) instance is missing.
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = listing::get(i, "InstanceId");
     let state = listing::get(i, "State");
     if matches!(state, "terminated" | "shutting-down") {

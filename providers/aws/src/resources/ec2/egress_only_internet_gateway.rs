@@ -4,11 +4,12 @@
 //! Discoverable. No reconciler call.
 
 use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::{effective_tags, string_or_empty};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{get, live, Item};
 use crate::services::ec2::net2::EGRESS_ONLY_IGWS;
 
@@ -75,7 +76,7 @@ pub fn canonical(i: &Item) -> Attrs {
     m
 }
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = get(i, "EgressOnlyInternetGatewayId");
     vec![(id.to_string(), live(id, canonical(i)))]
 }
@@ -98,7 +99,7 @@ mod tests {
         let mut i = item(json!({"EgressOnlyInternetGatewayId": "eigw-1",
             "Attachments": [{"VpcId": "vpc-1", "State": "attached"}],
             "Tags": {"Name": "v6"}}));
-        assert_eq!(extract(&i, &[])[0].1.attrs, d.attrs);
+        assert_eq!(extract(&i, &DesiredSet::new(&[]))[0].1.attrs, d.attrs);
         i.insert(
             "Attachments".into(),
             json!([{"VpcId": "vpc-1", "State": "detached"}]),

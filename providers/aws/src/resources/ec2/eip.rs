@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::normalize::{effective_tags, string_or_empty};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{attr, get, live, of_type, own_id, Item};
 use crate::services::ec2::net::ADDRESSES;
 
@@ -84,11 +85,11 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
 }
 
 /// An address associated through `aws_eip_association`: compared there.
-fn has_association(alloc: &str, desired: &[Desired]) -> bool {
+fn has_association(alloc: &str, desired: &DesiredSet<'_>) -> bool {
     of_type(desired, "aws_eip_association").any(|d| attr(d, "allocation_id") == alloc)
 }
 
-pub fn settle(d: &mut Desired, all: &[Desired]) {
+pub fn settle(d: &mut Desired, all: &DesiredSet<'_>) {
     if has_association(&d.id, all) {
         for (k, _) in TARGETS {
             d.attrs.remove(*k);
@@ -96,7 +97,7 @@ pub fn settle(d: &mut Desired, all: &[Desired]) {
     }
 }
 
-pub fn canonical(i: &Item, desired: &[Desired]) -> Attrs {
+pub fn canonical(i: &Item, desired: &DesiredSet<'_>) -> Attrs {
     let mut m = Map::new();
     m.insert("domain".into(), json!(get(i, "Domain")));
     m.insert("public_ip".into(), json!(get(i, "PublicIp")));
@@ -120,7 +121,7 @@ pub fn canonical(i: &Item, desired: &[Desired]) -> Attrs {
     m
 }
 
-fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = get(i, "AllocationId");
     if id.is_empty() {
         return vec![]; // EC2-Classic address
@@ -147,7 +148,7 @@ mod tests {
         let i = item(json!({"AllocationId": "eipalloc-1", "Domain": "vpc",
             "PublicIp": "3.3.3.3", "InstanceId": "", "NetworkInterfaceId": "",
             "PublicIpv4Pool": null, "NetworkBorderGroup": null, "Tags": {}}));
-        let l = &extract(&i, &[])[0].1.attrs;
+        let l = &extract(&i, &DesiredSet::new(&[]))[0].1.attrs;
         for (k, v) in l {
             if let Some(want) = d.attrs.get(k) {
                 assert_eq!(want, v, "{k}");
@@ -166,8 +167,11 @@ mod tests {
             json!({"id": "eipassoc-1", "allocation_id": "eipalloc-1", "instance_id": "i-1"}),
         );
         let all = vec![d2.clone(), a];
-        settle(&mut d2, &all);
+        settle(&mut d2, &DesiredSet::new(&all));
         assert!(!d2.attrs.contains_key("instance"));
-        assert!(!extract(&i, &all)[0].1.attrs.contains_key("instance"));
+        assert!(!extract(&i, &DesiredSet::new(&all))[0]
+            .1
+            .attrs
+            .contains_key("instance"));
     }
 }

@@ -5,11 +5,12 @@
 //! instance's ENI). Not discoverable. No reconciler call.
 
 use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::string_or_empty;
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{attr, get, live, Item};
 use crate::services::ec2::net::ADDRESSES;
 
@@ -74,7 +75,7 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
     m
 }
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = get(i, "AssociationId");
     if id.is_empty() {
         return vec![];
@@ -105,11 +106,11 @@ mod tests {
             "InstanceId": "i-1", "NetworkInterfaceId": "eni-1",
             "PrivateIpAddress": "10.0.1.4", "PublicIp": "3.3.3.3"}),
         );
-        let got = extract(&i, &[]);
+        let got = extract(&i, &DesiredSet::new(&[]));
         for (k, v) in &d.attrs {
             assert_eq!(got[0].1.attrs.get(k), Some(v), "{k}");
         }
         let free = item(json!({"AllocationId": "eipalloc-1", "AssociationId": ""}));
-        assert!(extract(&free, &[]).is_empty());
+        assert!(extract(&free, &DesiredSet::new(&[])).is_empty());
     }
 }

@@ -8,11 +8,12 @@
 //! engine's rule) and a moved destination are critical. No reconciler call.
 
 use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::{as_i64, effective_tags, string_or_empty};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{get, live, own_id, Item};
 use crate::services::ec2::net2::FLOW_LOGS;
 
@@ -139,7 +140,7 @@ pub fn canonical(i: &Item) -> Attrs {
     m
 }
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = get(i, "FlowLogId");
     vec![(id.to_string(), live(id, canonical(i)))]
 }
@@ -174,7 +175,10 @@ mod tests {
     #[test]
     fn state_and_recorded_answer_agree() {
         let d = desired(NAME, "fl-1", state());
-        assert_eq!(extract(&recorded(), &[])[0].1.attrs, d.attrs);
+        assert_eq!(
+            extract(&recorded(), &DesiredSet::new(&[]))[0].1.attrs,
+            d.attrs
+        );
     }
 
     #[test]
@@ -199,7 +203,7 @@ mod tests {
         let d = desired(NAME, "fl-1", state());
         let mut i = recorded();
         i.insert("LogDestination".into(), json!("arn:aws:s3:::elsewhere"));
-        assert_ne!(extract(&i, &[])[0].1.attrs, d.attrs);
+        assert_ne!(extract(&i, &DesiredSet::new(&[]))[0].1.attrs, d.attrs);
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! reconciler call.
 
 use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::{effective_tags, string_or_empty};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{get, live, own_id, Item};
 use crate::services::ec2::net::INTERNET_GATEWAYS;
 
@@ -72,7 +73,7 @@ pub fn canonical(i: &Item) -> Attrs {
     m
 }
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = get(i, "InternetGatewayId");
     vec![(id.to_string(), live(id, canonical(i)))]
 }

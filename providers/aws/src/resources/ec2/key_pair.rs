@@ -12,8 +12,9 @@ use super::{ec2_tags, text};
 use crate::normalize::effective_tags;
 use crate::registry::{AwsType, Source};
 use crate::services::ec2::compute::{self, canonical};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{self as listing, Item};
-use driftd_core::{Desired, Live};
+use driftd_core::Live;
 
 pub const NAME: &str = "aws_key_pair";
 
@@ -86,7 +87,7 @@ pub fn live(k: &KeyPairInfo) -> Attrs {
 }
 
 /// This type's live resources in one listed item.
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = listing::get(i, "KeyName");
     let l = listing::live(id, canonical(i));
     vec![(id.to_string(), l)]

@@ -15,8 +15,9 @@ use super::{ec2_tags, text};
 use crate::normalize::{as_i64, effective_tags, first_block, string_or_empty, string_set, strings};
 use crate::registry::{AwsType, Source};
 use crate::services::ec2::compute::{self, canonical};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{self as listing, Item};
-use driftd_core::{Desired, Live};
+use driftd_core::Live;
 
 pub const NAME: &str = "aws_launch_template";
 
@@ -247,7 +248,7 @@ pub fn service_owner(t: &LaunchTemplate) -> Option<String> {
 }
 
 /// This type's live resources in one listed item.
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = listing::get(i, "LaunchTemplateId");
     let mut l = listing::live(id, canonical(i));
     l.owned_by_service = i

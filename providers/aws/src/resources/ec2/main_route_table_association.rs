@@ -4,12 +4,13 @@
 //! unmanaged. No reconciler call.
 
 use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map};
 
 use super::route_table_association::associations;
 use crate::normalize::string_or_empty;
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{attr, get, live, Item};
 use crate::services::ec2::net::ROUTE_TABLES;
 
@@ -55,7 +56,7 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
     m
 }
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     associations(i, true)
         .into_iter()
         .map(|a| {
@@ -86,7 +87,7 @@ mod tests {
             {"RouteTableAssociationId": "rtbassoc-m", "Main": true, "State": "associated"},
             {"RouteTableAssociationId": "rtbassoc-2", "SubnetId": "subnet-1", "Main": false}]}),
         );
-        let got = extract(&i, &[]);
+        let got = extract(&i, &DesiredSet::new(&[]));
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0, "rtbassoc-m");
         assert_eq!(got[0].1.attrs, d.attrs);

@@ -5,11 +5,12 @@
 //! `None`: not compared then. No reconciler call.
 
 use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::{effective_tags, string_or_empty, string_set, strings};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{get, live, own_id, Item};
 use crate::services::ec2::net::NAT_GATEWAYS;
 
@@ -108,7 +109,7 @@ pub fn canonical(i: &Item) -> Attrs {
     m
 }
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     if matches!(get(i, "State"), "deleted" | "deleting" | "failed") {
         return vec![];
     }
@@ -137,8 +138,8 @@ mod tests {
             "NatGatewayAddresses": [{"AllocationId": "eipalloc-1", "PrivateIp": "10.0.1.5",
                 "PublicIp": "3.3.3.3", "NetworkInterfaceId": "eni-1", "IsPrimary": true}],
             "Tags": {"Name": "nat"}}));
-        assert_eq!(extract(&i, &[])[0].1.attrs, d.attrs);
+        assert_eq!(extract(&i, &DesiredSet::new(&[]))[0].1.attrs, d.attrs);
         i.insert("State".into(), json!("deleted"));
-        assert!(extract(&i, &[]).is_empty());
+        assert!(extract(&i, &DesiredSet::new(&[])).is_empty());
     }
 }

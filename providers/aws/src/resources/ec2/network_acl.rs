@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 
 use crate::normalize::{as_i64, effective_tags, string_or_empty, string_set, strings};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{attr, get, live, of_type, own_id, Item};
 use crate::services::ec2::net::NETWORK_ACLS;
 
@@ -163,7 +164,7 @@ pub fn aws_rule(number: i64) -> bool {
 }
 
 /// Rules (`"ingress"`/`"egress"`, number) of `acl` owned by `aws_network_acl_rule`.
-pub fn owned_rules(acl: &str, desired: &[Desired]) -> BTreeSet<(&'static str, String)> {
+pub fn owned_rules(acl: &str, desired: &DesiredSet<'_>) -> BTreeSet<(&'static str, String)> {
     of_type(desired, "aws_network_acl_rule")
         .filter(|d| attr(d, "network_acl_id") == acl)
         .map(|d| {
@@ -177,7 +178,7 @@ pub fn owned_rules(acl: &str, desired: &[Desired]) -> BTreeSet<(&'static str, St
 }
 
 /// Subnets associated through `aws_network_acl_association` resources.
-pub fn owned_subnets(desired: &[Desired]) -> BTreeSet<&str> {
+pub fn owned_subnets<'a>(desired: &DesiredSet<'a>) -> BTreeSet<&'a str> {
     of_type(desired, "aws_network_acl_association")
         .map(|d| attr(d, "subnet_id"))
         .collect()
@@ -208,7 +209,7 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
 }
 
 /// Drop what rule and association resources own from a NACL's sets.
-fn strip(id: &str, m: &mut Attrs, desired: &[Desired]) {
+fn strip(id: &str, m: &mut Attrs, desired: &DesiredSet<'_>) {
     for (dir, n) in owned_rules(id, desired) {
         if let Some(Value::Object(rules)) = m.get_mut(dir) {
             rules.remove(&n);
@@ -220,13 +221,13 @@ fn strip(id: &str, m: &mut Attrs, desired: &[Desired]) {
     }
 }
 
-pub fn settle(d: &mut Desired, all: &[Desired]) {
+pub fn settle(d: &mut Desired, all: &DesiredSet<'_>) {
     let id = d.id.clone();
     strip(&id, &mut d.attrs, all);
 }
 
 /// Canonical live attributes of one listed NACL.
-pub fn canonical(i: &Item, desired: &[Desired]) -> Attrs {
+pub fn canonical(i: &Item, desired: &DesiredSet<'_>) -> Attrs {
     let mut m = Map::new();
     let (mut ingress, mut egress) = (Map::new(), Map::new());
     for e in i
@@ -260,9 +261,9 @@ pub fn canonical(i: &Item, desired: &[Desired]) -> Attrs {
     m
 }
 
-fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = get(i, "NetworkAclId");
-    if of_type(desired, "aws_default_network_acl").any(|d| d.id == id) {
+    if desired.has("aws_default_network_acl", id) {
         return vec![];
     }
     let mut l = live(id, canonical(i, desired));
@@ -307,7 +308,12 @@ mod tests {
             "Associations": [{"NetworkAclAssociationId": "aclassoc-1", "SubnetId": "subnet-1"}],
             "Tags": {}}),
         );
-        assert_eq!(extract(&i, std::slice::from_ref(&d))[0].1.attrs, d.attrs);
+        assert_eq!(
+            extract(&i, &DesiredSet::new(std::slice::from_ref(&d)))[0]
+                .1
+                .attrs,
+            d.attrs
+        );
         // A rule owned by aws_network_acl_rule leaves the NACL's set.
         let r = desired(
             "aws_network_acl_rule",
@@ -318,8 +324,8 @@ mod tests {
         );
         let all = vec![d.clone(), r];
         let mut d2 = d.clone();
-        settle(&mut d2, &all);
+        settle(&mut d2, &DesiredSet::new(&all));
         assert_eq!(d2.attrs["ingress"], json!({}));
-        assert_eq!(extract(&i, &all)[0].1.attrs, d2.attrs);
+        assert_eq!(extract(&i, &DesiredSet::new(&all))[0].1.attrs, d2.attrs);
     }
 }

@@ -6,12 +6,13 @@
 //! association). No reconciler call.
 
 use driftd_core::registry::{AttrSpec, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use super::network_acl::RULES_ARE_CRITICAL;
 use crate::normalize::string_or_empty;
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{get, live, Item};
 use crate::services::ec2::net::NETWORK_ACLS;
 
@@ -58,7 +59,7 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
     m
 }
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let acl = get(i, "NetworkAclId");
     i.get("Associations")
         .and_then(Value::as_array)
@@ -90,7 +91,7 @@ mod tests {
         assert_eq!(d.id, "subnet-1");
         let i = item(json!({"NetworkAclId": "acl-default", "Associations": [
             {"NetworkAclAssociationId": "aclassoc-9", "SubnetId": "subnet-1"}]}));
-        let got = extract(&i, &[]);
+        let got = extract(&i, &DesiredSet::new(&[]));
         assert_eq!(got[0].0, "subnet-1");
         assert_eq!(got[0].1.attrs["network_acl_id"], json!("acl-default"));
         assert_ne!(got[0].1.attrs, d.attrs);

@@ -6,12 +6,13 @@
 //! NACL. No reconciler call.
 
 use driftd_core::registry::{AttrSpec, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use super::network_acl::{aws_rule, live_rule, state_rule, RULES_ARE_CRITICAL};
 use crate::normalize::{as_bool, as_i64};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{attr, get, live, Item};
 use crate::services::ec2::net::NETWORK_ACLS;
 
@@ -101,7 +102,7 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
     )
 }
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let acl = get(i, "NetworkAclId");
     i.get("Entries")
         .and_then(Value::as_array)
@@ -137,7 +138,7 @@ mod tests {
             {"RuleNumber": 200, "Egress": true, "Protocol": "6", "RuleAction": "deny",
              "CidrBlock": "10.0.0.0/8", "Ipv6CidrBlock": "", "From": 22, "To": 22,
              "IcmpType": 0, "IcmpCode": 0}]}));
-        let got = extract(&i, &[]);
+        let got = extract(&i, &DesiredSet::new(&[]));
         assert_eq!(got[0].0, d.id);
         assert_eq!(got[0].1.attrs, d.attrs);
     }

@@ -15,8 +15,9 @@ use super::{ec2_tags, text};
 use crate::normalize::{as_bool, effective_tags, string_or_empty, string_set, strings};
 use crate::registry::{AwsType, Source};
 use crate::services::ec2::compute::{self, canonical};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{self as listing, Item};
-use driftd_core::{Desired, Live};
+use driftd_core::Live;
 
 pub const NAME: &str = "aws_network_interface";
 
@@ -158,7 +159,7 @@ pub fn service_owner(e: &NetworkInterface) -> Option<String> {
 /// This type's live resources in one listed item. Groups that an
 /// `aws_network_interface_sg_attachment` owns are left as the state has them
 /// (the attachment reports them).
-fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = listing::get(i, "NetworkInterfaceId");
     let mut attrs = canonical(i);
     let owned: Vec<String> =
@@ -168,8 +169,7 @@ fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
             .collect();
     if !owned.is_empty() {
         let want: Vec<String> = desired
-            .iter()
-            .find(|d| d.rtype == NAME && d.id == id)
+            .get(NAME, id)
             .map(|d| {
                 strings(d.attrs.get("security_groups"))
                     .into_iter()

@@ -12,8 +12,9 @@ use serde_json::{json, Map, Value};
 use crate::normalize::string_or_empty;
 use crate::registry::{AwsType, Source};
 use crate::services::ec2::compute;
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{self as listing, Item};
-use driftd_core::{Desired, Live};
+use driftd_core::Live;
 
 pub const NAME: &str = "aws_network_interface_sg_attachment";
 
@@ -95,7 +96,7 @@ pub fn live(desired: &Attrs, eni: &str, groups: &[&str]) -> Option<Attrs> {
 }
 
 /// The attachments the state declares on this listed ENI that it still carries.
-fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let eni = listing::get(i, "NetworkInterfaceId");
     let groups: Vec<&str> = i
         .get("Groups")
@@ -142,8 +143,8 @@ mod tests {
         );
     }
 
-    fn desired(attrs: &Attrs) -> Desired {
-        Desired {
+    fn desired(attrs: &Attrs) -> driftd_core::Desired {
+        driftd_core::Desired {
             address: "aws_network_interface_sg_attachment.a".into(),
             rtype: NAME.into(),
             id: "sg-1_eni-2".into(),
@@ -160,12 +161,15 @@ mod tests {
             .groups(GroupIdentifier::builder().group_id("sg-1").build())
             .build();
         let with = compute::eni_item(&with);
-        assert_eq!(extract(&with, &[desired(&d)])[0].1.attrs, d);
+        assert_eq!(
+            extract(&with, &DesiredSet::new(&[desired(&d)]))[0].1.attrs,
+            d
+        );
         let without = NetworkInterface::builder()
             .network_interface_id("eni-2")
             .groups(GroupIdentifier::builder().group_id("sg-9").build())
             .build();
         let without = compute::eni_item(&without);
-        assert!(extract(&without, &[desired(&d)]).is_empty());
+        assert!(extract(&without, &DesiredSet::new(&[desired(&d)])).is_empty());
     }
 }

@@ -7,12 +7,13 @@
 //! anything show on their table). No reconciler call.
 
 use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use super::route_table::{aws_route, destination, live_destination, live_targets, TARGETS};
 use crate::normalize::string_or_empty;
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{attr, get, live, Item};
 use crate::services::ec2::net::ROUTE_TABLES;
 
@@ -102,7 +103,7 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
     m
 }
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let rtb = get(i, "RouteTableId");
     let mut out = Vec::new();
     for r in i
@@ -153,7 +154,7 @@ mod tests {
         let i = item(json!({"RouteTableId": "rtb-1",
             "Routes": [route("10.0.0.0/16", "local", "CreateRouteTable"),
                        route("0.0.0.0/0", "igw-1", "CreateRoute")]}));
-        let got = extract(&i, &[]);
+        let got = extract(&i, &DesiredSet::new(&[]));
         assert_eq!(got.len(), 1, "local route is AWS's");
         assert_eq!(got[0].0, d.id);
         for (k, v) in &d.attrs {

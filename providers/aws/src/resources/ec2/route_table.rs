@@ -20,6 +20,7 @@ use serde_json::{json, Map, Value};
 
 use crate::normalize::{effective_tags, string_or_empty, string_set, strings};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{attr, get, live, of_type, own_id, Item};
 use crate::services::ec2::net::ROUTE_TABLES;
 
@@ -191,7 +192,7 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
 }
 
 /// Destinations of `rtb` owned by standalone `aws_route` resources.
-pub fn owned_by_routes(rtb: &str, desired: &[Desired]) -> BTreeSet<String> {
+pub fn owned_by_routes(rtb: &str, desired: &DesiredSet<'_>) -> BTreeSet<String> {
     of_type(desired, super::route::NAME)
         .filter(|d| attr(d, "route_table_id") == rtb)
         .map(|d| {
@@ -208,7 +209,7 @@ pub fn owned_by_routes(rtb: &str, desired: &[Desired]) -> BTreeSet<String> {
 }
 
 /// Post-projection: standalone routes leave the table's inline set.
-pub fn settle(d: &mut Desired, all: &[Desired]) {
+pub fn settle(d: &mut Desired, all: &DesiredSet<'_>) {
     let owned = owned_by_routes(&d.id, all);
     if let Some(Value::Object(routes)) = d.attrs.get_mut("route") {
         routes.retain(|k, _| !owned.contains(k));
@@ -216,7 +217,7 @@ pub fn settle(d: &mut Desired, all: &[Desired]) {
 }
 
 /// Canonical live attributes of one listed table, given its desired form.
-pub fn canonical(i: &Item, want: Option<&Desired>, desired: &[Desired]) -> Attrs {
+pub fn canonical(i: &Item, want: Option<&Desired>, desired: &DesiredSet<'_>) -> Attrs {
     let rtb = get(i, "RouteTableId");
     let keep_local: BTreeSet<String> = want
         .and_then(|d| d.attrs.get("route"))
@@ -270,12 +271,12 @@ pub fn is_main(i: &Item) -> bool {
         .is_some_and(|a| a.iter().any(|x| x.get("Main") == Some(&json!(true))))
 }
 
-fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = get(i, "RouteTableId");
-    if of_type(desired, "aws_default_route_table").any(|d| d.id == id) {
+    if desired.has("aws_default_route_table", id) {
         return vec![];
     }
-    let want = of_type(desired, NAME).find(|d| d.id == id);
+    let want = desired.get(NAME, id);
     let mut l = live(id, canonical(i, want, desired));
     l.auto_created = is_main(i);
     vec![(id.to_string(), l)]
@@ -341,7 +342,7 @@ pub mod tests {
                        route("0.0.0.0/0", "igw-1", "CreateRoute"),
                        route("192.168.0.0/16", "vgw-1", "EnableVgwRoutePropagation"), vpce],
             "Associations": [], "PropagatingVgws": [], "Tags": {}}));
-        let got = extract(&i, std::slice::from_ref(&d));
+        let got = extract(&i, &DesiredSet::new(std::slice::from_ref(&d)));
         assert_eq!(got[0].1.attrs, d.attrs);
         assert!(!got[0].1.auto_created);
     }
@@ -361,7 +362,7 @@ pub mod tests {
             json!({"RouteTableId": "rtb-1", "VpcId": "vpc-1", "Routes": [r],
             "Associations": [{"Main": true}], "Tags": {}}),
         );
-        let got = extract(&i, std::slice::from_ref(&d));
+        let got = extract(&i, &DesiredSet::new(std::slice::from_ref(&d)));
         assert_eq!(
             got[0].1.attrs["route"]["0.0.0.0/0"],
             json!({"nat_gateway_id": "nat-1", "blackhole": true})
@@ -384,10 +385,13 @@ pub mod tests {
                    "destination_cidr_block": "0.0.0.0/0", "gateway_id": "igw-1"}),
         );
         let all = vec![t.clone(), r];
-        settle(&mut t, &all);
+        settle(&mut t, &DesiredSet::new(&all));
         assert_eq!(t.attrs["route"], json!({}));
         let i = item(json!({"RouteTableId": "rtb-1", "VpcId": "vpc-1",
             "Routes": [route("0.0.0.0/0", "igw-9", "CreateRoute")], "Tags": {}}));
-        assert_eq!(extract(&i, &all)[0].1.attrs["route"], json!({}));
+        assert_eq!(
+            extract(&i, &DesiredSet::new(&all))[0].1.attrs["route"],
+            json!({})
+        );
     }
 }

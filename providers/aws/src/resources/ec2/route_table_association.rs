@@ -4,11 +4,12 @@
 //! discoverable. No reconciler call.
 
 use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::string_or_empty;
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{attr, get, live, Item};
 use crate::services::ec2::net::ROUTE_TABLES;
 
@@ -67,7 +68,7 @@ pub fn associations(i: &Item, main: bool) -> Vec<&Attrs> {
         .collect()
 }
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let rtb = get(i, "RouteTableId");
     associations(i, false)
         .into_iter()
@@ -100,7 +101,7 @@ mod tests {
              "Main": false, "State": "associated"},
             {"RouteTableAssociationId": "rtbassoc-m", "SubnetId": "", "GatewayId": "",
              "Main": true, "State": "associated"}]}));
-        let got = extract(&i, &[]);
+        let got = extract(&i, &DesiredSet::new(&[]));
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1.attrs, d.attrs);
     }

@@ -3,12 +3,13 @@
 //! not compared. No reconciler call.
 
 use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::{as_bool, effective_tags, string_or_empty};
 use crate::registry::{AwsType, Source};
-use crate::services::ec2::listing::{get, live, of_type, own_id, Item};
+use crate::services::ec2::listing::DesiredSet;
+use crate::services::ec2::listing::{get, live, own_id, Item};
 use crate::services::ec2::net::SUBNETS;
 
 pub const NAME: &str = "aws_subnet";
@@ -116,9 +117,9 @@ pub fn canonical(i: &Item) -> Attrs {
 }
 
 /// Live subnets; `skip_type` adopts them elsewhere (`aws_default_subnet`).
-pub fn extract_as(i: &Item, desired: &[Desired], other: &str) -> Vec<(String, Live)> {
+pub fn extract_as(i: &Item, desired: &DesiredSet<'_>, other: &str) -> Vec<(String, Live)> {
     let id = get(i, "SubnetId");
-    if of_type(desired, other).any(|d| d.id == id) {
+    if desired.has(other, id) {
         return vec![];
     }
     let mut l = live(id, canonical(i));
@@ -126,7 +127,7 @@ pub fn extract_as(i: &Item, desired: &[Desired], other: &str) -> Vec<(String, Li
     vec![(id.to_string(), l)]
 }
 
-fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     extract_as(i, desired, "aws_default_subnet")
 }
 
@@ -170,6 +171,6 @@ mod tests {
         let mut public = recorded.clone();
         public.insert("MapPublicIpOnLaunch".into(), json!(true));
         assert_eq!(canonical(&public)["map_public_ip_on_launch"], json!(true));
-        assert!(!extract(&recorded, &[])[0].1.auto_created);
+        assert!(!extract(&recorded, &DesiredSet::new(&[]))[0].1.auto_created);
     }
 }

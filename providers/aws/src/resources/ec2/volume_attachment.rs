@@ -11,8 +11,9 @@ use serde_json::{json, Map, Value};
 use crate::normalize::string_or_empty;
 use crate::registry::{AwsType, Source};
 use crate::services::ec2::compute;
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{self as listing, Item};
-use driftd_core::{Desired, Live};
+use driftd_core::Live;
 
 pub const NAME: &str = "aws_volume_attachment";
 
@@ -84,7 +85,7 @@ pub fn live(desired: &Attrs, v: &Item) -> Option<Attrs> {
 }
 
 /// The attachments the state declares on this listed volume that it still has.
-fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let vol = listing::get(i, "VolumeId");
     listing::of_type(desired, NAME)
         .filter(|d| listing::attr(d, "volume_id") == vol)

@@ -4,12 +4,13 @@
 //! belongs to `aws_default_vpc` when one adopts it). No reconciler call.
 
 use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::{as_bool, effective_tags, string_or_empty};
 use crate::registry::{AwsType, Source};
-use crate::services::ec2::listing::{get, live, of_type, own_id, Item};
+use crate::services::ec2::listing::DesiredSet;
+use crate::services::ec2::listing::{get, live, own_id, Item};
 use crate::services::ec2::net::{VPCS, VPC_ATTRIBUTES};
 
 pub const NAME: &str = "aws_vpc";
@@ -98,10 +99,10 @@ pub fn canonical(i: &Item) -> Attrs {
     m
 }
 
-fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = get(i, "VpcId");
     // Adopted by aws_default_vpc: that type's, not an aws_vpc.
-    if of_type(desired, "aws_default_vpc").any(|d| d.id == id) {
+    if desired.has("aws_default_vpc", id) {
         return vec![];
     }
     let mut l = live(id, canonical(i));
@@ -145,7 +146,7 @@ mod tests {
         .clone();
         let d = project(&s, &ProjectContext::default());
         assert_eq!(d, canonical(&recorded));
-        let got = extract(&recorded, &[]);
+        let got = extract(&recorded, &DesiredSet::new(&[]));
         assert_eq!(got.len(), 1);
         assert!(!got[0].1.auto_created);
         let mut changed = recorded.clone();
@@ -162,7 +163,7 @@ mod tests {
             .as_object()
             .unwrap()
             .clone();
-        assert!(extract(&i, &[])[0].1.auto_created);
+        assert!(extract(&i, &DesiredSet::new(&[]))[0].1.auto_created);
     }
 
     #[test]

@@ -10,11 +10,12 @@
 //! unmanaged unless `--strict`. No reconciler call.
 
 use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::{effective_tags, string_or_empty, strings};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{get, live, own_id, Item};
 use crate::services::ec2::net2::DHCP_OPTIONS;
 
@@ -143,7 +144,7 @@ pub fn is_aws_default(i: &Item) -> bool {
             .is_none_or(|d| *d == "ec2.internal" || d.ends_with(".compute.internal"))
 }
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = get(i, "DhcpOptionsId");
     let mut l = live(id, canonical(i));
     l.auto_created = is_aws_default(i);
@@ -172,7 +173,7 @@ mod tests {
                 "domain-name-servers": ["10.0.0.2", "AmazonProvidedDNS"],
                 "netbios-node-type": ["2"], "ntp-servers": ["10.0.0.3"]},
             "Tags": {"Name": "corp"}}));
-        let got = extract(&i, &[]);
+        let got = extract(&i, &DesiredSet::new(&[]));
         assert_eq!(got[0].1.attrs, d.attrs);
         assert!(!got[0].1.auto_created);
         // Resolvers reordered: drift (the order is the lookup order).
@@ -189,11 +190,14 @@ mod tests {
         for domain in ["ec2.internal", "eu-west-1.compute.internal"] {
             let i = item(json!({"DhcpOptionsId": "dopt-d", "DhcpConfigurations": {
                 "domain-name": [domain], "domain-name-servers": ["AmazonProvidedDNS"]}, "Tags": {}}));
-            assert!(extract(&i, &[])[0].1.auto_created, "{domain}");
+            assert!(
+                extract(&i, &DesiredSet::new(&[]))[0].1.auto_created,
+                "{domain}"
+            );
         }
         let i = item(json!({"DhcpOptionsId": "dopt-2", "DhcpConfigurations": {
             "domain-name": ["corp"], "domain-name-servers": ["AmazonProvidedDNS"]}, "Tags": {}}));
-        assert!(!extract(&i, &[])[0].1.auto_created);
+        assert!(!extract(&i, &DesiredSet::new(&[]))[0].1.auto_created);
     }
 
     #[test]

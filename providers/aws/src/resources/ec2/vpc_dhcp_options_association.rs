@@ -4,11 +4,12 @@
 //! discoverable. No reconciler call.
 
 use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::string_or_empty;
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{get, live, Item};
 use crate::services::ec2::net::VPCS;
 
@@ -63,10 +64,10 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
     m
 }
 
-fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = get(i, "VpcId");
     // Only VPCs an association names (every VPC has a set).
-    if !desired.iter().any(|d| d.rtype == NAME && d.id == id) {
+    if !desired.has(NAME, id) {
         return vec![];
     }
     let mut m = Map::new();
@@ -92,7 +93,7 @@ mod tests {
         );
         assert_eq!(d.id, "vpc-1");
         let i = item(json!({"VpcId": "vpc-1", "DhcpOptionsId": "dopt-2"}));
-        let got = extract(&i, std::slice::from_ref(&d));
+        let got = extract(&i, &DesiredSet::new(std::slice::from_ref(&d)));
         assert_eq!(got[0].1.attrs["dhcp_options_id"], json!("dopt-2"));
     }
 }

@@ -7,13 +7,14 @@
 //! (`RequesterManaged`) are not unmanaged. No reconciler call.
 
 use driftd_core::registry::{AttrSpec, DefaultRule, EditorHint, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::{as_bool, effective_tags, string_or_empty, string_set, strings};
 use crate::policy::canonical_policy;
 use crate::registry::{AwsType, Source};
 use crate::resources::s3::bucket_policy::POLICY_REFUSAL;
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{attr, get, live, Item};
 use crate::services::ec2::net2::VPC_ENDPOINTS;
 
@@ -127,7 +128,7 @@ pub fn canonical(i: &Item) -> Attrs {
     m
 }
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     if matches!(
         get(i, "State").to_ascii_lowercase().as_str(),
         "deleted" | "failed"
@@ -177,7 +178,7 @@ mod tests {
     #[test]
     fn state_and_recorded_answer_agree() {
         let d = desired(NAME, "vpce-1", gateway_state());
-        let got = extract(&recorded(), &[]);
+        let got = extract(&recorded(), &DesiredSet::new(&[]));
         assert_eq!(got[0].1.attrs, d.attrs);
         assert!(got[0].1.owned_by_service.is_none());
     }
@@ -191,7 +192,7 @@ mod tests {
             json!(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}"#),
         );
         i.insert("RouteTableIds".into(), json!(["rtb-1"]));
-        let l = &extract(&i, &[])[0].1.attrs;
+        let l = &extract(&i, &DesiredSet::new(&[]))[0].1.attrs;
         assert_ne!(l["policy"], d.attrs["policy"]);
         assert_eq!(l["route_table_ids"], json!(["rtb-1"]));
     }
@@ -201,12 +202,15 @@ mod tests {
         for st in ["deleted", "failed", "Deleted"] {
             let mut i = recorded();
             i.insert("State".into(), json!(st));
-            assert!(extract(&i, &[]).is_empty(), "{st}");
+            assert!(extract(&i, &DesiredSet::new(&[])).is_empty(), "{st}");
         }
         let mut i = recorded();
         i.insert("State".into(), json!("pendingAcceptance"));
         i.insert("RequesterManaged".into(), json!(true));
-        assert!(extract(&i, &[])[0].1.owned_by_service.is_some());
+        assert!(extract(&i, &DesiredSet::new(&[]))[0]
+            .1
+            .owned_by_service
+            .is_some());
     }
 
     /// Attributes the state does not have are not compared (an old state

@@ -5,11 +5,12 @@
 //! No reconciler call.
 
 use driftd_core::registry::{AttrSpec, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::string_or_empty;
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{attr, get, live, Item};
 use crate::services::ec2::net::VPCS;
 
@@ -50,7 +51,7 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
     m
 }
 
-fn extract(i: &Item, _: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, _: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let vpc = get(i, "VpcId");
     let primary = get(i, "CidrBlock");
     i.get("CidrBlockAssociationSet")
@@ -93,7 +94,7 @@ mod tests {
                 {"AssociationId": "vpc-cidr-assoc-1", "CidrBlock": "10.0.0.0/16", "State": "associated"},
                 {"AssociationId": "vpc-cidr-assoc-2", "CidrBlock": "10.1.0.0/16", "State": "associated"},
                 {"AssociationId": "vpc-cidr-assoc-3", "CidrBlock": "10.2.0.0/16", "State": "disassociated"}]}));
-        let got = extract(&i, &[]);
+        let got = extract(&i, &DesiredSet::new(&[]));
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1.attrs, d.attrs);
     }

@@ -7,11 +7,12 @@
 //! a while). No reconciler call.
 
 use driftd_core::registry::{AttrSpec, DefaultRule, Fix, ProjectContext, ResourceType};
-use driftd_core::{Attrs, Desired, Live, Shape, StateResource};
+use driftd_core::{Attrs, Live, Shape, StateResource};
 use serde_json::{json, Map, Value};
 
 use crate::normalize::{effective_tags, string_or_empty};
 use crate::registry::{AwsType, Source};
+use crate::services::ec2::listing::DesiredSet;
 use crate::services::ec2::listing::{attr, get, live, of_type, own_id, Item};
 use crate::services::ec2::net2::VPC_PEERING_CONNECTIONS;
 
@@ -106,7 +107,7 @@ pub fn canonical(i: &Item, accepter_view: bool) -> Attrs {
     m
 }
 
-fn extract(i: &Item, desired: &[Desired]) -> Vec<(String, Live)> {
+fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     if matches!(
         get(i, "Status"),
         "deleted" | "rejected" | "failed" | "expired"
@@ -144,16 +145,24 @@ mod tests {
     #[test]
     fn state_and_recorded_answer_agree() {
         let d = desired(NAME, "pcx-1", state());
-        let got = extract(&recorded("active"), std::slice::from_ref(&d));
+        let got = extract(
+            &recorded("active"),
+            &DesiredSet::new(std::slice::from_ref(&d)),
+        );
         assert_eq!(got[0].1.attrs, d.attrs);
     }
 
     #[test]
     fn gone_statuses_are_missing_pending_is_live() {
         for st in ["deleted", "rejected", "failed", "expired"] {
-            assert!(extract(&recorded(st), &[]).is_empty(), "{st}");
+            assert!(
+                extract(&recorded(st), &DesiredSet::new(&[])).is_empty(),
+                "{st}"
+            );
         }
-        let l = &extract(&recorded("pending-acceptance"), &[])[0].1.attrs;
+        let l = &extract(&recorded("pending-acceptance"), &DesiredSet::new(&[]))[0]
+            .1
+            .attrs;
         assert_eq!(l["accept_status"], json!("pending-acceptance"));
     }
 
@@ -164,7 +173,10 @@ mod tests {
         s["peer_vpc_id"] = json!("vpc-a");
         s["peer_owner_id"] = json!("111111111111");
         let d = desired(NAME, "pcx-1", s);
-        let got = extract(&recorded("active"), std::slice::from_ref(&d));
+        let got = extract(
+            &recorded("active"),
+            &DesiredSet::new(std::slice::from_ref(&d)),
+        );
         assert_eq!(got[0].1.attrs, d.attrs);
     }
 

@@ -8,11 +8,12 @@
 use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_ec2::Client;
+#[cfg(test)]
 use driftd_core::Desired;
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
-use super::listing::{filter, get, s, Item, Listing};
+use super::listing::{filter, get, s, DesiredSet, Item, Listing};
 use super::{InstanceFacts, SharedInstances};
 use crate::resources::ec2::{
     ebs_snapshot, ebs_volume, image, key_pair, launch_template, network_interface, placement_group,
@@ -96,19 +97,17 @@ pub fn volume_item(v: &aws_sdk_ec2::types::Volume) -> Item {
 fn root_volumes<'a>(
     client: &'a Client,
     items: &'a mut [Item],
-    desired: &'a [Desired],
+    desired: &'a DesiredSet<'a>,
     _concurrency: usize,
     shared: &'a SharedInstances,
 ) -> BoxFuture<'a, Result<(), String>> {
     Box::pin(async move {
         let named: BTreeSet<&str> = desired
-            .iter()
-            .filter(|d| d.rtype == ebs_volume::NAME)
+            .of_type(ebs_volume::NAME)
             .map(|d| d.id.as_str())
             .chain(
                 desired
-                    .iter()
-                    .filter(|d| d.rtype == crate::resources::ec2::volume_attachment::NAME)
+                    .of_type(crate::resources::ec2::volume_attachment::NAME)
                     .map(|d| super::listing::attr(d, "volume_id")),
             )
             .collect();
@@ -316,7 +315,7 @@ fn read_launch_templates(
 fn latest_versions<'a>(
     client: &'a Client,
     items: &'a mut [Item],
-    _desired: &'a [Desired],
+    _desired: &'a DesiredSet<'a>,
     _concurrency: usize,
     _instances: &'a SharedInstances,
 ) -> BoxFuture<'a, Result<(), String>> {
@@ -579,7 +578,7 @@ mod tests {
     }
 
     fn filter_of(d: &[Desired], discover: bool, l: &Listing) -> Option<Option<BTreeSet<String>>> {
-        plans(d, discover)
+        plans(&DesiredSet::new(d), discover)
             .into_iter()
             .find(|p| std::ptr::eq(p.listing, l))
             .map(|p| p.filter)
@@ -590,7 +589,9 @@ mod tests {
     /// attachments, ENIs by ENIs and group attachments.
     #[test]
     fn compute_listings_are_planned_once_and_filtered_by_parent() {
-        assert!(plans(&[], false).iter().all(|p| !p.needed()));
+        assert!(plans(&DesiredSet::new(&[]), false)
+            .iter()
+            .all(|p| !p.needed()));
         let d = vec![
             desired("aws_ebs_volume", "vol-1", json!({})),
             desired(
@@ -692,7 +693,7 @@ mod tests {
                 )
             })
             .collect();
-        let plan = plans(&d, true)
+        let plan = plans(&DesiredSet::new(&d), true)
             .into_iter()
             .find(|p| std::ptr::eq(p.listing, &INSTANCE_STATES))
             .unwrap();
@@ -710,8 +711,11 @@ mod tests {
             &[("i-1", "running"), ("i-2", "stopped"), ("i-3", "pending")],
             &[],
         ))));
-        let items = plan.run(&client, &d, 4, &shared).await.unwrap();
-        let live = plan.extract(&items, &d);
+        let items = plan
+            .run(&client, &DesiredSet::new(&d), 4, &shared)
+            .await
+            .unwrap();
+        let live = plan.extract(&items, &DesiredSet::new(&d));
         let (_, states) = &live[0];
         let got: Vec<(&str, &Value)> = states
             .iter()
@@ -731,7 +735,10 @@ mod tests {
         let (client, calls) = closed_client().await;
         let (d, plan) = instance_states_plan(&["i-1"]);
         let shared = SharedInstances::ready(Err("DescribeInstances: throttled".into()));
-        let e = plan.run(&client, &d, 4, &shared).await.unwrap_err();
+        let e = plan
+            .run(&client, &DesiredSet::new(&d), 4, &shared)
+            .await
+            .unwrap_err();
         assert_eq!(e, "DescribeInstances: throttled");
         assert_eq!(describe_instances(&calls), 0);
     }
@@ -743,7 +750,7 @@ mod tests {
         let (client, calls) = closed_client().await;
         let (d, plan) = instance_states_plan(&["i-1"]);
         let e = plan
-            .run(&client, &d, 4, &SharedInstances::none())
+            .run(&client, &DesiredSet::new(&d), 4, &SharedInstances::none())
             .await
             .unwrap_err();
         assert!(e.starts_with("DescribeInstances: "), "{e}");
@@ -781,13 +788,15 @@ mod tests {
             &[("i-1", "running"), ("i-2", "stopped")],
             &["vol-root", "vol-data", "vol-of-another"],
         ))));
-        enrich(&client, &mut items, &[], 4, &shared).await.unwrap();
+        enrich(&client, &mut items, &DesiredSet::new(&[]), 4, &shared)
+            .await
+            .unwrap();
         assert_eq!(roots(&items), vec!["vol-root", "vol-data"]);
         assert_eq!(describe_instances(&calls), 0, "{:?}", calls.by_operation());
 
         // Its error is the volumes' error.
         let shared = SharedInstances::ready(Err("DescribeInstances: denied".into()));
-        let e = enrich(&client, &mut items, &[], 4, &shared)
+        let e = enrich(&client, &mut items, &DesiredSet::new(&[]), 4, &shared)
             .await
             .unwrap_err();
         assert_eq!(e, "DescribeInstances: denied");
@@ -815,7 +824,7 @@ mod tests {
             ("vol-z", "i-1", SharedInstances::none()),
         ] {
             let mut items = vec![volume("vol-root", "i-1"), volume(vol, instance)];
-            let e = enrich(&client, &mut items, &[], 4, &shared)
+            let e = enrich(&client, &mut items, &DesiredSet::new(&[]), 4, &shared)
                 .await
                 .unwrap_err();
             assert!(e.starts_with("DescribeInstances: "), "{e}");
@@ -825,9 +834,15 @@ mod tests {
         // Named by the state: no question, facts or not.
         let d = vec![desired("aws_ebs_volume", "vol-x", json!({}))];
         let mut items = vec![volume("vol-x", "i-9")];
-        enrich(&client, &mut items, &d, 4, &SharedInstances::none())
-            .await
-            .unwrap();
+        enrich(
+            &client,
+            &mut items,
+            &DesiredSet::new(&d),
+            4,
+            &SharedInstances::none(),
+        )
+        .await
+        .unwrap();
         assert_eq!(describe_instances(&calls), n);
     }
 

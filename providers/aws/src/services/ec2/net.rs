@@ -3,12 +3,11 @@
 
 use aws_sdk_ec2::types::VpcAttributeName;
 use aws_sdk_ec2::Client;
-use driftd_core::Desired;
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
-use super::listing::{get, s, tags, Item, Listing};
+use super::listing::{get, s, tags, DesiredSet, Item, Listing};
 
 // ---- DescribeVpcs (+ DescribeVpcAttribute where the state sets enable_dns_*) ----
 
@@ -85,7 +84,7 @@ pub const VPC_ATTRIBUTES: &[(&str, &str)] = &[
 fn vpc_attributes<'a>(
     client: &'a Client,
     items: &'a mut [Item],
-    desired: &'a [Desired],
+    desired: &'a DesiredSet<'a>,
     concurrency: usize,
     _instances: &'a super::SharedInstances,
 ) -> BoxFuture<'a, Result<(), String>> {
@@ -94,9 +93,10 @@ fn vpc_attributes<'a>(
         for (i, item) in items.iter().enumerate() {
             let id = get(item, "VpcId");
             for (attr, field) in VPC_ATTRIBUTES {
-                if desired
+                if VPC_TYPES
                     .iter()
-                    .any(|d| d.id == id && d.attrs.contains_key(*attr) && is_vpc_type(&d.rtype))
+                    .flat_map(|t| desired.with_id(t, id))
+                    .any(|d| d.attrs.contains_key(*attr))
                 {
                     calls.push((i, id.to_string(), *field as &'static str));
                 }
@@ -141,9 +141,8 @@ async fn vpc_attribute(
     Ok((i, field, v.unwrap_or(false)))
 }
 
-fn is_vpc_type(t: &str) -> bool {
-    t == "aws_vpc" || t == "aws_default_vpc"
-}
+/// The types whose desired form may set a VPC attribute.
+const VPC_TYPES: [&str; 2] = ["aws_vpc", "aws_default_vpc"];
 
 /// `Some(v)` as JSON, `None` as null (an item field AWS did not send).
 fn opt<T: Into<Value>>(v: Option<T>) -> Value {
