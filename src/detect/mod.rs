@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use driftd_aws::{ApiCalls, AwsSchema, ClientOptions, Target};
 use driftd_core::{Desired, Schema};
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::config::{Config, StackConfig};
 use crate::report::*;
@@ -213,6 +213,11 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         .cloned()
         .collect();
     let filtered_out = scope::load_all(left_out, options, calls, &config.scan).await;
+    debug!(
+        stacks = loaded.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "state loaded"
+    );
     // Parsing built and dropped every raw form: give those pages back once,
     // before the reads (not per scope: a trim walks the whole heap).
     crate::mem::release();
@@ -265,6 +270,11 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         t.abort();
     }
     progress.finish();
+    debug!(
+        scopes = results.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "scopes read"
+    );
     let mut rescanned: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     if options.narrow.is_some() {
         for read in &results {

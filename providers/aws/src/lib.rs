@@ -369,9 +369,17 @@ impl AwsReader {
                     put(&mut inv, t, Ok(live));
                 }
                 // One bucket's failed read: that bucket's resources only.
+                let managed: BTreeSet<(&str, &str)> = if read.failed.is_empty() {
+                    BTreeSet::new()
+                } else {
+                    s3_res
+                        .iter()
+                        .map(|d| (d.id.as_str(), d.rtype.as_str()))
+                        .collect()
+                };
                 for (bucket, reason) in read.failed {
                     for &t in &s3_types {
-                        if s3_res.iter().any(|d| d.id == bucket && d.rtype == t) {
+                        if managed.contains(&(bucket.as_str(), t)) {
                             inv.failed
                                 .entry(t.to_string())
                                 .or_default()

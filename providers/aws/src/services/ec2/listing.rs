@@ -148,7 +148,17 @@ impl<'a> DesiredSet<'a> {
 
 /// Whether a type is read from a shared listing (its ids are indexed).
 fn listed(rtype: &str) -> bool {
-    crate::registry::get(rtype).is_some_and(|t| ec2_list(t).is_some())
+    static LISTED: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    LISTED
+        .get_or_init(|| {
+            TYPES
+                .iter()
+                .filter(|t| ec2_list(t).is_some())
+                .map(|t| t.info.name)
+                .collect()
+        })
+        .contains(rtype)
 }
 
 /// One listing to make in a scope and the types it serves.
