@@ -38,10 +38,12 @@ pub(super) fn scope(
         let report = &mut reports[*si];
         let ignore = &stack_ignores[*si];
         report.counts.managed += 1;
-        managed_ids
-            .entry(stack.name.clone())
-            .or_default()
-            .insert(d.id.clone(), d.address.clone());
+        // The stack's name copied once per stack, not once per resource.
+        let ids = match managed_ids.get_mut(&stack.name) {
+            Some(ids) => ids,
+            None => managed_ids.entry(stack.name.clone()).or_default(),
+        };
+        ids.insert(d.id.clone(), d.address.clone());
         if ignore.ignores_resource(&d.rtype, &d.id) {
             report.counts.ignored += 1;
             continue;
