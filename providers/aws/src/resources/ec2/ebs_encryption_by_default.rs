@@ -60,7 +60,8 @@ pub fn live(enabled: bool) -> Attrs {
 /// The scope's one answer, for every such resource the state declares.
 fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let on = i.get("EbsEncryptionByDefault") == Some(&json!(true));
-    listing::of_type(desired, NAME)
+    desired
+        .of_type(NAME)
         .map(|d| (d.id.clone(), listing::live(&d.id, live(on))))
         .collect()
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::normalize::{effective_tags, string_or_empty};
 use crate::registry::{AwsType, Source};
 use crate::services::ec2::listing::DesiredSet;
-use crate::services::ec2::listing::{attr, get, live, of_type, own_id, Item};
+use crate::services::ec2::listing::{attr, get, live, own_id, Item};
 use crate::services::ec2::net::ADDRESSES;
 
 pub const NAME: &str = "aws_eip";
@@ -86,7 +86,9 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
 
 /// An address associated through `aws_eip_association`: compared there.
 fn has_association(alloc: &str, desired: &DesiredSet<'_>) -> bool {
-    of_type(desired, "aws_eip_association").any(|d| attr(d, "allocation_id") == alloc)
+    desired
+        .of_type("aws_eip_association")
+        .any(|d| attr(d, "allocation_id") == alloc)
 }
 
 pub fn settle(d: &mut Desired, all: &DesiredSet<'_>) {

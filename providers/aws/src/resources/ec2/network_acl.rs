@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 use crate::normalize::{as_i64, effective_tags, string_or_empty, string_set, strings};
 use crate::registry::{AwsType, Source};
 use crate::services::ec2::listing::DesiredSet;
-use crate::services::ec2::listing::{attr, get, live, of_type, own_id, Item};
+use crate::services::ec2::listing::{attr, get, live, own_id, Item};
 use crate::services::ec2::net::NETWORK_ACLS;
 
 pub const NAME: &str = "aws_network_acl";
@@ -165,7 +165,8 @@ pub fn aws_rule(number: i64) -> bool {
 
 /// Rules (`"ingress"`/`"egress"`, number) of `acl` owned by `aws_network_acl_rule`.
 pub fn owned_rules(acl: &str, desired: &DesiredSet<'_>) -> BTreeSet<(&'static str, String)> {
-    of_type(desired, "aws_network_acl_rule")
+    desired
+        .of_type("aws_network_acl_rule")
         .filter(|d| attr(d, "network_acl_id") == acl)
         .map(|d| {
             let egress = d.attrs.get("egress") == Some(&json!(true));
@@ -179,7 +180,8 @@ pub fn owned_rules(acl: &str, desired: &DesiredSet<'_>) -> BTreeSet<(&'static st
 
 /// Subnets associated through `aws_network_acl_association` resources.
 pub fn owned_subnets<'a>(desired: &DesiredSet<'a>) -> BTreeSet<&'a str> {
-    of_type(desired, "aws_network_acl_association")
+    desired
+        .of_type("aws_network_acl_association")
         .map(|d| attr(d, "subnet_id"))
         .collect()
 }

@@ -162,11 +162,11 @@ pub fn service_owner(e: &NetworkInterface) -> Option<String> {
 fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let id = listing::get(i, "NetworkInterfaceId");
     let mut attrs = canonical(i);
-    let owned: Vec<String> =
-        listing::of_type(desired, super::network_interface_sg_attachment::NAME)
-            .filter(|d| listing::attr(d, "network_interface_id") == id)
-            .map(|d| listing::attr(d, "security_group_id").to_string())
-            .collect();
+    let owned: Vec<String> = desired
+        .of_type(super::network_interface_sg_attachment::NAME)
+        .filter(|d| listing::attr(d, "network_interface_id") == id)
+        .map(|d| listing::attr(d, "security_group_id").to_string())
+        .collect();
     if !owned.is_empty() {
         let want: Vec<String> = desired
             .get(NAME, id)

@@ -103,7 +103,8 @@ fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    listing::of_type(desired, NAME)
+    desired
+        .of_type(NAME)
         .filter(|d| listing::attr(d, "network_interface_id") == eni)
         .filter_map(|d| {
             live(&d.attrs, eni, &groups).map(|a| (d.id.clone(), listing::live(&d.id, a)))

@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 use crate::normalize::{effective_tags, string_or_empty, string_set, strings};
 use crate::registry::{AwsType, Source};
 use crate::services::ec2::listing::DesiredSet;
-use crate::services::ec2::listing::{attr, get, live, of_type, own_id, Item};
+use crate::services::ec2::listing::{attr, get, live, own_id, Item};
 use crate::services::ec2::net::ROUTE_TABLES;
 
 pub const NAME: &str = "aws_route_table";
@@ -193,7 +193,8 @@ pub fn project(r: &StateResource, _: &ProjectContext) -> Attrs {
 
 /// Destinations of `rtb` owned by standalone `aws_route` resources.
 pub fn owned_by_routes(rtb: &str, desired: &DesiredSet<'_>) -> BTreeSet<String> {
-    of_type(desired, super::route::NAME)
+    desired
+        .of_type(super::route::NAME)
         .filter(|d| attr(d, "route_table_id") == rtb)
         .map(|d| {
             destination(

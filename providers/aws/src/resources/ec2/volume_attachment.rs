@@ -87,7 +87,8 @@ pub fn live(desired: &Attrs, v: &Item) -> Option<Attrs> {
 /// The attachments the state declares on this listed volume that it still has.
 fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
     let vol = listing::get(i, "VolumeId");
-    listing::of_type(desired, NAME)
+    desired
+        .of_type(NAME)
         .filter(|d| listing::attr(d, "volume_id") == vol)
         .filter_map(|d| live(&d.attrs, i).map(|a| (d.id.clone(), listing::live(&d.id, a))))
         .collect()

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::normalize::{effective_tags, string_or_empty};
 use crate::registry::{AwsType, Source};
 use crate::services::ec2::listing::DesiredSet;
-use crate::services::ec2::listing::{attr, get, live, of_type, own_id, Item};
+use crate::services::ec2::listing::{attr, get, live, own_id, Item};
 use crate::services::ec2::net2::VPC_PEERING_CONNECTIONS;
 
 pub const NAME: &str = "aws_vpc_peering_connection";
@@ -115,7 +115,7 @@ fn extract(i: &Item, desired: &DesiredSet<'_>) -> Vec<(String, Live)> {
         return vec![];
     }
     let id = get(i, "VpcPeeringConnectionId");
-    let accepter_view = of_type(desired, NAME).any(|d| {
+    let accepter_view = desired.of_type(NAME).any(|d| {
         d.id == id
             && attr(d, "vpc_id") == side(i, "AccepterVpcInfo", "VpcId")
             && attr(d, "vpc_id") != side(i, "RequesterVpcInfo", "VpcId")
