@@ -225,26 +225,13 @@ fn load_local(path: &Path, stream: bool, tx: &tokio::sync::mpsc::Sender<RawFile>
         send(read_local(path, stream).map(|b| (shown, b)));
         return;
     }
-    let root = literal_prefix(&shown).to_string();
-    let mut files = Vec::new();
-    if let Err(e) = walk(
-        Path::new(if root.is_empty() { "." } else { &root }),
-        &mut files,
-    ) {
-        send(Err(format!("{shown}: cannot list {root}: {e}")));
-        return;
-    }
-    let pattern = PathPattern::new(&shown);
-    let mut matched: Vec<String> = files
-        .into_iter()
-        .map(|p| p.display().to_string())
-        .filter(|p| pattern.matches(p))
-        .collect();
-    matched.sort();
-    if matched.is_empty() {
-        send(Err(format!("{shown}: no state file matches this pattern")));
-        return;
-    }
+    let matched = match matching(&shown) {
+        Ok(m) => m,
+        Err(e) => {
+            send(Err(e));
+            return;
+        }
+    };
     for p in matched {
         let file = read_local(Path::new(&p), stream).map(|b| (p, b));
         let failed = file.is_err();
@@ -252,6 +239,66 @@ fn load_local(path: &Path, stream: bool, tx: &tokio::sync::mpsc::Sender<RawFile>
             return;
         }
     }
+}
+
+/// The files a glob matches, sorted; none is an error.
+fn matching(shown: &str) -> Result<Vec<String>, String> {
+    let root = literal_prefix(shown).to_string();
+    let mut files = Vec::new();
+    walk(
+        Path::new(if root.is_empty() { "." } else { &root }),
+        &mut files,
+    )
+    .map_err(|e| format!("{shown}: cannot list {root}: {e}"))?;
+    let pattern = PathPattern::new(shown);
+    let mut matched: Vec<String> = files
+        .into_iter()
+        .map(|p| p.display().to_string())
+        .filter(|p| pattern.matches(p))
+        .collect();
+    matched.sort();
+    if matched.is_empty() {
+        return Err(format!("{shown}: no state file matches this pattern"));
+    }
+    Ok(matched)
+}
+
+/// A state file larger than this is not read whole by the first pass
+/// ([`skim_local`]): the pass is skipped, and its scope's calls wait for
+/// the full parse as they would without it.
+pub const SKIM_MAX_BYTES: u64 = 256 << 20;
+
+/// The current managed resources of `types` in the plain local state files
+/// of `location`, by a first, quick pass over each ([`state::skim`]), run on
+/// the caller's thread. `None` when a file is not one that pass reads (an S3
+/// location, a file that is missing, over [`SKIM_MAX_BYTES`], encrypted or
+/// invalid): the scan then decides those calls from the full parse, which
+/// also reports what is wrong.
+pub fn skim_local(
+    location: &StateLocation,
+    types: &'static [&'static str],
+    schema: &AwsSchema,
+) -> Option<Vec<driftd_core::StateResource>> {
+    let StateLocation::Local(path) = location else {
+        return None;
+    };
+    let shown = path.display().to_string();
+    let files = if has_wildcard(&shown) {
+        matching(&shown).ok()?
+    } else {
+        vec![shown]
+    };
+    let mut out = Vec::new();
+    for f in files {
+        let (mut file, len) = open_regular(Path::new(&f)).ok()?;
+        if len > SKIM_MAX_BYTES {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
+        out.extend(state::skim(&f, &bytes, types, schema)?);
+    }
+    Some(out)
 }
 
 async fn load_s3(

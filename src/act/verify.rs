@@ -34,6 +34,7 @@ pub async fn verify(
         concurrency,
         split: Default::default(),
         early: Default::default(),
+        early_vpcs: Default::default(),
     };
     let desired = [detail.desired.clone()];
     let inv = reader

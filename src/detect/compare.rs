@@ -33,6 +33,8 @@ pub(super) fn scope(
         inventory,
         ..
     } = read;
+    // The last type's read: a scope's resources come type by type.
+    let mut last: Option<(&str, Option<&TypeRead>)> = None;
     for ((si, sensitive_paths), d) in stacks.iter().zip(sensitive).zip(desired) {
         let stack = &loaded[*si].stack;
         let report = &mut reports[*si];
@@ -69,7 +71,14 @@ pub(super) fn scope(
                 own_failure = TypeRead::Failed(driftd_core::ReadError::classify(e.clone()));
                 Some(&own_failure)
             }
-            None => inventory.get(&d.rtype),
+            None => match last {
+                Some((t, read)) if t == d.rtype => read,
+                _ => {
+                    let read = inventory.get(&d.rtype);
+                    last = Some((d.rtype.as_str(), read));
+                    read
+                }
+            },
         };
         match read {
             None => {

@@ -198,8 +198,9 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
         BTreeSet::new()
     };
     progress.say(&format!("loading state of {} stack(s)", stacks.len()));
+    let scanned = stacks.clone();
     let (early, mut loaded) = tokio::join!(
-        scope::start_early(config, options, calls, early_keys),
+        scope::start_early(config, options, calls, early_keys, &scanned),
         scope::load_all(stacks, options, calls, &config.scan)
     );
     let mut others = scope::load_all(sharded_out, options, calls, &config.scan).await;

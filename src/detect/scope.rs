@@ -393,22 +393,91 @@ pub(super) struct Early {
 /// Connect a reader for each scope in `keys` and start its full instance
 /// listing: scopes that will discover unmanaged resources (unless a state of
 /// theirs fails to load), read while the state is parsed.
+///
+/// Each also starts its VPC listing with the `DescribeVpcAttribute` calls
+/// its state decides, from a first pass over its stacks' states
+/// ([`skim_scope`]) while the full parse goes on: those calls are paced by
+/// the action's token bucket (100 VPCs: 200 calls, about 6 s), so they are
+/// the long pole of a scope with many VPCs.
 pub(super) async fn start_early(
     config: &Config,
     options: &ScanOptions,
     calls: &ApiCalls,
     keys: BTreeSet<ScopeKey>,
+    stacks: &[StackConfig],
 ) -> BTreeMap<ScopeKey, Early> {
     let connect = keys.into_iter().map(|key| async move {
+        let skim = skim_scope(stacks, &key, config);
         let calls = calls.child();
         let reader = connect(&key, config, options, &calls).await;
         reader.start_instance_listing();
+        if let Some(desired) = skim.await {
+            reader.start_vpc_listing(desired);
+        }
         (key, Early { calls, reader })
     });
     futures::future::join_all(connect)
         .await
         .into_iter()
         .collect()
+}
+
+/// The [`driftd_aws::EARLY_TYPES`] resources of the stacks covering `key`,
+/// by a first pass over their states on a thread of its own
+/// ([`source::skim_local`]), within `scan.state_timeout`. `None` (the scope's
+/// calls then wait for the full parse, as without it) when a stack covering
+/// it has a state that pass does not read: on S3, encrypted, or not a
+/// valid plain state. A resource of another region of the stack is in it
+/// too; it is never listed here, so it adds no call.
+fn skim_scope(
+    stacks: &[StackConfig],
+    key: &ScopeKey,
+    config: &Config,
+) -> impl std::future::Future<Output = Option<Vec<Desired>>> {
+    let covering: Vec<StackConfig> = stacks
+        .iter()
+        .filter(|s| s.regions.iter().any(|r| target(s, r) == *key))
+        .cloned()
+        .collect();
+    let readable = !covering.is_empty()
+        && covering.iter().all(|s| {
+            s.encryption.is_none()
+                && s.sources
+                    .iter()
+                    .all(|l| matches!(l, StateLocation::Local(_)))
+        });
+    let schema = AwsSchema {
+        instance_attribute_reads: config.scan.instance_attribute_reads,
+    };
+    let timeout = config.scan.state_timeout;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if readable {
+        // A thread of its own, as the full parse's: a file system that
+        // never answers holds only this thread, and the wait below ends.
+        let spawned = std::thread::Builder::new()
+            .name("driftd-state-skim".into())
+            .spawn(move || {
+                let mut found = Vec::new();
+                for s in &covering {
+                    for l in &s.sources {
+                        match source::skim_local(l, driftd_aws::EARLY_TYPES, &schema) {
+                            Some(r) => found.extend(r),
+                            None => return,
+                        }
+                    }
+                }
+                let _ = tx.send(schema.desired(&found));
+            });
+        if spawned.is_err() {
+            tracing::debug!("cannot start the state's first pass");
+        }
+    }
+    async move {
+        if !readable {
+            return None;
+        }
+        tokio::time::timeout(timeout, rx).await.ok()?.ok()
+    }
 }
 
 /// Read each scope once, a few scopes at a time; `early`: the scopes

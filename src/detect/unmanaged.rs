@@ -20,7 +20,8 @@ use super::ScanOptions;
 /// bucket name is global, so one managed in any region is not unmanaged.
 /// (Borrowed from the reads: at 100,000 instances, copies of every id were
 /// 300,000 allocations made after the last read.)
-pub(super) type ManagedAnywhere<'a> = HashSet<(Option<&'a str>, &'a str, &'a str)>;
+pub(super) type ManagedAnywhere<'a> =
+    HashSet<(Option<&'a str>, &'a str, &'a str), foldhash::fast::RandomState>;
 
 pub(super) fn managed_anywhere<'a>(
     schema: &AwsSchema,

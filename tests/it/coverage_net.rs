@@ -990,3 +990,94 @@ async fn network_missing_and_unmanaged() {
         r.to_text()
     );
 }
+
+/// With unmanaged detection a scope starts its `DescribeVpcAttribute` calls
+/// from a first pass over its stacks' states, while the full parse goes on
+/// (`driftd_aws::AwsReader::start_vpc_listing`); without it they wait for
+/// the parse. Both make exactly the calls the state decides (one per VPC and
+/// attribute the state sets, across the scope's stacks: a second stack's VPC
+/// that sets only `enable_dns_support` costs one) and report the same drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vpc_attribute_calls_started_early_are_the_ones_the_state_decides() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let n = seed(&c, &world::temp_dir("net-early")).await;
+    let ec2 = &c.ec2;
+    ec2.modify_vpc_attribute()
+        .vpc_id(&n.vpc)
+        .enable_dns_hostnames(AttributeBooleanValue::builder().value(false).build())
+        .send()
+        .await
+        .unwrap();
+    // A second stack of the same scope: one VPC, only one attribute in state.
+    let other = ec2
+        .create_vpc()
+        .cidr_block("10.77.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap()
+        .vpc_id
+        .unwrap();
+    let mut st = StateBuilder::default();
+    st.add(
+        None,
+        "aws_vpc",
+        "other",
+        None,
+        json!({"id": other, "cidr_block": "10.77.0.0/16", "instance_tenancy": "default",
+               "enable_dns_support": true, "tags": {}, "tags_all": {}}),
+    );
+    st.write(&n.dir.join("other.tfstate"));
+    let two_stacks = format!(
+        "{}\n[[stacks]]\nname = \"other\"\nstate = \"other.tfstate\"\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\n",
+        config(&moto.url),
+        moto.url
+    );
+    let mut reports = Vec::new();
+    for discover in [true, false] {
+        let text = two_stacks.replace("[scan]\n", &format!("[scan]\nunmanaged = {discover}\n"));
+        let cfg = driftd::config::parse(
+            &text,
+            &n.dir.join("driftd.toml"),
+            &driftd::env::MapEnv::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let calls = driftd::aws::ApiCalls::new();
+        let options = driftd::scan::ScanOptions {
+            client: crate::moto::client_options(),
+            ..Default::default()
+        };
+        let r = driftd::scan::run(&cfg, &options, &calls).await;
+        let by = calls.by_operation();
+        // main and the adopted default VPC: both attributes; other: one.
+        assert_eq!(
+            by.get("DescribeVpcAttribute"),
+            Some(&5),
+            "discover={discover}: {by:?}"
+        );
+        assert_eq!(
+            by.get("DescribeVpcs"),
+            Some(&1),
+            "discover={discover}: {by:?}"
+        );
+        let managed: Vec<String> = lines(&r)
+            .into_iter()
+            .filter(|l| !l.starts_with("unmanaged"))
+            .collect();
+        assert_eq!(
+            managed,
+            vec!["changed aws_vpc.main enable_dns_hostnames: true -> false".to_string()],
+            "discover={discover}: {}",
+            r.to_text()
+        );
+        assert!(
+            r.stacks.iter().all(|s| s.counts.unknown == 0),
+            "{}",
+            r.to_text()
+        );
+        reports.push(managed);
+    }
+    assert_eq!(reports[0], reports[1]);
+}

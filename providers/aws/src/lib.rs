@@ -50,7 +50,15 @@ pub struct AwsReader {
     /// The scope's full instance listing, when started before its state was
     /// loaded ([`AwsReader::start_instance_listing`]); taken by the read.
     pub early: std::sync::Mutex<Option<ec2::EarlyListing>>,
+    /// The scope's VPC listing and its attribute calls, when started before
+    /// its state was wholly parsed ([`AwsReader::start_vpc_listing`]).
+    pub early_vpcs: std::sync::Mutex<Option<ec2::listing::EarlyListing>>,
 }
+
+/// The types a quick first pass over a state looks for, so that a scope
+/// that lists in full can start the calls they decide before the state is
+/// wholly parsed ([`AwsReader::start_vpc_listing`]).
+pub const EARLY_TYPES: &[&str] = &ec2::net::VPC_TYPES;
 
 impl AwsReader {
     pub async fn connect(
@@ -65,6 +73,7 @@ impl AwsReader {
             concurrency,
             split: ec2::SplitListing::default(),
             early: Default::default(),
+            early_vpcs: Default::default(),
         }
     }
 
@@ -76,9 +85,27 @@ impl AwsReader {
         *self.early.lock().unwrap_or_else(|e| e.into_inner()) = Some(listing);
     }
 
-    /// Stop a listing started early (the read will not discover after all).
+    /// Start the region's full VPC listing now, with the `DescribeVpcAttribute`
+    /// calls that `desired` (the scope's [`EARLY_TYPES`] resources, found by a
+    /// first pass over its state) decides, for a read that will discover
+    /// unmanaged resources ([`ec2::listing::EarlyListing`]).
+    pub fn start_vpc_listing(&self, desired: Vec<Desired>) {
+        let listing = ec2::listing::EarlyListing::start(
+            &self.clients.ec2,
+            &ec2::net::VPCS,
+            desired,
+            self.concurrency,
+        );
+        *self.early_vpcs.lock().unwrap_or_else(|e| e.into_inner()) = Some(listing);
+    }
+
+    /// Stop the listings started early (the read will not discover after all).
     pub fn drop_instance_listing(&self) {
         self.early.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.early_vpcs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 }
 
@@ -194,19 +221,35 @@ impl AwsReader {
         };
         let shared = &shared;
         let early = self.early.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut early_vpcs = self
+            .early_vpcs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let early_lists: Vec<Option<ec2::listing::EarlyListing>> = plans
+            .iter()
+            .map(|p| {
+                early_vpcs
+                    .take_if(|e| std::ptr::eq(e.listing, p.listing))
+                    .filter(|_| p.filter.is_none())
+            })
+            .collect();
+        // An early listing no plan takes stops here.
+        drop(early_vpcs);
         // Each listing's types are cut out of it as soon as it is made,
         // while the instance listing (the long pole) goes on.
         let scope = &scope;
-        let listings = futures::future::join_all(plans.iter().map(|p| async move {
-            let items = within(
-                deadline,
-                p.listing.operation,
-                p.run(ec2, scope, self.concurrency, shared),
-            )
-            .await?;
-            let nat_enis = ec2::compute::nat_gateway_enis(&items);
-            Ok::<_, String>((p.extract(&items, scope), nat_enis))
-        }));
+        let listings =
+            futures::future::join_all(plans.iter().zip(early_lists).map(|(p, e)| async move {
+                let items = within(
+                    deadline,
+                    p.listing.operation,
+                    p.run_from(ec2, scope, self.concurrency, shared, e),
+                )
+                .await?;
+                let nat_enis = ec2::compute::nat_gateway_enis(&items);
+                Ok::<_, String>((p.extract(&items, scope), nat_enis))
+            }));
         let (inst, groups, vpc, s3, listed) = tokio::join!(
             within(
                 deadline,

@@ -291,6 +291,11 @@ impl InstanceFacts {
     }
 
     fn extend(&mut self, other: InstanceFacts) {
+        // One part (an unsplit listing): taken whole, not rehashed.
+        if self.states.is_empty() && self.launch_volumes.is_empty() {
+            *self = other;
+            return;
+        }
         self.states.extend(other.states);
         self.launch_volumes.extend(other.launch_volumes);
     }
@@ -696,6 +701,13 @@ pub async fn read_instances_from(
             }
         }
     }
+    // The instances whose termination protection is read (see below),
+    // found while the pages are still coming, not after the last one.
+    let asks_protection: HashSet<&str> = desired
+        .iter()
+        .filter(|d| d.attrs.has("disable_api_termination"))
+        .map(|d| d.id.as_str())
+        .collect();
     let wanted_ref = &wanted;
     let ahead = listings.len() == 1;
     let keep_facts = facts.is_some();
@@ -721,9 +733,14 @@ pub async fn read_instances_from(
     let mut root_volume_of: HashMap<String, String> = HashMap::new();
     // A split listing is complete only with every zone's part.
     let mut all = InstanceFacts::default();
-    for p in parts {
-        out.extend(p.live);
-        root_volume_of.extend(p.root_volume_of);
+    for mut p in parts {
+        // Merged, not inserted one by one (one part: moved).
+        out.append(&mut p.live);
+        if root_volume_of.is_empty() {
+            root_volume_of = p.root_volume_of;
+        } else {
+            root_volume_of.extend(p.root_volume_of);
+        }
         all.extend(p.facts);
     }
     if let Some(tx) = facts {
@@ -733,15 +750,14 @@ pub async fn read_instances_from(
 
     // Termination protection: one call per instance whose canonical desired
     // form asks for it (see `InstanceAttributeReads`).
-    let protected: Vec<String> = out
-        .keys()
-        .filter(|id| {
-            wanted
-                .get(id.as_str())
-                .is_some_and(|d| d.attrs.has("disable_api_termination"))
-        })
-        .cloned()
-        .collect();
+    let protected: Vec<String> = if asks_protection.is_empty() {
+        Vec::new()
+    } else {
+        out.keys()
+            .filter(|id| asks_protection.contains(id.as_str()))
+            .cloned()
+            .collect()
+    };
     let protection: HashMap<String, bool> = stream::iter(protected)
         .map(|id| async move {
             let out = client
@@ -761,6 +777,9 @@ pub async fn read_instances_from(
         .try_collect()
         .await?;
 
+    if root_volume_of.is_empty() && protection.is_empty() {
+        return Ok(out);
+    }
     for (id, live) in out.iter_mut() {
         if let Some(root) = root_volume_of.get(id).and_then(|v| volumes.get(v)) {
             live.attrs

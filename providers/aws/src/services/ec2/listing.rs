@@ -36,7 +36,10 @@ pub type ReadFn =
 
 /// Per-item extra calls made after the listing, only for what the desired
 /// resources need (the scope's desired resources, a concurrency bound, and
-/// the scope's instance facts, which can make a call unneeded).
+/// the scope's instance facts, which can make a call unneeded). Idempotent:
+/// run again over items it already enriched (for a [`EarlyListing`]'s part
+/// of the state), it calls only for what is still missing and drops what the
+/// scope's desired resources do not compare.
 pub type EnrichFn = for<'a> fn(
     &'a Client,
     &'a mut [Item],
@@ -214,6 +217,81 @@ pub fn plans(desired: &DesiredSet<'_>, discover: bool) -> Vec<Plan> {
     out
 }
 
+/// A scope's full listing and its extra calls, started before the whole
+/// state is parsed, for the desired resources a quick first pass over the
+/// state found (`driftd::state::skim`): the calls only the state can decide
+/// (`DescribeVpcAttribute`, two per VPC) are paced by the action's token
+/// bucket, so they are the long pole of a scope with many VPCs, and they
+/// start while the rest of the state is still being parsed. The read takes
+/// its items and enriches them again with the whole scope
+/// ([`EnrichFn`] is idempotent), so the result is the one it would have
+/// read; the calls are the same as long as the pass found what the parse
+/// finds. Dropped unused (the scope does not list in full after all), its
+/// task stops.
+pub struct EarlyListing {
+    pub listing: &'static Listing,
+    task: Option<tokio::task::JoinHandle<Result<Vec<Item>, String>>>,
+}
+
+impl std::fmt::Debug for EarlyListing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EarlyListing({})", self.listing.operation)
+    }
+}
+
+impl Drop for EarlyListing {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+impl EarlyListing {
+    /// List `listing` in full on `client` now, and make its extra calls for
+    /// `desired` (the resources found so far, of the types it reads).
+    pub fn start(
+        client: &Client,
+        listing: &'static Listing,
+        desired: Vec<Desired>,
+        concurrency: usize,
+    ) -> Self {
+        let client = client.clone();
+        let task = tokio::spawn(async move {
+            let mut items = (listing.read)(&client, None).await?;
+            if let Some(enrich) = listing.enrich {
+                let set = DesiredSet::new(&desired);
+                enrich(
+                    &client,
+                    &mut items,
+                    &set,
+                    concurrency,
+                    &SharedInstances::none(),
+                )
+                .await?;
+            }
+            Ok(items)
+        });
+        Self {
+            listing,
+            task: Some(task),
+        }
+    }
+
+    /// Its items, or `None` when it failed (the read lists again and reports
+    /// its own error).
+    async fn items(mut self) -> Option<Vec<Item>> {
+        match self.task.take()?.await {
+            Ok(Ok(items)) => Some(items),
+            Ok(Err(e)) => {
+                tracing::debug!(listing = self.listing.operation, error = %e, "early listing failed");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+}
+
 impl Plan {
     /// Whether the listing is made at all.
     pub fn needed(&self) -> bool {
@@ -230,8 +308,34 @@ impl Plan {
         concurrency: usize,
         instances: &SharedInstances,
     ) -> Result<Vec<Item>, String> {
+        self.run_from(client, desired, concurrency, instances, None)
+            .await
+    }
+
+    /// [`Plan::run`], taking the items of `early` (this listing, in full)
+    /// when the plan is the full listing too.
+    pub async fn run_from(
+        &self,
+        client: &Client,
+        desired: &DesiredSet<'_>,
+        concurrency: usize,
+        instances: &SharedInstances,
+        early: Option<EarlyListing>,
+    ) -> Result<Vec<Item>, String> {
         let mut items = Vec::new();
         if !self.needed() {
+            return Ok(items);
+        }
+        let early = match early {
+            Some(e) if self.filter.is_none() && std::ptr::eq(e.listing, self.listing) => {
+                e.items().await
+            }
+            _ => None,
+        };
+        if let Some(mut items) = early {
+            if let Some(enrich) = self.listing.enrich {
+                enrich(client, &mut items, desired, concurrency, instances).await?;
+            }
             return Ok(items);
         }
         let shared = match self.listing.from_instances {
@@ -444,5 +548,42 @@ mod tests {
         assert!(set.has("aws_instance", "i-1"));
         assert!(!set.has("aws_instance", "i-2"));
         assert_eq!(set.of_type("aws_route_table").count(), 0);
+    }
+
+    /// An enrichment run again over items it enriched for part of the
+    /// state (an [`EarlyListing`]'s) keeps what the whole scope compares,
+    /// drops what it does not, and calls for nothing it already has (the
+    /// client here answers nothing: a call would fail the test).
+    #[tokio::test]
+    async fn the_vpc_enrichment_is_idempotent() {
+        let conf = aws_sdk_ec2::Config::builder()
+            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+            .region(aws_sdk_ec2::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let client = Client::from_conf(conf);
+        let mut main = desired("aws_vpc", "vpc-1", "a.aws_vpc.main");
+        main.attrs = json!({"enable_dns_support": true})
+            .as_object()
+            .unwrap()
+            .clone()
+            .into();
+        let all = vec![main];
+        let set = DesiredSet::new(&all);
+        let item = |id: &str| -> Item {
+            json!({"VpcId": id, "EnableDnsSupport": false, "EnableDnsHostnames": true})
+                .as_object()
+                .unwrap()
+                .clone()
+        };
+        let mut items = vec![item("vpc-1"), item("vpc-2")];
+        let enrich = super::super::net::VPCS.enrich.unwrap();
+        enrich(&client, &mut items, &set, 4, &SharedInstances::none())
+            .await
+            .unwrap();
+        assert_eq!(
+            Value::Array(items.into_iter().map(Value::Object).collect()),
+            json!([{"VpcId": "vpc-1", "EnableDnsSupport": false}, {"VpcId": "vpc-2"}])
+        );
     }
 }

@@ -80,7 +80,9 @@ pub const VPC_ATTRIBUTES: &[(&str, &str)] = &[
 ];
 
 /// One `DescribeVpcAttribute` per VPC and attribute, only for VPCs whose
-/// desired form compares that attribute (bounded concurrency).
+/// desired form compares that attribute (bounded concurrency). Idempotent
+/// ([`super::listing::EnrichFn`]): an attribute already read is kept when
+/// compared, dropped when not.
 fn vpc_attributes<'a>(
     client: &'a Client,
     items: &'a mut [Item],
@@ -90,15 +92,17 @@ fn vpc_attributes<'a>(
 ) -> BoxFuture<'a, Result<(), String>> {
     Box::pin(async move {
         let mut calls = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let id = get(item, "VpcId");
+        for (i, item) in items.iter_mut().enumerate() {
+            let id = get(item, "VpcId").to_string();
             for (attr, field) in VPC_ATTRIBUTES {
-                if VPC_TYPES
+                let compared = VPC_TYPES
                     .iter()
-                    .flat_map(|t| desired.with_id(t, id))
-                    .any(|d| d.attrs.contains_key(*attr))
-                {
-                    calls.push((i, id.to_string(), *field as &'static str));
+                    .flat_map(|t| desired.with_id(t, &id))
+                    .any(|d| d.attrs.contains_key(*attr));
+                if !compared {
+                    item.remove(*field);
+                } else if !item.contains_key(*field) {
+                    calls.push((i, id.clone(), *field as &'static str));
                 }
             }
         }
@@ -142,7 +146,7 @@ async fn vpc_attribute(
 }
 
 /// The types whose desired form may set a VPC attribute.
-const VPC_TYPES: [&str; 2] = ["aws_vpc", "aws_default_vpc"];
+pub const VPC_TYPES: [&str; 2] = ["aws_vpc", "aws_default_vpc"];
 
 /// `Some(v)` as JSON, `None` as null (an item field AWS did not send).
 fn opt<T: Into<Value>>(v: Option<T>) -> Value {
