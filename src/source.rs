@@ -290,12 +290,10 @@ pub fn skim_local(
     };
     let mut out = Vec::new();
     for f in files {
-        let (mut file, len) = open_regular(Path::new(&f)).ok()?;
-        if len > SKIM_MAX_BYTES {
+        if std::fs::metadata(&f).ok()?.len() > SKIM_MAX_BYTES {
             return None;
         }
-        let mut bytes = Vec::with_capacity(len as usize);
-        std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
+        let bytes = read_regular(Path::new(&f)).ok()?;
         out.extend(state::skim(&f, &bytes, types, schema)?);
     }
     Some(out)

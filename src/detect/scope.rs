@@ -472,12 +472,8 @@ fn skim_scope(
             tracing::debug!("cannot start the state's first pass");
         }
     }
-    async move {
-        if !readable {
-            return None;
-        }
-        tokio::time::timeout(timeout, rx).await.ok()?.ok()
-    }
+    // Not readable (or no thread): the sender is dropped unsent, `None` at once.
+    async move { tokio::time::timeout(timeout, rx).await.ok()?.ok() }
 }
 
 /// Read each scope once, a few scopes at a time; `early`: the scopes

@@ -719,6 +719,19 @@ pub async fn state(c: &Clients, n: &Net) -> StateBuilder {
     st
 }
 
+/// A VPC made by hand (outside Terraform); its id.
+async fn vpc(ec2: &aws_sdk_ec2::Client, cidr: &str) -> String {
+    ec2.create_vpc()
+        .cidr_block(cidr)
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap()
+        .vpc_id
+        .unwrap()
+}
+
 async fn scan(moto: &Moto, n: &Net) -> Report {
     scan_text(&config(&moto.url), &n.dir).await
 }
@@ -929,16 +942,7 @@ async fn network_missing_and_unmanaged() {
         .await
         .unwrap();
     // A VPC made by hand with a subnet: its main table is AWS's.
-    let other = ec2
-        .create_vpc()
-        .cidr_block("10.99.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc
-        .unwrap()
-        .vpc_id
-        .unwrap();
+    let other = vpc(ec2, "10.99.0.0/16").await;
     ec2.create_subnet()
         .vpc_id(&other)
         .cidr_block("10.99.1.0/24")
@@ -1010,16 +1014,7 @@ async fn vpc_attribute_calls_started_early_are_the_ones_the_state_decides() {
         .await
         .unwrap();
     // A second stack of the same scope: one VPC, only one attribute in state.
-    let other = ec2
-        .create_vpc()
-        .cidr_block("10.77.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc
-        .unwrap()
-        .vpc_id
-        .unwrap();
+    let other = vpc(ec2, "10.77.0.0/16").await;
     let mut st = StateBuilder::default();
     st.add(
         None,
@@ -1038,18 +1033,8 @@ async fn vpc_attribute_calls_started_early_are_the_ones_the_state_decides() {
     let mut reports = Vec::new();
     for discover in [true, false] {
         let text = two_stacks.replace("[scan]\n", &format!("[scan]\nunmanaged = {discover}\n"));
-        let cfg = driftd::config::parse(
-            &text,
-            &n.dir.join("driftd.toml"),
-            &driftd::env::MapEnv::default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
         let calls = driftd::aws::ApiCalls::new();
-        let options = driftd::scan::ScanOptions {
-            client: crate::moto::client_options(),
-            ..Default::default()
-        };
-        let r = driftd::scan::run(&cfg, &options, &calls).await;
+        let r = crate::coverage_net2::scan_counted(&text, &n.dir, &calls, false).await;
         let by = calls.by_operation();
         // main and the adopted default VPC: both attributes; other: one.
         assert_eq!(

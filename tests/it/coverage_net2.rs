@@ -403,7 +403,7 @@ async fn state(c: &Clients, n: &Net2) -> StateBuilder {
     st
 }
 
-async fn scan_counted(config: &str, dir: &Path, calls: &ApiCalls, strict: bool) -> Report {
+pub async fn scan_counted(config: &str, dir: &Path, calls: &ApiCalls, strict: bool) -> Report {
     let cfg = driftd::config::parse(config, &dir.join("driftd.toml"), &MapEnv::default())
         .unwrap_or_else(|e| panic!("{e}"));
     let options = ScanOptions {

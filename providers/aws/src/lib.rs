@@ -228,13 +228,10 @@ impl AwsReader {
             .take();
         let early_lists: Vec<Option<ec2::listing::EarlyListing>> = plans
             .iter()
-            .map(|p| {
-                early_vpcs
-                    .take_if(|e| std::ptr::eq(e.listing, p.listing))
-                    .filter(|_| p.filter.is_none())
-            })
+            .map(|p| early_vpcs.take_if(|e| std::ptr::eq(e.listing, p.listing)))
             .collect();
-        // An early listing no plan takes stops here.
+        // An early listing no plan takes stops here (and `Plan::run_from`
+        // drops one its plan, filtered after all, does not use).
         drop(early_vpcs);
         // Each listing's types are cut out of it as soon as it is made,
         // while the instance listing (the long pole) goes on.
