@@ -212,7 +212,7 @@ pub struct ScanSettings {
     /// read by then is unknown and the stack incomplete.
     pub stack_timeout: std::time::Duration,
     /// `[scan.rate_limit]`: one token bucket per (account, region, API: each
-    /// EC2 action its own) for the whole process; AWS's documented sizes less 10% by default.
+    /// EC2 action its own) for the whole process; AWS's documented sizes less a margin by default.
     pub rate_limits: driftd_aws::RateLimits,
     /// Managed instances in a scope above which its full instance listing
     /// may be split by availability zone and run in parallel.
@@ -1188,9 +1188,10 @@ mod tests {
         let base = "[[stacks]]\nname = \"a\"\nstate = \"x.tfstate\"\nregions = [\"us-east-1\"]\n";
         let c = p(base, &MapEnv::default()).unwrap();
         assert_eq!(c.scan.rate_limits, driftd_aws::RateLimits::default());
-        // AWS's documented buckets (100 / 20, 200 / 5) less 10% for jitter.
+        // AWS's documented buckets (100 / 20, 200 / 5) less a margin for
+        // jitter (a read action's burst 10%, its refill 5%).
         assert_eq!(c.scan.rate_limits.ec2_read.burst, 90);
-        assert_eq!(c.scan.rate_limits.ec2_read.per_second, 18.0);
+        assert_eq!(c.scan.rate_limits.ec2_read.per_second, 19.0);
         assert_eq!(c.scan.rate_limits.ec2_write.per_second, 4.5);
         let c = p(
             &format!("[scan.rate_limit]\nec2_read = {{ burst = 10, per_second = 2.5 }}\n{base}"),

@@ -192,7 +192,7 @@ pub async fn pull_requests(
     config: &Config,
     dry_run: bool,
     report: &mut Report,
-    managed_ids: &BTreeMap<String, BTreeMap<String, String>>,
+    managed_ids: &crate::detect::ManagedIds,
     unmanaged_live: &BTreeMap<(String, String, String), driftd_core::Live>,
 ) {
     let (Some(settings), false) = (&config.github, dry_run) else {
@@ -212,7 +212,7 @@ pub async fn pull_requests(
             continue;
         };
         let mut code_options = stack_cfg.code_options.clone();
-        code_options.managed_ids = managed_ids.get(&st.name).cloned().unwrap_or_default();
+        code_options.managed_ids = managed_ids.stack(&st.name);
         let imported = match imports.get(&st.name) {
             Some(Err(e)) => {
                 // Never sync on a partial list: it would close import PRs.

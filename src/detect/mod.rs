@@ -32,6 +32,7 @@ use tracing::{debug, info};
 use crate::config::{Config, StackConfig};
 use crate::report::*;
 
+pub use compare::ManagedIds;
 pub use scope::{in_shard, select_stacks};
 use scope::{DiscoverIn, Loaded, ScopeKey, Sharding};
 
@@ -79,7 +80,7 @@ pub struct Scan {
     pub details: BTreeMap<(String, String), Detail>,
     /// Per stack, every managed resource's id -> address (pull requests
     /// reference them in generated code).
-    pub managed_ids: BTreeMap<String, BTreeMap<String, String>>,
+    pub managed_ids: ManagedIds,
     /// Live form of each unmanaged resource, by (region, type, id).
     pub unmanaged_live: BTreeMap<(String, String, String), driftd_core::Live>,
     /// Narrowed scans only: per stack, the addresses this run read and compared.
@@ -294,9 +295,14 @@ pub async fn scan(config: &Config, options: &ScanOptions, calls: &ApiCalls) -> S
 
     let mut scope_reports = Vec::new();
     let mut details = BTreeMap::new();
-    let mut managed_ids: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut managed_ids = ManagedIds::default();
     let mut unmanaged_live = BTreeMap::new();
-    let managed_anywhere = unmanaged::managed_anywhere(&schema, &results);
+    // Only the ids a listing could not place are looked up in it.
+    let managed_anywhere = if results.iter().any(|r| !r.inventory.gaps.is_empty()) {
+        unmanaged::managed_anywhere(&schema, &results)
+    } else {
+        unmanaged::ManagedAnywhere::default()
+    };
     // Global rules, then the stack's: merged once per stack, not per resource.
     let stack_ignores: Vec<crate::ignore::IgnoreRules> = loaded
         .iter()

@@ -99,10 +99,16 @@ pub(super) fn scope(
     {
         ignore.extend(&l.stack.ignore);
     }
-    let managed: HashMap<&str, HashSet<&str>> = desired.iter().fold(HashMap::new(), |mut m, d| {
-        m.entry(d.rtype.as_str()).or_default().insert(d.id.as_str());
-        m
-    });
+    type Fast = foldhash::fast::RandomState;
+    let discoverable: HashSet<&str, Fast> =
+        cx.schema.discoverable_types().iter().copied().collect();
+    let managed: HashMap<&str, HashSet<&str, Fast>, Fast> = desired
+        .iter()
+        .filter(|d| discoverable.contains(d.rtype.as_str()))
+        .fold(HashMap::default(), |mut m, d| {
+            m.entry(d.rtype.as_str()).or_default().insert(d.id.as_str());
+            m
+        });
     let strict = cx.options.strict || cx.config.scan.strict;
     for t in cx.schema.discoverable_types() {
         match inventory.get(t) {

@@ -26,9 +26,9 @@ pub mod services;
 
 pub use services::{ec2, s3};
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use driftd_core::{Desired, Inventory, ReadRequest, Reader, TypeRead};
+use driftd_core::{Desired, Inventory, Live, ReadRequest, Reader, TypeRead};
 
 pub use calls::ApiCalls;
 pub use client::{ClientOptions, Clients, StaticCredentials, Target};
@@ -247,7 +247,118 @@ impl AwsReader {
                 let nat_enis = ec2::compute::nat_gateway_enis(&items);
                 Ok::<_, String>((p.extract(&items, scope), nat_enis))
             }));
-        let (inst, groups, vpc, s3, listed) = tokio::join!(
+        // Groups and their rules are assembled as soon as both are read,
+        // while the other reads go on (the VPC attribute calls, paced by
+        // their bucket, often end last): nothing else waits for them.
+        let groups_and_rules = async {
+            let (groups, vpc) = tokio::join!(
+                within(
+                    deadline,
+                    "DescribeSecurityGroups",
+                    ec2::describe_groups(ec2, &read_groups, discover)
+                ),
+                within(deadline, "DescribeSecurityGroupRules", async {
+                    if vpc_rules.is_empty() {
+                        Ok(Default::default())
+                    } else {
+                        ec2::read_vpc_rules(ec2, &vpc_rules).await
+                    }
+                })
+            );
+            let mut inv = Inventory::default();
+            match groups {
+                Ok(groups) => {
+                    // Rules owned by rule resources leave the group's own sets:
+                    // by the keys the state gives them, and (for VPC rules, which
+                    // have ids) by the keys their live rules have now, so that a
+                    // rule changed in place is reported once, on the rule.
+                    let mut standalone = standalone_rules(desired);
+                    if let Ok(live_rules) = &vpc {
+                        for (id, l) in live_rules {
+                            let egress = egress_rules.contains(id.as_str());
+                            let sg = l
+                                .attrs
+                                .get("security_group_id")
+                                .and_then(|v| v.as_str())
+                                .unwrap_or("");
+                            if let Some(key) = vpc_rule_key(&l.attrs) {
+                                standalone
+                                    .entry((sg.to_string(), direction_key(egress)))
+                                    .or_default()
+                                    .insert(key);
+                            }
+                        }
+                    }
+                    let (g, r) = ec2::security_groups_live(
+                        &groups,
+                        &compared_groups,
+                        &rule_res,
+                        &standalone,
+                    );
+                    let (dg, g): (
+                        std::collections::BTreeMap<_, _>,
+                        std::collections::BTreeMap<_, _>,
+                    ) = g.into_iter().partition(|(id, _)| default_ids.contains(id));
+                    // Settled in sync now that their sets are final (standalone
+                    // rules are out of them): at 10,000 groups their live rule
+                    // sets would otherwise be held until the comparison.
+                    let mut g = g;
+                    settle_managed(&mut g, desired, AWS_SECURITY_GROUP);
+                    put_read(&mut inv, AWS_SECURITY_GROUP, Ok(g));
+                    put_read(&mut inv, AWS_DEFAULT_SECURITY_GROUP, Ok(dg));
+                    put_read(&mut inv, AWS_SECURITY_GROUP_RULE, Ok(r));
+                    // Without their VPC rules' live keys, groups those rules point
+                    // into cannot be told apart from a rule changed in place:
+                    // unknown, rather than false drift.
+                    if let Err(e) = &vpc {
+                        for d in &vpc_rules {
+                            let Some(sg) =
+                                d.attrs.get("security_group_id").and_then(|v| v.as_str())
+                            else {
+                                continue;
+                            };
+                            if compared_groups.contains(sg) {
+                                let t = if default_ids.contains(sg) {
+                                    AWS_DEFAULT_SECURITY_GROUP
+                                } else {
+                                    AWS_SECURITY_GROUP
+                                };
+                                inv.failed
+                                    .entry(t.to_string())
+                                    .or_default()
+                                    .insert(
+                                        sg.to_string(),
+                                        format!("the rules of its aws_vpc_security_group_*_rule resources could not be read: {e}"),
+                                    );
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    put_read(&mut inv, AWS_SECURITY_GROUP, Err(e.clone()));
+                    put_read(&mut inv, AWS_DEFAULT_SECURITY_GROUP, Err(e.clone()));
+                    put_read(&mut inv, AWS_SECURITY_GROUP_RULE, Err(e));
+                }
+            }
+            match vpc {
+                Ok(m) => {
+                    let (ing, eg): (
+                        std::collections::BTreeMap<_, _>,
+                        std::collections::BTreeMap<_, _>,
+                    ) = m
+                        .into_iter()
+                        .partition(|(id, _)| ingress_rules.contains(id.as_str()));
+                    put_read(&mut inv, AWS_VPC_SG_INGRESS_RULE, Ok(ing));
+                    put_read(&mut inv, AWS_VPC_SG_EGRESS_RULE, Ok(eg));
+                }
+                Err(e) => {
+                    put_read(&mut inv, AWS_VPC_SG_INGRESS_RULE, Err(e.clone()));
+                    put_read(&mut inv, AWS_VPC_SG_EGRESS_RULE, Err(e));
+                }
+            }
+            inv
+        };
+        let (inst, rules, s3, listed) = tokio::join!(
             within(
                 deadline,
                 "DescribeInstances",
@@ -261,18 +372,7 @@ impl AwsReader {
                     early
                 )
             ),
-            within(
-                deadline,
-                "DescribeSecurityGroups",
-                ec2::describe_groups(ec2, &read_groups, discover)
-            ),
-            within(deadline, "DescribeSecurityGroupRules", async {
-                if vpc_rules.is_empty() {
-                    Ok(Default::default())
-                } else {
-                    ec2::read_vpc_rules(ec2, &vpc_rules).await
-                }
-            }),
+            groups_and_rules,
             within(
                 deadline,
                 "S3",
@@ -308,105 +408,15 @@ impl AwsReader {
             }
         }
         ec2::compute::own_nat_gateway_enis(&mut inv, &nat_enis);
-        let put = |inv: &mut Inventory, t: &str, r: Result<_, String>| {
-            inv.types.insert(
-                t.to_string(),
-                match r {
-                    Ok(m) => TypeRead::Complete(m),
-                    Err(e) => TypeRead::Failed(driftd_core::ReadError::classify(e)),
-                },
-            );
-        };
-        put(&mut inv, AWS_INSTANCE, inst);
-        match groups {
-            Ok(groups) => {
-                // Rules owned by rule resources leave the group's own sets:
-                // by the keys the state gives them, and (for VPC rules, which
-                // have ids) by the keys their live rules have now, so that a
-                // rule changed in place is reported once, on the rule.
-                let mut standalone = standalone_rules(desired);
-                if let Ok(live_rules) = &vpc {
-                    for (id, l) in live_rules {
-                        let egress = egress_rules.contains(id.as_str());
-                        let sg = l
-                            .attrs
-                            .get("security_group_id")
-                            .and_then(|v| v.as_str())
-                            .unwrap_or("");
-                        if let Some(key) = vpc_rule_key(&l.attrs) {
-                            standalone
-                                .entry((sg.to_string(), direction_key(egress)))
-                                .or_default()
-                                .insert(key);
-                        }
-                    }
-                }
-                let (g, r) =
-                    ec2::security_groups_live(&groups, &compared_groups, &rule_res, &standalone);
-                let (dg, g): (
-                    std::collections::BTreeMap<_, _>,
-                    std::collections::BTreeMap<_, _>,
-                ) = g.into_iter().partition(|(id, _)| default_ids.contains(id));
-                // Settled in sync now that their sets are final (standalone
-                // rules are out of them): at 10,000 groups their live rule
-                // sets would otherwise be held until the comparison.
-                let mut g = g;
-                settle_managed(&mut g, desired, AWS_SECURITY_GROUP);
-                put(&mut inv, AWS_SECURITY_GROUP, Ok(g));
-                put(&mut inv, AWS_DEFAULT_SECURITY_GROUP, Ok(dg));
-                put(&mut inv, AWS_SECURITY_GROUP_RULE, Ok(r));
-                // Without their VPC rules' live keys, groups those rules point
-                // into cannot be told apart from a rule changed in place:
-                // unknown, rather than false drift.
-                if let Err(e) = &vpc {
-                    for d in &vpc_rules {
-                        let Some(sg) = d.attrs.get("security_group_id").and_then(|v| v.as_str())
-                        else {
-                            continue;
-                        };
-                        if compared_groups.contains(sg) {
-                            let t = if default_ids.contains(sg) {
-                                AWS_DEFAULT_SECURITY_GROUP
-                            } else {
-                                AWS_SECURITY_GROUP
-                            };
-                            inv.failed
-                                .entry(t.to_string())
-                                .or_default()
-                                .insert(
-                                    sg.to_string(),
-                                    format!("the rules of its aws_vpc_security_group_*_rule resources could not be read: {e}"),
-                                );
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                put(&mut inv, AWS_SECURITY_GROUP, Err(e.clone()));
-                put(&mut inv, AWS_DEFAULT_SECURITY_GROUP, Err(e.clone()));
-                put(&mut inv, AWS_SECURITY_GROUP_RULE, Err(e));
-            }
-        }
-        match vpc {
-            Ok(m) => {
-                let (ing, eg): (
-                    std::collections::BTreeMap<_, _>,
-                    std::collections::BTreeMap<_, _>,
-                ) = m
-                    .into_iter()
-                    .partition(|(id, _)| ingress_rules.contains(id.as_str()));
-                put(&mut inv, AWS_VPC_SG_INGRESS_RULE, Ok(ing));
-                put(&mut inv, AWS_VPC_SG_EGRESS_RULE, Ok(eg));
-            }
-            Err(e) => {
-                put(&mut inv, AWS_VPC_SG_INGRESS_RULE, Err(e.clone()));
-                put(&mut inv, AWS_VPC_SG_EGRESS_RULE, Err(e));
-            }
+        put_read(&mut inv, AWS_INSTANCE, inst);
+        inv.types.extend(rules.types);
+        for (t, failed) in rules.failed {
+            inv.failed.entry(t).or_default().extend(failed);
         }
         match s3 {
             Ok(read) => {
                 for (t, live) in read.live {
-                    put(&mut inv, t, Ok(live));
+                    put_read(&mut inv, t, Ok(live));
                 }
                 // One bucket's failed read: that bucket's resources only.
                 let managed: BTreeSet<(&str, &str)> = if read.failed.is_empty() {
@@ -433,12 +443,23 @@ impl AwsReader {
             }
             Err(e) => {
                 for &t in &s3_types {
-                    put(&mut inv, t, Err(e.clone()));
+                    put_read(&mut inv, t, Err(e.clone()));
                 }
             }
         }
         inv
     }
+}
+
+/// Put one type's read into an inventory.
+fn put_read(inv: &mut Inventory, t: &str, r: Result<BTreeMap<String, Live>, String>) {
+    inv.types.insert(
+        t.to_string(),
+        match r {
+            Ok(m) => TypeRead::Complete(m),
+            Err(e) => TypeRead::Failed(driftd_core::ReadError::classify(e)),
+        },
+    );
 }
 
 #[async_trait::async_trait]
